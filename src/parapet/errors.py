@@ -1,0 +1,77 @@
+"""Errors Parapet reports to a user, as a small tree.
+
+    ParapetError                 base of everything Parapet raises on purpose
+    └── UserError                rendered once as ``error: …`` and ``hint: …``, never a traceback
+        ├── SpecError            parapet.yaml (or a Sloth / OpenSLO file) is invalid      exit 3
+        ├── ConfigError          other configuration or input that cannot be used         exit 3
+        └── WriteRefused         a write was refused (conflict, unwritable path)          exit 3
+
+Anything else that escapes is a bug and keeps its traceback (without local variables, so a
+secret held in a local never reaches a terminal).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+EXIT_INVALID = 3
+
+
+class ParapetError(Exception):
+    """Base of every error Parapet raises on purpose."""
+
+
+class UserError(ParapetError):
+    """An error the user can fix; the CLI prints its message and hint and exits with ``exit_code``."""
+
+    exit_code: int = EXIT_INVALID
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def render(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where in a file a problem is: 1-based line and column, and the field path."""
+
+    path: Path | None
+    line: int | None = None
+    column: int | None = None
+    field: str | None = None
+
+    def prefix(self) -> str:
+        name = str(self.path) if self.path is not None else "<spec>"
+        if self.line is not None:
+            name += f":{self.line}"
+            if self.column is not None:
+                name += f":{self.column}"
+        return name
+
+
+class SpecError(UserError):
+    """The spec is invalid. The message names ``file:line:col`` and the field path."""
+
+    def __init__(self, message: str, *, location: Location, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.location = location
+
+    def render(self) -> str:
+        field = f" {self.location.field}:" if self.location.field else ""
+        return f"{self.location.prefix()}:{field} {self.message}"
+
+
+class ConfigError(UserError):
+    """Configuration or input other than the spec cannot be used."""
+
+
+class WriteRefused(UserError):
+    """A write was refused: a file the user edited, or a path that cannot be written."""

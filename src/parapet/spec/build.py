@@ -1,0 +1,541 @@
+"""Map a validated ``parapet/v1`` document onto the internal model, checking what pydantic cannot:
+PromQL that parses, ``{{window}}`` present, thresholds on bucket bounds, unique names, label names,
+runbooks on every alerting SLO, and SLI queries that aggregate to the SLO's ``group_by`` labels."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+
+from parapet.errors import SpecError
+from parapet.spec import v1
+from parapet.spec.model import SLI, SLO, AlertTier, Alerting, SLIKind, Spec
+from parapet.spec.promql import (
+    TemplateError,
+    format_matchers,
+    inspect,
+    label_matcher_list,
+    normalize,
+    parse_duration,
+    quote,
+)
+from parapet.spec.source import PathKey, SourceDocument
+from parapet.spec.sources import (
+    CONTRACT_HISTOGRAMS,
+    HTTP_METHODS,
+    HTTP_SOURCES,
+    JOB_FRAMEWORKS,
+    JOB_OUTCOMES,
+    format_decimal,
+    le_matcher,
+)
+
+LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+# Labels Parapet sets itself on every generated series or alert.
+RESERVED_LABELS = frozenset({"service", "slo", "alertname", "__name__"})
+
+
+def camel(*parts: str) -> str:
+    words: list[str] = []
+    for part in parts:
+        words.extend(w for w in re.split(r"[^A-Za-z0-9]+", part) if w)
+    name = "".join(w[:1].upper() + w[1:] for w in words)
+    return name if name[:1].isalpha() else "SLO" + name
+
+
+def check_labels(doc: SourceDocument, loc: PathKey, labels: Mapping[str, str], *, reserved: Iterable[str] = ()) -> None:
+    taken = RESERVED_LABELS | set(reserved)
+    for name in labels:
+        if not LABEL_NAME.match(name) or name.startswith("__"):
+            raise doc.error(
+                (*loc, name),
+                f"{name!r} is not a valid Prometheus label name",
+                "use letters, digits and '_', not starting with a digit or '__'",
+                key=True,
+            )
+        if name in taken:
+            raise doc.error(
+                (*loc, name), f"label {name!r} is set by Parapet itself", "choose another label name", key=True
+            )
+
+
+def pairs(mapping: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((str(k), str(v)) for k, v in mapping.items()))
+
+
+def check_duration(doc: SourceDocument, loc: PathKey, text: str) -> str:
+    try:
+        parse_duration(text)
+    except TemplateError as exc:
+        raise doc.error(loc, str(exc), exc.hint) from None
+    return text
+
+
+def period_days(text: str) -> int:
+    count = int(text[:-1])
+    return count * 7 if text.endswith("w") else count
+
+
+def build_v1(doc: SourceDocument, spec: v1.SpecV1) -> Spec:
+    check_labels(doc, ("labels",), spec.labels)
+    glob = spec.alerting
+    check_labels(doc, ("alerting", "labels"), glob.labels, reserved=[glob.severity_label])
+    if not LABEL_NAME.match(glob.severity_label):
+        raise doc.error(("alerting", "severity_label"), f"{glob.severity_label!r} is not a valid label name")
+    slos: list[SLO] = []
+    seen: dict[str, PathKey] = {}
+    for index, entry in enumerate(spec.slos):
+        loc: PathKey = ("slos", index)
+        built = _pack(doc, spec, entry, loc) if isinstance(entry, v1.Pack) else [_slo(doc, spec, entry, loc)]
+        for slo in built:
+            if slo.name in seen:
+                raise doc.error(
+                    (*loc, "name") if isinstance(entry, v1.SLO) else (*loc, "pack"),
+                    f"duplicate SLO name {slo.name!r}",
+                    "every SLO of a service needs its own name",
+                )
+            seen[slo.name] = loc
+            slos.append(slo)
+    return Spec(
+        service=spec.service,
+        slos=tuple(slos),
+        path=doc.path,
+        format="parapet/v1",
+        labels=pairs(spec.labels),
+        rules_dir=spec.output.rules_dir,
+    )
+
+
+def _slo(doc: SourceDocument, spec: v1.SpecV1, slo: v1.SLO, loc: PathKey) -> SLO:
+    check_labels(doc, (*loc, "labels"), slo.labels)
+    group_by = tuple(slo.group_by)
+    for i, label in enumerate(group_by):
+        if not LABEL_NAME.match(label) or label in RESERVED_LABELS or label.startswith("__"):
+            raise doc.error((*loc, "group_by", i), f"{label!r} cannot be a group_by label", "use a label of the SLI's series")
+    source = slo.sli.source or spec.defaults.source
+    sli = build_sli(doc, (*loc, "sli"), slo.sli, source, group_by)
+    return SLO(
+        name=slo.name,
+        objective=Decimal(str(slo.objective)),
+        sli=sli,
+        period_days=period_days(slo.period or spec.defaults.period),
+        description=slo.description,
+        group_by=group_by,
+        labels=pairs(slo.labels),
+        alerting=build_alerting(doc, (*loc, "alerting"), spec.service, slo.name, spec.alerting, slo.alerting),
+    )
+
+
+def _pack(doc: SourceDocument, spec: v1.SpecV1, pack: v1.Pack, loc: PathKey) -> list[SLO]:
+    source = pack.source or spec.defaults.source
+    period = period_days(pack.period or spec.defaults.period)
+    group_by = tuple(pack.group_by)
+    check_labels(doc, (*loc, "labels"), pack.labels)
+    http = v1.HttpSLI(routes=pack.routes, filter=pack.filter)
+    latency = v1.LatencySLI(threshold=pack.latency.threshold, filter=pack.filter)
+    out = []
+    for name, objective, sli_doc in (
+        ("availability", pack.availability, v1.SLI(source=source, http=http)),
+        ("latency", pack.latency.objective, v1.SLI(source=source, latency=latency)),
+    ):
+        sli_loc = (*loc, "latency") if name == "latency" else loc
+        out.append(
+            SLO(
+                name=name,
+                objective=Decimal(str(objective)),
+                sli=build_sli(doc, sli_loc, sli_doc, source, group_by, routes=tuple(pack.routes)),
+                period_days=period,
+                description=f"{'Requests served without a server error' if name == 'availability' else 'Requests served within the latency threshold'} (starter pack web)",
+                group_by=group_by,
+                labels=pairs(pack.labels),
+                alerting=build_alerting(doc, (*loc, "alerting"), spec.service, name, spec.alerting, pack.alerting),
+            )
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- SLIs
+
+
+def build_sli(
+    doc: SourceDocument,
+    loc: PathKey,
+    sli: v1.SLI,
+    source: str,
+    group_by: tuple[str, ...],
+    *,
+    routes: tuple[str, ...] = (),
+) -> SLI:
+    kinds = [k for k in ("events", "latency", "http", "job", "journey", "freshness") if getattr(sli, k) is not None]
+    if len(kinds) != 1:
+        raise doc.error(
+            loc,
+            "an SLI needs exactly one kind" + (f", found {', '.join(kinds)}" if kinds else ""),
+            "use one of events, latency, http, job, journey, freshness",
+        )
+    kind = kinds[0]
+    kloc = (*loc, kind)
+    if kind == "events":
+        assert sli.events is not None
+        return events_sli(doc, kloc, sli.events.error_query, sli.events.good_query, sli.events.total_query, group_by)
+    if kind in ("job", "journey", "freshness") and source != "parapet":
+        raise doc.error(
+            (*loc, "source"),
+            f"{kind} SLIs read Parapet's own metrics; source {source!r} has none",
+            "drop source: (or set it to parapet), or write an events SLI over your own metrics",
+        )
+    if kind in ("http", "latency"):
+        if kind == "latency" and sli.latency is not None and sli.latency.histogram is not None:
+            return latency_sli(doc, kloc, sli.latency, None, group_by)
+        if source not in HTTP_SOURCES:
+            raise doc.error(
+                (*loc, "source"),
+                f"unknown source {source!r}",
+                f"use one of {', '.join(sorted(HTTP_SOURCES))}",
+            )
+        if kind == "latency":
+            assert sli.latency is not None
+            return latency_sli(doc, kloc, sli.latency, source, group_by, routes=routes)
+        assert sli.http is not None
+        return http_sli(doc, kloc, sli.http, source, group_by)
+    if kind == "job":
+        assert sli.job is not None
+        return job_sli(doc, kloc, sli.job, group_by)
+    if kind == "journey":
+        assert sli.journey is not None
+        return _rate_pair(
+            SLIKind.JOURNEY,
+            "parapet",
+            "parapet_journey_events_total",
+            (("journey", "=", sli.journey.name),),
+            (("outcome", "=", "failure"),),
+            group_by,
+        )
+    assert sli.freshness is not None
+    return freshness_sli(doc, kloc, sli.freshness, group_by)
+
+
+def events_sli(
+    doc: SourceDocument,
+    loc: PathKey,
+    error_query: str | None,
+    good_query: str | None,
+    total_query: str,
+    group_by: tuple[str, ...],
+    *,
+    error_field: str = "error_query",
+    good_field: str = "good_query",
+    total_field: str = "total_query",
+) -> SLI:
+    if (error_query is None) == (good_query is None):
+        raise doc.error(
+            loc,
+            f"an events SLI needs exactly one of {error_field} and {good_field}",
+            f"give {error_field} (bad events) or {good_field} (good events), with {total_field}",
+        )
+    checked: dict[str, str] = {}
+    modes: set[str] = set()
+    for field, query in ((error_field, error_query), (good_field, good_query), (total_field, total_query)):
+        if query is None:
+            continue
+        text = normalize(query)
+        try:
+            info = inspect(text)
+        except TemplateError as exc:
+            raise doc.error((*loc, field), str(exc), exc.hint) from None
+        if info.result_labels is not None and info.result_labels != frozenset(group_by):
+            have = ", ".join(sorted(info.result_labels)) or "no labels"
+            want = ", ".join(group_by) or "no labels"
+            raise doc.error(
+                (*loc, field),
+                f"query aggregates to {have} but the SLO groups by {want}",
+                f"aggregate with sum by ({', '.join(group_by)}) (...)" if group_by else "aggregate with sum(...)",
+            )
+        if info.result_labels is None and info.simple:
+            raise doc.error(
+                (*loc, field),
+                "query is not aggregated (or aggregates with without()): it would yield one ratio per series",
+                f"wrap it in sum by ({', '.join(group_by)}) (...)" if group_by else "wrap it in sum(...)",
+            )
+        modes.add(info.mode)
+        checked[field] = text
+    if "count" in modes and "rate" in modes:
+        raise doc.error(
+            (*loc, total_field),
+            "queries mix rate() and increase()",
+            "use rate() in every query of the SLI",
+        )
+    return SLI(
+        kind=SLIKind.EVENTS,
+        total=checked[total_field],
+        errors=checked.get(error_field),
+        good=checked.get(good_field),
+        source="custom",
+        per_window="count" in modes,
+    )
+
+
+def _filter(doc: SourceDocument, loc: PathKey, text: str) -> tuple[tuple[str, str, str], ...]:
+    try:
+        return label_matcher_list(text)
+    except TemplateError as exc:
+        raise doc.error((*loc, "filter"), f"filter: {exc}", exc.hint) from None
+
+
+def _rate(metric: str, matchers: Iterable[tuple[str, str, str]], group_by: tuple[str, ...]) -> str:
+    selector = format_matchers(sorted({_simplify(m) for m in matchers}))
+    inner = f"rate({metric}{{{selector}}}[{{{{window}}}}])" if selector else f"rate({metric}[{{{{window}}}}])"
+    return f"sum by ({', '.join(group_by)}) ({inner})" if group_by else f"sum({inner})"
+
+
+def _simplify(matcher: tuple[str, str, str]) -> tuple[str, str, str]:
+    """A regex matcher whose pattern is a plain literal becomes an equality matcher."""
+    name, op, value = matcher
+    if op in ("=~", "!~") and re.fullmatch(r"[A-Za-z0-9_/ :-]*", value):
+        return (name, "=" if op == "=~" else "!=", value)
+    return matcher
+
+
+def _rate_pair(
+    kind: SLIKind,
+    source: str,
+    metric: str,
+    base: Iterable[tuple[str, str, str]],
+    bad: Iterable[tuple[str, str, str]],
+    group_by: tuple[str, ...],
+) -> SLI:
+    base = tuple(base)
+    return SLI(
+        kind=kind,
+        total=_rate(metric, base, group_by),
+        errors=_rate(metric, (*base, *bad), group_by),
+        source=source,
+    )
+
+
+def _alternation(values: Iterable[str]) -> str:
+    return "|".join(re.escape(v) for v in values)
+
+
+def _routes(source_name: str, route_label: str | None, routes: tuple[str, ...], doc: SourceDocument, loc: PathKey) -> list[tuple[str, str, str]]:
+    if not routes:
+        return []
+    if route_label is None:
+        raise doc.error(
+            (*loc, "routes"),
+            f"source {source_name} has no route label on its request counter",
+            "use source: parapet (or another instrumentor that labels routes), or drop routes:",
+        )
+    return [(route_label, "=~", _alternation(routes))]
+
+
+def http_sli(doc: SourceDocument, loc: PathKey, http: v1.HttpSLI, source_name: str, group_by: tuple[str, ...]) -> SLI:
+    src = HTTP_SOURCES[source_name]
+    matchers = list(_filter(doc, loc, http.filter))
+    matchers += _routes(source_name, src.route_label, tuple(http.routes), doc, loc)
+    if http.methods:
+        bad = [m for m in http.methods if m.upper() not in HTTP_METHODS]
+        if bad:
+            raise doc.error((*loc, "methods"), f"unknown HTTP method {bad[0]!r}", f"use {', '.join(HTTP_METHODS)}")
+        if src.method_label is None:  # pragma: no cover - every source labels methods
+            raise doc.error((*loc, "methods"), f"source {source_name} has no method label")
+        matchers.append((src.method_label, "=~", "|".join(sorted(m.upper() for m in http.methods))))
+    patterns: list[str] = []
+    for i, raw in enumerate(http.errors):
+        code = str(raw).lower()
+        if re.fullmatch(r"[1-5]xx", code):
+            patterns.append(code if src.status_classes else f"{code[0]}..")
+        elif re.fullmatch(r"[1-5]\d\d", code):
+            if src.status_classes:
+                raise doc.error(
+                    (*loc, "errors", i),
+                    f"{source_name} groups status codes into classes, so {code} cannot be told apart",
+                    "use classes such as 5xx, or switch to source: parapet",
+                )
+            patterns.append(code)
+        else:
+            raise doc.error((*loc, "errors", i), f"{raw!r} is not a status code or class", "write codes like 503 or classes like 5xx")
+    if not patterns:
+        raise doc.error((*loc, "errors"), "no status counts as an error", "list at least one code or class, such as 5xx")
+    bad_matcher = (src.status_label, "=~", "|".join(sorted(set(patterns))))
+    return _rate_pair(SLIKind.HTTP, source_name, src.requests, matchers, [bad_matcher], group_by)
+
+
+def latency_sli(
+    doc: SourceDocument,
+    loc: PathKey,
+    lat: v1.LatencySLI,
+    source_name: str | None,
+    group_by: tuple[str, ...],
+    *,
+    routes: tuple[str, ...] = (),
+) -> SLI:
+    threshold = Decimal(str(lat.threshold))
+    matchers = list(_filter(doc, loc, lat.filter))
+    if source_name is not None:
+        src = HTTP_SOURCES[source_name]
+        if src.histogram is None:  # pragma: no cover - every source has one
+            raise doc.error(loc, f"source {source_name} has no latency histogram")
+        histogram = src.histogram
+        bounds = tuple(b / src.unit_scale for b in src.buckets)
+        scale = src.unit_scale
+        matchers += _routes(source_name, src.route_label, routes, doc, loc)
+        origin = f"the buckets of {source_name}'s {histogram}"
+    else:
+        assert lat.histogram is not None
+        histogram = lat.histogram.removesuffix("_bucket").removesuffix("_count")
+        scale = Decimal(1000) if histogram.endswith("_milliseconds") else Decimal(1)
+        if lat.buckets is not None:
+            bounds = tuple(Decimal(str(b)) / scale for b in lat.buckets)
+            origin = "the buckets you listed"
+        elif histogram in CONTRACT_HISTOGRAMS:
+            bounds = CONTRACT_HISTOGRAMS[histogram]
+            origin = f"the buckets of {histogram} (METRICS.md)"
+        else:
+            raise doc.error(
+                (*loc, "histogram"),
+                f"the bucket bounds of {histogram} are unknown",
+                "list them under buckets: so the threshold can be checked against them",
+            )
+        source_name = "custom"
+    if threshold not in bounds:
+        valid = ", ".join(format_decimal(b) for b in bounds)
+        raise doc.error(
+            (*loc, "threshold"),
+            f"latency threshold {format_decimal(threshold)}s is not a bucket bound",
+            f"a histogram can only count requests under a bound; use one of {valid} (seconds), from {origin}",
+        )
+    le = le_matcher(threshold * scale)
+    return SLI(
+        kind=SLIKind.LATENCY,
+        total=_rate(f"{histogram}_count", matchers, group_by),
+        good=_rate(f"{histogram}_bucket", (*matchers, le), group_by),
+        source=source_name,
+    )
+
+
+def job_sli(doc: SourceDocument, loc: PathKey, job: v1.JobSLI, group_by: tuple[str, ...]) -> SLI:
+    for field in ("bad_outcomes", "ignore_outcomes"):
+        for i, outcome in enumerate(getattr(job, field)):
+            if outcome not in JOB_OUTCOMES:
+                raise doc.error((*loc, field, i), f"unknown job outcome {outcome!r}", f"use {', '.join(JOB_OUTCOMES)}")
+    if job.framework is not None and job.framework not in JOB_FRAMEWORKS:
+        raise doc.error((*loc, "framework"), f"unknown framework {job.framework!r}", f"use {', '.join(JOB_FRAMEWORKS)}")
+    if not job.bad_outcomes:
+        raise doc.error((*loc, "bad_outcomes"), "no outcome counts as bad", "list at least one, such as failure")
+    overlap = set(job.bad_outcomes) & set(job.ignore_outcomes)
+    if overlap:
+        raise doc.error((*loc, "ignore_outcomes"), f"outcome {sorted(overlap)[0]!r} is both bad and ignored", "list it in one place")
+    matchers = list(_filter(doc, loc, job.filter))
+    for label, value in (("task", job.task), ("queue", job.queue), ("framework", job.framework)):
+        if value is not None:
+            matchers.append((label, "=", value))
+    if job.ignore_outcomes:
+        matchers.append(("outcome", "!~", "|".join(sorted(job.ignore_outcomes))))
+    bad = [("outcome", "=~", "|".join(sorted(job.bad_outcomes)))]
+    return _rate_pair(SLIKind.JOB, "parapet", "parapet_job_duration_seconds_count", matchers, bad, group_by)
+
+
+def freshness_sli(doc: SourceDocument, loc: PathKey, fresh: v1.FreshnessSLI, group_by: tuple[str, ...]) -> SLI:
+    max_age = int(parse_duration(check_duration(doc, (*loc, "max_age"), fresh.max_age)).total_seconds())
+    matchers = [("task", "=", fresh.task)]
+    if fresh.framework is not None:
+        matchers.append(("framework", "=", fresh.framework))
+    by = f" by ({', '.join(group_by)})" if group_by else ""
+    age = f"(time() - max{by} (parapet_job_last_success_timestamp_seconds{{{format_matchers(sorted(matchers))}}}))"
+    # Each evaluation is one time slice: total is 1, errors is 1 while the last success is too old.
+    return SLI(
+        kind=SLIKind.FRESHNESS,
+        total=f"{age} * 0 + 1",
+        errors=f"{age} > bool {max_age}",
+        source="parapet",
+        timeslice=True,
+    )
+
+
+# ------------------------------------------------------------------------------------------ alerting
+
+
+def build_alerting(
+    doc: SourceDocument,
+    loc: PathKey,
+    service: str,
+    slo_name: str,
+    glob: v1.GlobalAlerting,
+    own: v1.SLOAlerting | None,
+) -> Alerting | None:
+    own = own or v1.SLOAlerting()
+    tiers: list[AlertTier] = []
+    for severity in ("page", "ticket"):
+        base: v1.Tier = getattr(glob, severity)
+        override: v1.Tier | None = getattr(own, severity)
+        merged_labels = {**glob.labels, **own.labels, **base.labels, **(override.labels if override else {})}
+        merged_annotations = {**base.annotations, **(override.annotations if override else {})}
+        tier_loc = (*loc, severity) if override is not None else ("alerting", severity)
+        check_labels(doc, (*tier_loc, "labels"), merged_labels, reserved=[glob.severity_label])
+        for_ = (override.for_ if override and override.for_ else None) or base.for_ or "0s"
+        check_duration(doc, (*tier_loc, "for"), for_)
+        tiers.append(
+            AlertTier(
+                severity=severity,
+                label_value=getattr(glob.severities, severity),
+                enabled=not (override.disable if override is not None else base.disable),
+                for_=for_,
+                labels=pairs(merged_labels),
+                annotations=pairs(merged_annotations),
+            )
+        )
+    check_labels(doc, (*loc, "labels"), own.labels, reserved=[glob.severity_label])
+    absent = own.absent if own.absent is not None else glob.absent
+    absent_for = None
+    if absent is True:
+        absent_for = v1.AbsentAlert().for_
+    elif isinstance(absent, v1.AbsentAlert):
+        absent_for = check_duration(doc, (*loc, "absent", "for"), absent.for_)
+    if not any(t.enabled for t in tiers) and absent_for is None:
+        return None
+    runbook = own.runbook_url or (glob.runbook_url.format_map(_Subst(service=service, slo=slo_name)) if glob.runbook_url else None)
+    if not runbook:
+        raise doc.error(
+            loc if own.model_fields_set else loc[:-1],
+            f"SLO {slo_name!r} alerts but has no runbook_url",
+            "add alerting: runbook_url: https://… to the SLO (or a {slo} template under the top-level alerting:)",
+        )
+    uid = dashboard_uid(service, slo_name)
+    dashboard = own.dashboard_url or glob.dashboard_url
+    if dashboard:
+        dashboard = dashboard.format_map(_Subst(service=service, slo=slo_name, uid=uid))
+    min_events = own.min_events if own.min_events is not None else glob.min_events
+    return Alerting(
+        name=own.name or camel(service, slo_name, "ErrorBudgetBurn"),
+        runbook_url=runbook,
+        page=tiers[0],
+        ticket=tiers[1],
+        severity_label=glob.severity_label,
+        labels=pairs({**glob.labels, **own.labels}),
+        annotations=pairs({**glob.annotations, **own.annotations}),
+        min_events=None if min_events == "auto" else int(min_events),
+        absent_for=absent_for,
+        dashboard_url=dashboard,
+    )
+
+
+class _Subst(dict[str, str]):
+    """format_map that leaves unknown {placeholders} alone."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def dashboard_uid(service: str, slo: str) -> str:
+    """Grafana dashboard uid of an SLO's detail dashboard (at most 40 characters)."""
+    import hashlib
+
+    raw = f"parapet-{service}-{slo}"
+    if len(raw) <= 40:
+        return raw
+    return raw[:31] + "-" + hashlib.sha256(raw.encode()).hexdigest()[:8]
+
+
+__all__ = ["build_v1", "camel", "events_sli", "quote", "SpecError"]

@@ -1,0 +1,108 @@
+"""The internal SLO model every generator consumes.
+
+User formats (``parapet/v1``, Sloth ``prometheus/v1``, OpenSLO ``openslo/v1``) are validated by their
+own schemas and mapped onto these frozen dataclasses. Everything here is already resolved: an SLI is a
+pair of PromQL templates, an objective is a Decimal, a period is a whole number of days.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+
+WINDOW_PLACEHOLDER = "{{window}}"
+
+
+class SLIKind(StrEnum):
+    EVENTS = "events"
+    LATENCY = "latency"
+    HTTP = "http"
+    JOB = "job"
+    JOURNEY = "journey"
+    FRESHNESS = "freshness"
+
+
+@dataclass(frozen=True)
+class SLI:
+    """An SLI as PromQL templates that contain ``{{window}}``.
+
+    ``total`` is the per-second rate of all events. Exactly one of ``errors`` (rate of bad events) and
+    ``good`` (rate of good events) is set. A ``timeslice`` SLI (freshness) instead yields, at each
+    evaluation, 1 for total and 1 or 0 for errors; its longer windows are averages of those samples.
+    """
+
+    kind: SLIKind
+    total: str
+    errors: str | None = None
+    good: str | None = None
+    source: str = "custom"
+    timeslice: bool = False
+    per_window: bool = False  # the queries use increase(): counts per window, not per-second rates
+
+    def __post_init__(self) -> None:
+        if (self.errors is None) == (self.good is None):
+            raise ValueError("an SLI needs exactly one of errors and good")
+
+
+@dataclass(frozen=True)
+class AlertTier:
+    """One severity of burn-rate alert (page or ticket)."""
+
+    severity: str  # "page" or "ticket": which windows of the policy it uses
+    label_value: str  # the value of the severity label, renamable ("critical", say)
+    enabled: bool = True
+    for_: str = "0s"
+    labels: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Alerting:
+    name: str
+    runbook_url: str
+    page: AlertTier
+    ticket: AlertTier
+    severity_label: str = "severity"
+    labels: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()
+    min_events: int | None = None  # None: automatic (one bad event alone never crosses a threshold)
+    absent_for: str | None = None  # None: no absent-data alert
+    dashboard_url: str | None = None
+
+    @property
+    def tiers(self) -> tuple[AlertTier, AlertTier]:
+        return (self.page, self.ticket)
+
+
+@dataclass(frozen=True)
+class SLO:
+    name: str
+    objective: Decimal  # percent, 0 < objective < 100
+    sli: SLI
+    period_days: int = 30
+    description: str = ""
+    group_by: tuple[str, ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    alerting: Alerting | None = None
+
+    @property
+    def error_budget(self) -> Decimal:
+        """The allowed error ratio, 1 - objective/100, exact."""
+        return (Decimal(100) - self.objective) / Decimal(100)
+
+    @property
+    def objective_ratio(self) -> Decimal:
+        return self.objective / Decimal(100)
+
+
+@dataclass(frozen=True)
+class Spec:
+    service: str
+    slos: tuple[SLO, ...]
+    path: Path
+    format: str  # "parapet/v1", "prometheus/v1" or "openslo/v1"
+    labels: tuple[tuple[str, str], ...] = ()
+    rules_dir: str = "prometheus/rules"
+    extra: dict[str, str] = field(default_factory=dict, compare=False)

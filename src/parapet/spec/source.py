@@ -1,0 +1,130 @@
+"""Read a YAML file keeping where every key and value stands, so errors can name ``file:line:col``.
+
+PyYAML's composer already knows the position of every node; this module walks the node tree once to
+build the plain Python data and a map from field path to position. It also refuses duplicate keys,
+which YAML loaders otherwise resolve silently by keeping the last one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from parapet.errors import Location, SpecError
+
+PathKey = tuple[str | int, ...]
+
+
+@dataclass
+class SourceDocument:
+    """One YAML document: its data, and where each field path begins in the file."""
+
+    path: Path
+    data: Any
+    values: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+
+    def locate(self, loc: PathKey, *, key: bool = False) -> Location:
+        """The location of ``loc``, or of its nearest enclosing field that exists in the file."""
+        probe = tuple(loc)
+        while True:
+            table = self.keys if key and probe in self.keys else self.values
+            if probe in table:
+                line, col = table[probe]
+                return Location(self.path, line, col, format_path(loc))
+            if not probe:
+                return Location(self.path, 1, 1, format_path(loc))
+            probe = probe[:-1]
+            key = False
+
+    def error(self, loc: PathKey, message: str, hint: str | None = None, *, key: bool = False) -> SpecError:
+        return SpecError(message, location=self.locate(loc, key=key), hint=hint)
+
+
+def format_path(loc: PathKey) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def load_documents(path: Path, text: str | None = None) -> list[SourceDocument]:
+    """Every YAML document in ``path``; a syntax error becomes a SpecError at its position."""
+    if text is None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise SpecError(
+                "spec file not found",
+                location=Location(path),
+                hint="create parapet.yaml (see docs/spec.md) or pass --spec FILE",
+            ) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SpecError(
+                f"cannot read spec: {exc}", location=Location(path), hint="check the file's permissions"
+            ) from None
+    loader = yaml.SafeLoader(text)
+    docs: list[SourceDocument] = []
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            doc = SourceDocument(path=path, data=None)
+            doc.data = _build(loader, node, (), doc)
+            docs.append(doc)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        col = mark.column + 1 if mark else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise SpecError(
+            f"YAML syntax error: {problem}",
+            location=Location(path, line, col),
+            hint="check indentation and quoting around this position",
+        ) from None
+    finally:
+        loader.dispose()
+    return docs
+
+
+def _pos(node: yaml.Node) -> tuple[int, int]:
+    return (node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _build(loader: yaml.SafeLoader, node: yaml.Node, loc: PathKey, doc: SourceDocument) -> Any:
+    doc.values[loc] = _pos(node)
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, str | int | float | bool) or key is None:
+                raise SpecError(
+                    "mapping keys must be plain scalars",
+                    location=Location(doc.path, *_pos(key_node), format_path(loc)),
+                )
+            if key in out:
+                raise SpecError(
+                    f"duplicate key {key!r}",
+                    location=Location(doc.path, *_pos(key_node), format_path((*loc, str(key)))),
+                    hint="YAML keeps only the last of duplicate keys; remove one of them",
+                )
+            child = (*loc, str(key))
+            doc.keys[child] = _pos(key_node)
+            out[key] = _build(loader, value_node, child, doc)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(loader, item, (*loc, i), doc) for i, item in enumerate(node.value)]
+    return loader.construct_object(node, deep=True)
+
+
+def iter_paths(doc: SourceDocument) -> Iterator[PathKey]:
+    yield from doc.values

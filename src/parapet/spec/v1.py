@@ -1,0 +1,177 @@
+"""``version: parapet/v1``: the user's schema, validated with pydantic (unknown keys refused).
+
+This module only describes what a user may write. ``parapet.spec.build`` maps it onto the internal
+model (``parapet.spec.model``) that generators consume.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+
+NAME_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=128)]
+Duration = Annotated[str, Field(pattern=r"^(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?$", min_length=2)]
+Period = Annotated[str, Field(pattern=r"^\d+[dw]$")]
+Objective = Annotated[float, Field(gt=0, lt=100)]
+MinEvents = int | Literal["auto"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Defaults(_Model):
+    """Values every SLO inherits unless it sets its own."""
+
+    period: Period = "30d"
+    source: str = "parapet"
+
+
+class Severities(_Model):
+    page: str = Field("page", min_length=1)
+    ticket: str = Field("ticket", min_length=1)
+
+
+class Tier(_Model):
+    """Settings of one severity: ``page`` or ``ticket``."""
+
+    disable: bool = False
+    for_: Duration | None = Field(None, alias="for")
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+
+
+class AbsentAlert(_Model):
+    for_: Duration = Field("10m", alias="for")
+    severity: Literal["page", "ticket"] = "ticket"
+
+
+class GlobalAlerting(_Model):
+    """Alerting defaults for every SLO of the spec."""
+
+    runbook_url: str | None = Field(None, description="template; {service} and {slo} are replaced")
+    dashboard_url: str | None = Field(None, description="template; {service}, {slo} and {uid} are replaced")
+    severity_label: str = "severity"
+    severities: Severities = Severities()
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+    page: Tier = Tier.model_validate({"for": "2m"})
+    ticket: Tier = Tier.model_validate({"for": "15m"})
+    min_events: MinEvents = "auto"
+    absent: bool | AbsentAlert = False
+
+
+class SLOAlerting(_Model):
+    name: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    runbook_url: str | None = None
+    dashboard_url: str | None = None
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+    page: Tier | None = None
+    ticket: Tier | None = None
+    min_events: MinEvents | None = None
+    absent: bool | AbsentAlert | None = None
+
+
+class EventsSLI(_Model):
+    error_query: str | None = None
+    good_query: str | None = None
+    total_query: str
+
+
+class LatencySLI(_Model):
+    threshold: float = Field(gt=0, description="seconds; must be one of the histogram's bucket bounds")
+    histogram: str | None = Field(None, pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+    buckets: list[float] | None = None
+    filter: str = ""
+
+
+class HttpSLI(_Model):
+    routes: list[str] = []
+    methods: list[str] = []
+    errors: list[str | int] = ["5xx"]
+    filter: str = ""
+
+
+class JobSLI(_Model):
+    task: str | None = None
+    queue: str | None = None
+    framework: str | None = None
+    bad_outcomes: list[str] = ["failure", "timeout", "rejected"]
+    ignore_outcomes: list[str] = ["retry", "revoked", "skipped"]
+    filter: str = ""
+
+
+class JourneySLI(_Model):
+    name: Name
+
+
+class FreshnessSLI(_Model):
+    task: str
+    max_age: Duration
+    framework: str | None = None
+
+
+class SLI(_Model):
+    source: str | None = None
+    events: EventsSLI | None = None
+    latency: LatencySLI | None = None
+    http: HttpSLI | None = None
+    job: JobSLI | None = None
+    journey: JourneySLI | None = None
+    freshness: FreshnessSLI | None = None
+
+
+class SLO(_Model):
+    name: Name
+    description: str = ""
+    objective: Objective
+    period: Period | None = None
+    group_by: list[str] = []
+    labels: dict[str, str] = {}
+    sli: SLI
+    alerting: SLOAlerting | None = None
+
+
+class PackLatency(_Model):
+    threshold: float = Field(0.5, gt=0)
+    objective: Objective = 99.0
+
+
+class Pack(_Model):
+    """A starter pack: ``pack: web`` gives availability and latency SLOs for a web service."""
+
+    pack: Literal["web"]
+    source: str | None = None
+    availability: Objective = 99.9
+    latency: PackLatency = PackLatency()
+    period: Period | None = None
+    routes: list[str] = []
+    filter: str = ""
+    group_by: list[str] = []
+    labels: dict[str, str] = {}
+    alerting: SLOAlerting | None = None
+
+
+def _slo_kind(value: Any) -> str:
+    return "pack" if isinstance(value, dict) and "pack" in value else "slo"
+
+
+SLOEntry = Annotated[Annotated[SLO, Tag("slo")] | Annotated[Pack, Tag("pack")], Discriminator(_slo_kind)]
+UNION_TAGS = frozenset({"slo", "pack"})
+
+
+class Output(_Model):
+    rules_dir: str = "prometheus/rules"
+
+
+class SpecV1(_Model):
+    version: Literal["parapet/v1"]
+    service: Name
+    labels: dict[str, str] = {}
+    defaults: Defaults = Defaults()
+    alerting: GlobalAlerting = GlobalAlerting()
+    output: Output = Output()
+    slos: list[SLOEntry] = Field(min_length=1)

@@ -1,0 +1,161 @@
+"""Turn pydantic validation errors into one SpecError naming ``file:line:col``, the field and a hint."""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from parapet.errors import Location, SpecError
+from parapet.spec.source import PathKey, SourceDocument, format_path
+
+M = TypeVar("M", bound=BaseModel)
+
+_PATTERN_HINTS = {
+    "name": "use letters, digits, '-', '_' and '.', starting and ending with a letter or digit",
+    "service": "use letters, digits, '-', '_' and '.', starting and ending with a letter or digit",
+    "period": "write a whole number of days or weeks, such as 30d, 28d or 4w",
+    "for": "write a duration such as 2m, 15m or 1h",
+    "max_age": "write a duration such as 30m, 1h or 1d",
+    "histogram": "give the histogram's base name, without _bucket or _count",
+}
+
+
+def validate(model: type[M], doc: SourceDocument, data: Any, base: PathKey = (), *, tags: frozenset[str] = frozenset()) -> M:
+    """Validate ``data`` (found at ``base`` in ``doc``) against ``model``; raise SpecError on the first problem."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        first = errors[0]
+        loc = _strip_tags(tuple(first["loc"]), data, tags)
+        message, hint, at_key = _describe(model, first, loc)
+        more = len(errors) - 1
+        if more:
+            message += f" (and {more} more problem{'s' if more > 1 else ''})"
+        full = (*base, *loc)
+        if first["type"] == "missing":
+            # point at the mapping that lacks the key, but name the missing field
+            at = doc.locate(full[:-1])
+            location = Location(at.path, at.line, at.column, format_path(full))
+            raise SpecError(message, location=location, hint=hint) from None
+        raise doc.error(full, message, hint, key=at_key) from None
+
+
+def _strip_tags(loc: tuple[Any, ...], data: Any, tags: frozenset[str]) -> PathKey:
+    """Drop the discriminator tags pydantic inserts after a list index."""
+    out: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(part, str) and part in tags and not (isinstance(node, dict) and part in node):
+            continue
+        out.append(part)
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return tuple(out)
+
+
+def _describe(model: type[BaseModel], error: Any, loc: PathKey) -> tuple[str, str | None, bool]:
+    kind = error["type"]
+    field = str(loc[-1]) if loc else ""
+    value = error.get("input")
+    if kind == "extra_forbidden":
+        allowed = sorted(allowed_keys(model, loc[:-1]))
+        close = difflib.get_close_matches(field, allowed, n=1)
+        hint = (f"did you mean {close[0]!r}? " if close else "") + (
+            f"allowed keys here: {', '.join(allowed)}" if allowed else "remove it"
+        )
+        return f"unknown key {field!r}", hint, True
+    if kind == "missing":
+        return f"missing required key {field!r}", f"add {field}: to this mapping (see docs/spec.md)", False
+    if kind == "string_pattern_mismatch":
+        return f"{value!r} is not a valid {field}", _PATTERN_HINTS.get(field, "see docs/spec.md for the format"), False
+    if kind in ("greater_than", "less_than", "greater_than_equal", "less_than_equal"):
+        if field == "objective" or field == "availability":
+            return (
+                f"objective {value!r} is out of range",
+                "an objective is a percentage strictly between 0 and 100, such as 99.9",
+                False,
+            )
+        return f"{field} {value!r} is out of range: {error['msg'].lower()}", None, False
+    if kind == "literal_error":
+        return f"{value!r} is not allowed for {field}: {error['msg']}", None, False
+    if kind == "too_short" and field == "slos":
+        return "no SLOs defined", "add at least one entry under slos:", False
+    if kind.endswith("_type") or kind.endswith("_parsing") or kind == "model_attributes_type":
+        expected = {
+            "dict_type": "a mapping",
+            "model_attributes_type": "a mapping",
+            "list_type": "a list",
+            "string_type": "a string",
+            "float_parsing": "a number",
+            "float_type": "a number",
+            "int_parsing": "a whole number",
+            "int_type": "a whole number",
+            "bool_type": "true or false",
+            "bool_parsing": "true or false",
+        }.get(kind, error["msg"].lower())
+        return f"{field or 'value'} must be {expected}, got {_type_name(value)}", "fix the value's type (quote strings)", False
+    return f"{field}: {error['msg']}", None, False
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    return {dict: "a mapping", list: "a list", str: f"the string {value!r}", bool: f"{value}".lower()}.get(
+        type(value), f"{type(value).__name__} {value!r}"
+    )
+
+
+def allowed_keys(model: type[BaseModel], loc: PathKey) -> set[str]:
+    """The keys a mapping at ``loc`` (relative to ``model``) accepts, or an empty set if unknown."""
+    current: Any = model
+    for part in loc:
+        current = _descend(current, part)
+        if current is None:
+            return set()
+    models = [m for m in _models_in(current)]
+    keys: set[str] = set()
+    for m in models:
+        for name, info in m.model_fields.items():
+            keys.add(info.alias or name)
+    return keys
+
+
+def _models_in(tp: Any) -> list[type[BaseModel]]:
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return [tp]
+    out: list[type[BaseModel]] = []
+    for arg in typing.get_args(tp):
+        out.extend(_models_in(arg))
+    return out
+
+
+def _descend(tp: Any, part: str | int) -> Any:
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return _descend(typing.get_args(tp)[0], part)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            found = _descend(arg, part)
+            if found is not None:
+                return found
+        return None
+    if isinstance(part, int):
+        if origin is list:
+            return typing.get_args(tp)[0]
+        return None
+    if origin is dict:
+        return typing.get_args(tp)[1]
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        for name, info in tp.model_fields.items():
+            if part in (name, info.alias):
+                return info.annotation
+    return None

@@ -1,0 +1,3 @@
+from parapet_cli.cli import main
+
+main()

@@ -1,0 +1,59 @@
+"""The only place that prints: plans, errors and summaries. Status goes to stderr, data to stdout."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from rich.console import Console
+
+from parapet.errors import UserError
+from parapet_cli.plan import Action, Plan
+
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+stdout = Console(highlight=False, soft_wrap=True)
+
+_STYLE = {
+    Action.CREATE: "green",
+    Action.IDENTICAL: "dim",
+    Action.UPDATE: "yellow",
+    Action.CONFLICT: "bold red",
+}
+
+
+def error(exc: UserError) -> None:
+    stderr.print(f"[bold red]error:[/] {exc.render()}", markup=True, highlight=False)
+    if exc.hint:
+        stderr.print(f"[cyan]hint:[/] {exc.hint}", markup=True, highlight=False)
+
+
+def plan(result: Plan, *, verb_prefix: str = "") -> None:
+    for entry in result.entries:
+        label = entry.action.value
+        if entry.forced:
+            label = "conflict (forced)"
+        style = _STYLE[entry.action]
+        stderr.print(f"{verb_prefix}[{style}]{label:>17}[/] {entry.key}", markup=True, highlight=False)
+    counts = result.counts()
+    summary = ", ".join(f"{n} {name}" for name, n in counts.items() if n)
+    stderr.print(f"{verb_prefix}{summary or 'nothing to do'}", markup=False)
+
+
+def plan_json(result: Plan, *, wrote: bool) -> None:
+    body = {
+        "files": [
+            {"path": e.key, "action": e.action.value, "forced": e.forced, "generator": e.file.generator}
+            for e in result.entries
+        ],
+        "counts": result.counts(),
+        "written": wrote,
+    }
+    sys.stdout.write(json.dumps(body, indent=2, sort_keys=True) + "\n")
+
+
+def text(message: str) -> None:
+    stdout.print(message, markup=False, highlight=False)
+
+
+def note(message: str) -> None:
+    stderr.print(message, markup=False, highlight=False)

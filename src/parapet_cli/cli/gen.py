@@ -1,0 +1,98 @@
+"""``parapet gen …``: generators through the plan/apply layer."""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from parapet.errors import EXIT_FINDINGS, WriteRefused
+from parapet.spec import load_spec
+from parapet_cli.cli import _render
+from parapet_cli.generators import slo_rules
+from parapet_cli.plan import apply_plan, build_plan, unified_diff
+
+gen_app = typer.Typer(help="Generate files from the spec.", no_args_is_help=True, rich_markup_mode=None)
+
+
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+
+
+SpecOpt = Annotated[
+    Path,
+    typer.Option(
+        "--spec",
+        "-s",
+        help="The spec: parapet.yaml, a Sloth prometheus/v1 file or OpenSLO openslo/v1 documents.",
+        envvar="PARAPET_SPEC",
+    ),
+]
+OutOpt = Annotated[
+    Path | None, typer.Option("--out", "-o", help="Output directory (default: the spec's output.rules_dir).")
+]
+CheckOpt = Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 if any file would change.")]
+DiffOpt = Annotated[bool, typer.Option("--diff", help="Print a unified diff of what would change.")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite files edited by hand (conflicts).")]
+DryOpt = Annotated[bool, typer.Option("--dry-run", help="Show the plan, write nothing, exit 0.")]
+FormatOpt = Annotated[Format, typer.Option("--format", help="Plan output on stdout: text (on stderr) or json.")]
+
+
+@gen_app.command("slo")
+def gen_slo(
+    spec: SpecOpt = Path("parapet.yaml"),
+    out: OutOpt = None,
+    check: CheckOpt = False,
+    diff: DiffOpt = False,
+    force: ForceOpt = False,
+    dry_run: DryOpt = False,
+    fmt: FormatOpt = Format.text,
+) -> None:
+    """SLOs to multiwindow, multi-burn-rate recording and alerting rules, with promtool unit tests."""
+    model = load_spec(spec)
+    root = spec.resolve().parent
+    out_dir = out if out is not None else root / model.rules_dir
+    spec_name = Path(os.path.relpath(spec.resolve(), root)).as_posix()
+    files = slo_rules.generate(model, spec_name)
+    run_plan(files, out_dir, root, check=check, diff=diff, force=force, dry_run=dry_run, fmt=fmt)
+
+
+def run_plan(
+    files: list[slo_rules.PlannedFile],
+    out_dir: Path,
+    root: Path,
+    *,
+    check: bool,
+    diff: bool,
+    force: bool,
+    dry_run: bool,
+    fmt: Format,
+) -> None:
+    plan = build_plan(files, out_dir, root, force=force)
+    if diff:
+        patch = unified_diff(plan)
+        if patch:
+            _render.text(patch.rstrip("\n"))
+    writes = not (check or dry_run)
+    if fmt == Format.json:
+        _render.plan_json(plan, wrote=writes)
+    else:
+        _render.plan(plan, verb_prefix="" if writes else "(dry run) ")
+    if check:
+        if not plan.clean:
+            _render.note("generated files are out of date: run the same command without --check")
+            raise typer.Exit(EXIT_FINDINGS)
+        return
+    if dry_run:
+        return
+    apply_plan(plan)
+    if plan.conflicts:
+        names = ", ".join(e.key for e in plan.conflicts)
+        raise WriteRefused(
+            f"left {len(plan.conflicts)} file(s) edited by hand untouched: {names}",
+            hint="move the edits into the spec and re-run with --force (the other files were written)",
+        )

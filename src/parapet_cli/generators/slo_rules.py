@@ -1,0 +1,253 @@
+"""``parapet gen slo``: SLOs to Prometheus recording and multiwindow, multi-burn-rate alerting rules.
+
+The chain per SLO, evaluated top to bottom in one rule group (Prometheus runs a group's rules in
+order, so each rule sees the values the rules above it wrote in the same evaluation):
+
+1. for each window up to ``max_raw_window`` (5m … 6h): the events rate and the errors rate from the
+   SLI's own queries, then the error ratio ``errors / events``;
+2. for longer windows (1d, 3d): averages of the recorded 5m rates, which keeps the ratio of sums
+   exact at a fraction of the cost of ``rate()`` over days of raw samples;
+3. the period error ratio ``sum_over_time(errors 5m) / sum_over_time(events 5m)``: a ratio of sums,
+   not Sloth's mean of 5-minute ratios, so a quiet hour cannot outweigh a busy one;
+4. burn rates, budget remaining, objective, budget, period and an info series;
+5. the page and ticket alerts: each an ``or`` of window pairs that fire when both windows burn faster
+   than ``factor``, and the long window holds enough events (the low-traffic guard).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from parapet import conventions as c
+from parapet.slo.windows import WindowPair, is_raw, recorded_windows, window_pairs
+from parapet.spec.model import SLO, AlertTier, Spec
+from parapet.spec.promql import format_duration, quote, render
+from parapet.spec.sources import format_decimal
+from parapet_cli import yamlout
+from parapet_cli.generators import PlannedFile, header
+
+EPSILON = "1e-12"  # divides by clamp_min(events, EPSILON): zero traffic gives 0, never NaN
+
+
+def selector(spec: Spec, slo: SLO) -> str:
+    return f"{{{c.LABEL_SERVICE}={quote(spec.service)}, {c.LABEL_SLO}={quote(slo.name)}}}"
+
+
+def on_clause(slo: SLO) -> str:
+    return f"on({', '.join(slo.group_by)})"
+
+
+def _labels(spec: Spec, slo: SLO) -> dict[str, str]:
+    return {c.LABEL_SERVICE: spec.service, c.LABEL_SLO: slo.name}
+
+
+def _sli_query(template: str, window: timedelta, per_window: bool) -> str:
+    query = render(template, format_duration(window))
+    if per_window:
+        return f"({query}) / {int(window.total_seconds())}"
+    return query
+
+
+def recording_rules(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
+    sel = selector(spec, slo)
+    labels = _labels(spec, slo)
+    sli = slo.sli
+    budget = format_decimal(slo.error_budget)
+    rules: list[dict[str, Any]] = []
+
+    def record(name: str, expr: str, extra: dict[str, str] | None = None) -> None:
+        rule_labels = dict(labels)
+        if extra:
+            rule_labels.update(extra)
+        rules.append({"record": name, "expr": expr, "labels": dict(sorted(rule_labels.items()))})
+
+    five = format_duration(timedelta(minutes=5))
+    for window in recorded_windows(slo.period_days):
+        w = format_duration(window)
+        events = f"{c.events_rate(w)}{sel}"
+        if is_raw(window, sli.timeslice):
+            record(c.events_rate(w), _sli_query(sli.total, window, sli.per_window))
+            if sli.errors is not None:
+                errors = f"({_sli_query(sli.errors, window, sli.per_window)})\nor {on_clause(slo)}\n({events} * 0)"
+            else:
+                assert sli.good is not None
+                good = _sli_query(sli.good, window, sli.per_window)
+                errors = f"clamp_min({events} - {on_clause(slo)} ({good}), 0)\nor {on_clause(slo)}\n{events}"
+            record(c.errors_rate(w), errors)
+        else:
+            record(c.events_rate(w), f"avg_over_time({c.events_rate(five)}{sel}[{w}])")
+            record(c.errors_rate(w), f"avg_over_time({c.errors_rate(five)}{sel}[{w}])")
+        record(c.error_ratio(w), f"{c.errors_rate(w)}{sel}\n/\nclamp_min({events}, {EPSILON})")
+        record(c.burn_rate(w), f"{c.error_ratio(w)}{sel} / {budget}")
+    period = f"{slo.period_days}d"
+    record(
+        c.ERROR_RATIO_PERIOD,
+        f"sum_over_time({c.errors_rate(five)}{sel}[{period}])\n/\n"
+        f"clamp_min(sum_over_time({c.events_rate(five)}{sel}[{period}]), {EPSILON})",
+    )
+    record(c.BURN_RATE_PERIOD, f"{c.ERROR_RATIO_PERIOD}{sel} / {budget}")
+    record(c.BUDGET_REMAINING, f"1 - {c.BURN_RATE_PERIOD}{sel}")
+    record(c.OBJECTIVE, f"vector({format_decimal(slo.objective_ratio)})")
+    record(c.ERROR_BUDGET, f"vector({budget})")
+    record(c.PERIOD_DAYS, f"vector({slo.period_days})")
+    info = {
+        **dict(spec.labels),
+        **dict(slo.labels),
+        "objective": format_decimal(slo.objective),
+        "period": period,
+        "sli_kind": str(sli.kind),
+        "sli_source": sli.source,
+        "spec_format": spec.format,
+    }
+    record(c.INFO, "vector(1)", info)
+    return rules
+
+
+def min_events(slo: SLO, pair: WindowPair) -> int:
+    """Events the long window must hold before the pair may fire.
+
+    Automatic: enough that one bad event alone cannot push the ratio over the threshold.
+    """
+    assert slo.alerting is not None
+    if slo.sli.timeslice:
+        return 0
+    if slo.alerting.min_events is not None:
+        return slo.alerting.min_events
+    threshold = pair.factor * slo.error_budget
+    return max(1, math.ceil(Decimal(1) / threshold))
+
+
+def threshold(slo: SLO, pair: WindowPair) -> str:
+    return format_decimal(pair.factor * slo.error_budget)
+
+
+def pair_condition(spec: Spec, slo: SLO, pair: WindowPair) -> str:
+    sel = selector(spec, slo)
+    t = threshold(slo, pair)
+    lines = [
+        f"{c.error_ratio(pair.long_name)}{sel} > {t}",
+        f"and {c.error_ratio(pair.short_name)}{sel} > {t}",
+    ]
+    need = min_events(slo, pair)
+    if need > 0:
+        lines.append(f"and {c.events_rate(pair.long_name)}{sel} * {int(pair.long.total_seconds())} >= {need}")
+    return "\n".join(lines)
+
+
+def tier_pairs(slo: SLO, tier: AlertTier) -> list[WindowPair]:
+    return [p for p in window_pairs(slo.period_days) if p.severity == tier.severity]
+
+
+def alert_rules(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
+    alerting = slo.alerting
+    if alerting is None:
+        return []
+    rules: list[dict[str, Any]] = []
+    for tier in alerting.tiers:
+        pairs = tier_pairs(slo, tier)
+        if not tier.enabled or not pairs:
+            continue
+        if len(pairs) == 1:
+            expr = pair_condition(spec, slo, pairs[0])
+        else:
+            expr = "\nor\n".join("(\n" + _indent(pair_condition(spec, slo, p)) + "\n)" for p in pairs)
+        rule: dict[str, Any] = {"alert": alerting.name, "expr": expr}
+        if tier.for_ not in ("0s", "0m", "0h"):
+            rule["for"] = tier.for_
+        rule["labels"] = alert_labels(spec, slo, tier)
+        rule["annotations"] = alert_annotations(spec, slo, tier, pairs)
+        rules.append(rule)
+    if alerting.absent_for is not None:
+        ticket = alerting.ticket
+        rules.append(
+            {
+                "alert": c.absent_alert_name(alerting.name),
+                "expr": f"absent({c.events_rate('5m')}{selector(spec, slo)})",
+                "for": alerting.absent_for,
+                "labels": dict(
+                    sorted({**dict(spec.labels), **dict(slo.labels), **dict(alerting.labels),
+                            alerting.severity_label: ticket.label_value}.items())
+                ),
+                "annotations": dict(
+                    sorted(
+                        {
+                            c.ANNOTATION_SUMMARY: f"{spec.service} {slo.name}: no SLI data",
+                            c.ANNOTATION_DESCRIPTION: (
+                                f"No events have been recorded for SLO {slo.name} of {spec.service} for "
+                                f"{alerting.absent_for}: the service may be down, or its metrics are no longer scraped "
+                                "or have been renamed. Budget and burn-rate alerts cannot fire without data."
+                            ),
+                            c.ANNOTATION_RUNBOOK: alerting.runbook_url,
+                            **({c.ANNOTATION_DASHBOARD: alerting.dashboard_url} if alerting.dashboard_url else {}),
+                        }.items()
+                    )
+                ),
+            }
+        )
+    return rules
+
+
+def alert_labels(spec: Spec, slo: SLO, tier: AlertTier) -> dict[str, str]:
+    assert slo.alerting is not None
+    labels = {**dict(spec.labels), **dict(slo.labels), **dict(tier.labels)}
+    labels[slo.alerting.severity_label] = tier.label_value
+    return dict(sorted(labels.items()))
+
+
+def _group_suffix(slo: SLO) -> str:
+    if not slo.group_by:
+        return ""
+    return " (" + ", ".join(f"{g}={{{{ $labels.{g} }}}}" for g in slo.group_by) + ")"
+
+
+def alert_annotations(spec: Spec, slo: SLO, tier: AlertTier, pairs: Iterable[WindowPair]) -> dict[str, str]:
+    assert slo.alerting is not None
+    alerting = slo.alerting
+    objective = format_decimal(slo.objective)
+    speed = "fast" if tier.severity == "page" else "steadily"
+    described = " or ".join(
+        f"{format_decimal(p.factor)}x over {p.long_name} and {p.short_name}" for p in pairs
+    )
+    first = next(iter(pairs))
+    exhaust = format_duration(timedelta(seconds=int(slo.period_days * 86400 / float(first.factor))))
+    annotations = {
+        c.ANNOTATION_SUMMARY: f"{spec.service} {slo.name}{_group_suffix(slo)}: error budget is burning {speed}",
+        c.ANNOTATION_DESCRIPTION: (
+            f"SLO {slo.name} of {spec.service} ({objective}% over {slo.period_days}d) is burning its error budget "
+            f"faster than {described}. At {format_decimal(first.factor)}x the whole budget is gone in {exhaust}."
+        ),
+        c.ANNOTATION_RUNBOOK: alerting.runbook_url,
+    }
+    if alerting.dashboard_url:
+        annotations[c.ANNOTATION_DASHBOARD] = alerting.dashboard_url
+    annotations.update(dict(alerting.annotations))
+    annotations.update(dict(tier.annotations))
+    return dict(sorted(annotations.items()))
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.split("\n"))
+
+
+def rule_groups(spec: Spec) -> list[dict[str, Any]]:
+    return [
+        {"name": c.group_name(spec.service, slo.name), "rules": recording_rules(spec, slo) + alert_rules(spec, slo)}
+        for slo in spec.slos
+    ]
+
+
+def generate(spec: Spec, spec_name: str) -> list[PlannedFile]:
+    """The rule file, and next to it its promtool unit-test file."""
+    from parapet_cli.generators.slo_tests import test_file
+
+    rules_name = c.rules_file(spec.service)
+    rules = yamlout.dump({"groups": rule_groups(spec)}, header(spec_name))
+    files = [PlannedFile(rules_name, rules, "slo")]
+    tests = test_file(spec, rules_name, spec_name)
+    if tests is not None:
+        files.append(PlannedFile(c.rules_test_file(spec.service), tests, "slo"))
+    return files

@@ -1,0 +1,186 @@
+"""The plan/apply layer every generator goes through.
+
+``build_plan`` compares each planned file with the disk and the manifest and labels it:
+
+    create     the file does not exist
+    identical  the bytes on disk are already the ones wanted
+    update     the file differs, but it is exactly what Parapet last wrote: safe to replace
+    conflict   the file differs from what Parapet last wrote: someone edited it (or Parapet never
+               wrote it). It is left alone unless --force.
+
+``apply_plan`` writes creates and updates atomically (a temporary file in the same directory, fsync,
+then rename), skips conflicts, and refreshes the manifest. ``--check`` and ``--dry-run`` use the same
+plan without writing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import os
+import tempfile
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from parapet.errors import WriteRefused
+from parapet_cli.generators import PlannedFile
+from parapet_cli.manifest import Manifest, sha256
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    IDENTICAL = "identical"
+    UPDATE = "update"
+    CONFLICT = "conflict"
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    file: PlannedFile
+    target: Path
+    key: str  # the manifest key: the target's path relative to the project root, POSIX style
+    action: Action
+    current: bytes | None
+    forced: bool = False
+
+    @property
+    def writes(self) -> bool:
+        return self.action in (Action.CREATE, Action.UPDATE) or (self.action == Action.CONFLICT and self.forced)
+
+
+@dataclass(frozen=True)
+class Plan:
+    root: Path
+    entries: tuple[PlanEntry, ...]
+    manifest: Manifest
+
+    @property
+    def clean(self) -> bool:
+        return all(e.action == Action.IDENTICAL for e in self.entries)
+
+    @property
+    def conflicts(self) -> list[PlanEntry]:
+        return [e for e in self.entries if e.action == Action.CONFLICT and not e.forced]
+
+    def counts(self) -> dict[str, int]:
+        out = {a.value: 0 for a in Action}
+        for e in self.entries:
+            out[e.action.value] += 1
+        return out
+
+
+def _key(root: Path, target: Path) -> str:
+    return Path(os.path.relpath(target.resolve(), root.resolve())).as_posix()
+
+
+def build_plan(files: list[PlannedFile], out_dir: Path, root: Path, *, force: bool = False) -> Plan:
+    manifest = Manifest.load(root)
+    entries: list[PlanEntry] = []
+    for planned in files:
+        target = out_dir / planned.path
+        key = _key(root, target)
+        if target.is_dir():
+            raise WriteRefused(f"{target} is a directory", hint="move it away, or choose another --out")
+        try:
+            current: bytes | None = target.read_bytes()
+        except FileNotFoundError:
+            current = None
+        except OSError as exc:
+            raise WriteRefused(f"cannot read {target}: {exc.strerror}", hint="check the file's permissions") from None
+        if current is None:
+            action = Action.CREATE
+        elif current == planned.content:
+            action = Action.IDENTICAL
+        elif manifest.files.get(key) == sha256(current):
+            action = Action.UPDATE
+        else:
+            action = Action.CONFLICT
+        entries.append(PlanEntry(planned, target, key, action, current, forced=force and action == Action.CONFLICT))
+    return Plan(root, tuple(entries), manifest)
+
+
+def unified_diff(plan: Plan) -> str:
+    chunks: list[str] = []
+    for e in plan.entries:
+        if e.action == Action.IDENTICAL:
+            continue
+        old = (e.current or b"").decode("utf-8", errors="replace").splitlines(keepends=True)
+        new = e.file.content.decode("utf-8").splitlines(keepends=True)
+        chunks.extend(
+            difflib.unified_diff(old, new, fromfile=f"a/{e.key}" if e.current is not None else "/dev/null",
+                                 tofile=f"b/{e.key}")
+        )
+    return "".join(chunks)
+
+
+def _write_atomic(target: Path, content: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if target.exists():
+            os.chmod(tmp, target.stat().st_mode & 0o777)
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _preflight(entry: PlanEntry) -> None:
+    """Refuse before anything is written when a target cannot be written."""
+    probe = entry.target.parent
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise WriteRefused(
+            f"cannot write {entry.target}: {probe} is a file, not a directory",
+            hint="move that file away or choose another --out; nothing was written",
+        )
+    if not os.access(probe, os.W_OK) or (entry.target.exists() and not os.access(entry.target, os.W_OK)):
+        raise WriteRefused(
+            f"cannot write {entry.target}: permission denied",
+            hint="make the directory writable or choose another --out; nothing was written",
+        )
+
+
+def apply_plan(plan: Plan) -> list[PlanEntry]:
+    """Write what the plan says; returns the entries written. Conflicts are skipped (not forced)."""
+    for entry in plan.entries:
+        if entry.writes:
+            _preflight(entry)
+    written: list[PlanEntry] = []
+    for entry in plan.entries:
+        if not entry.writes:
+            continue
+        try:
+            _write_atomic(entry.target, entry.file.content)
+        except OSError as exc:
+            raise WriteRefused(
+                f"cannot write {entry.target}: {exc.strerror or exc}",
+                hint="check that the directory exists and is writable"
+                + (f"; {len(written)} file(s) were already written" if written else "; nothing was written"),
+            ) from None
+        written.append(entry)
+    files = dict(plan.manifest.files)
+    for entry in plan.entries:
+        if entry.writes or entry.action == Action.IDENTICAL:
+            files[entry.key] = sha256(entry.file.content)
+    if files != plan.manifest.files:
+        plan.manifest.files = files
+        try:
+            _write_atomic(plan.manifest.path, plan.manifest.render())
+        except OSError as exc:
+            raise WriteRefused(
+                f"cannot write {plan.manifest.path}: {exc.strerror or exc}",
+                hint="the generated files were written; make .parapet/ writable and re-run",
+            ) from None
+    return written
