@@ -227,7 +227,14 @@ def events_sli(
     error_field: str = "error_query",
     good_field: str = "good_query",
     total_field: str = "total_query",
+    locations: Mapping[str, PathKey] | None = None,
 ) -> SLI:
+    """An events SLI from its query templates, each parsed and checked against ``group_by``.
+
+    Errors about a query point at ``(*loc, field)``, or at ``locations[field]`` when given (an importer
+    whose queries sit deeper than one key below ``loc``).
+    """
+    where = dict(locations or {})
     if (error_query is None) == (good_query is None):
         raise doc.error(
             loc,
@@ -240,21 +247,22 @@ def events_sli(
         if query is None:
             continue
         text = normalize(query)
+        at = where.get(field, (*loc, field))
         try:
             info = inspect(text)
         except TemplateError as exc:
-            raise doc.error((*loc, field), str(exc), exc.hint) from None
+            raise doc.error(at, str(exc), exc.hint) from None
         if info.result_labels is not None and info.result_labels != frozenset(group_by):
             have = ", ".join(sorted(info.result_labels)) or "no labels"
             want = ", ".join(group_by) or "no labels"
             raise doc.error(
-                (*loc, field),
+                at,
                 f"query aggregates to {have} but the SLO groups by {want}",
                 f"aggregate with sum by ({', '.join(group_by)}) (...)" if group_by else "aggregate with sum(...)",
             )
         if info.result_labels is None and info.simple:
             raise doc.error(
-                (*loc, field),
+                at,
                 "query is not aggregated (or aggregates with without()): it would yield one ratio per series",
                 f"wrap it in sum by ({', '.join(group_by)}) (...)" if group_by else "wrap it in sum(...)",
             )
@@ -262,7 +270,7 @@ def events_sli(
         checked[field] = text
     if "count" in modes and "rate" in modes:
         raise doc.error(
-            (*loc, total_field),
+            where.get(total_field, (*loc, total_field)),
             "queries mix rate() and increase()",
             "use rate() in every query of the SLI",
         )
@@ -442,8 +450,8 @@ def freshness_sli(doc: SourceDocument, loc: PathKey, fresh: v1.FreshnessSLI, gro
     matchers = [("task", "=", fresh.task)]
     if fresh.framework is not None:
         matchers.append(("framework", "=", fresh.framework))
-    by = f" by ({', '.join(group_by)})" if group_by else ""
-    age = f"(time() - max{by} (parapet_job_last_success_timestamp_seconds{{{format_matchers(sorted(matchers))}}}))"
+    by = f" by ({', '.join(group_by)}) " if group_by else ""
+    age = f"(time() - max{by}(parapet_job_last_success_timestamp_seconds{{{format_matchers(sorted(matchers))}}}))"
     # Each evaluation is one time slice: total is 1, errors is 1 while the last success is too old.
     return SLI(
         kind=SLIKind.FRESHNESS,

@@ -37,21 +37,24 @@ def root(
     """Parapet: from one parapet.yaml to rules, dashboards, checks and an incident loop."""
 
 
-def main() -> None:
+def run(argv: list[str] | None = None) -> int:
+    """Run the command line and return its exit code (``main`` exits with it).
+
+    Click's standalone mode renders usage errors (exit 2); a UserError raised by a command is
+    rendered here as ``error:`` and ``hint:`` lines, without a traceback.
+    """
     try:
-        app(standalone_mode=False)
+        app(args=argv, prog_name="parapet")
     except UserError as exc:
         _render.error(exc)
-        sys.exit(exc.exit_code)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        _render.note("aborted")
-        sys.exit(1)
-    except Exception as exc:
-        import click
+        return exc.exit_code
+    except SystemExit as exc:
+        code = exc.code
+        if code is None:
+            return 0
+        return code if isinstance(code, int) else EXIT_USAGE
+    return 0
 
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code if exc.exit_code else EXIT_USAGE)
-        raise
+
+def main() -> None:
+    sys.exit(run())

@@ -108,14 +108,14 @@ def synthesize(slo: SLO) -> tuple[list[Series], dict[str, str]]:
     """Input series for an SLO's SLI and the group label values they carry."""
     sli = slo.sli
     group = {g: f"{g}-1" for g in slo.group_by}
+    if sli.timeslice:
+        return [], group
     x_template = sli.errors if sli.errors is not None else sli.good
     assert x_template is not None
     try:
         total, x = inspect(sli.total), inspect(x_template)
     except TemplateError as exc:  # pragma: no cover - templates were checked at load
         raise CannotSynthesize(str(exc)) from None
-    if sli.timeslice:
-        return [], group
     if not (total.simple and x.simple):
         raise CannotSynthesize("the queries use functions or modifiers beyond sum, rate and increase")
     tot_sels = [s for s in total.selectors if s.windowed]
@@ -145,7 +145,11 @@ def _freshness_series(slo: SLO, group: dict[str, str], stale: bool, samples: int
     labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', match.group(1)))
     labels.update(group)
     inner = ", ".join(f"{k}={quote(v)}" for k, v in sorted(labels.items()))
-    values = f"0x{samples}" if stale else f"0+60x{samples}"
+    assert slo.sli.errors is not None
+    bound = re.search(r"> bool (\d+)", slo.sli.errors)
+    assert bound is not None
+    # promtool's clock starts at 0: a stale job last succeeded max_age + 1h before that
+    values = f"-{int(bound.group(1)) + 3600}x{samples}" if stale else f"0+60x{samples}"
     return [{"series": f"parapet_job_last_success_timestamp_seconds{{{inner}}}", "values": values}]
 
 

@@ -1,0 +1,84 @@
+"""Shared fixtures: the real promtool, golden-file updating, and a CLI runner with a pinned width."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true", help="rewrite expected/ trees of golden cases")
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-golden"))
+
+
+def _promtool() -> str | None:
+    return shutil.which("promtool")
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    """The real promtool. CI (CI=true) and PARAPET_REQUIRE_PROMTOOL=1 make its absence a failure."""
+    path = _promtool()
+    if path is None:
+        if os.environ.get("CI") or os.environ.get("PARAPET_REQUIRE_PROMTOOL"):
+            pytest.fail("promtool is not installed: apt-get install -y prometheus")
+        pytest.skip("promtool is not installed (apt-get install -y prometheus)")
+    return path
+
+
+def run_promtool(promtool: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([promtool, *args], cwd=cwd, capture_output=True, text=True, timeout=600, check=False)
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("TERM", "dumb")
+
+
+class CliResult:
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.exit_code = code
+        self.stdout = out
+        self.stderr = err
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], cli_env: None):  # type: ignore[no-untyped-def]
+    """Run ``parapet ARGS…`` in-process; returns exit code, stdout and stderr."""
+    from parapet_cli.cli import run
+
+    def invoke(*args: str) -> CliResult:
+        capsys.readouterr()
+        code = run(list(args))
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return invoke
+
+
+def tree_hash(root: Path) -> dict[str, str]:
+    """Path -> sha256 of every file below root: proves a run changed no byte."""
+    import hashlib
+
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
