@@ -15,7 +15,6 @@ plan without writing.
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import os
 import tempfile
@@ -84,7 +83,7 @@ def build_plan(files: list[PlannedFile], out_dir: Path, root: Path, *, force: bo
             raise WriteRefused(f"{target} is a directory", hint="move it away, or choose another --out")
         try:
             current: bytes | None = target.read_bytes()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             current = None
         except OSError as exc:
             raise WriteRefused(f"cannot read {target}: {exc.strerror}", hint="check the file's permissions") from None
@@ -108,30 +107,31 @@ def unified_diff(plan: Plan) -> str:
         old = (e.current or b"").decode("utf-8", errors="replace").splitlines(keepends=True)
         new = e.file.content.decode("utf-8").splitlines(keepends=True)
         chunks.extend(
-            difflib.unified_diff(old, new, fromfile=f"a/{e.key}" if e.current is not None else "/dev/null",
-                                 tofile=f"b/{e.key}")
+            difflib.unified_diff(
+                old, new, fromfile=f"a/{e.key}" if e.current is not None else "/dev/null", tofile=f"b/{e.key}"
+            )
         )
     return "".join(chunks)
 
 
 def _write_atomic(target: Path, content: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    tmp = Path(name)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(content)
             handle.flush()
             os.fsync(handle.fileno())
         if target.exists():
-            os.chmod(tmp, target.stat().st_mode & 0o777)
+            tmp.chmod(target.stat().st_mode & 0o777)
         else:
             umask = os.umask(0)
             os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, target)
+            tmp.chmod(0o666 & ~umask)
+        tmp.replace(target)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise
 
 

@@ -1,6 +1,6 @@
 """Load a spec: ``parapet/v1``, Sloth ``prometheus/v1`` or OpenSLO ``openslo/v1``, sniffed from the file.
 
-    load_spec(path) -> Spec     # raises SpecError with file:line:col, field and hint
+load_spec(path) -> Spec     # raises SpecError with file:line:col, field and hint
 """
 
 from __future__ import annotations

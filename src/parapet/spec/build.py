@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from parapet.errors import SpecError
 from parapet.spec import v1
-from parapet.spec.model import SLI, SLO, AlertTier, Alerting, SLIKind, Spec
+from parapet.spec.model import SLI, SLO, Alerting, AlertTier, SLIKind, Spec
 from parapet.spec.promql import (
     TemplateError,
     format_matchers,
@@ -112,7 +112,9 @@ def _slo(doc: SourceDocument, spec: v1.SpecV1, slo: v1.SLO, loc: PathKey) -> SLO
     group_by = tuple(slo.group_by)
     for i, label in enumerate(group_by):
         if not LABEL_NAME.match(label) or label in RESERVED_LABELS or label.startswith("__"):
-            raise doc.error((*loc, "group_by", i), f"{label!r} cannot be a group_by label", "use a label of the SLI's series")
+            raise doc.error(
+                (*loc, "group_by", i), f"{label!r} cannot be a group_by label", "use a label of the SLI's series"
+            )
     source = slo.sli.source or spec.defaults.source
     sli = build_sli(doc, (*loc, "sli"), slo.sli, source, group_by)
     return SLO(
@@ -134,6 +136,10 @@ def _pack(doc: SourceDocument, spec: v1.SpecV1, pack: v1.Pack, loc: PathKey) -> 
     check_labels(doc, (*loc, "labels"), pack.labels)
     http = v1.HttpSLI(routes=pack.routes, filter=pack.filter)
     latency = v1.LatencySLI(threshold=pack.latency.threshold, filter=pack.filter)
+    descriptions = {
+        "availability": "Requests served without a server error (starter pack web)",
+        "latency": "Requests served within the latency threshold (starter pack web)",
+    }
     out = []
     for name, objective, sli_doc in (
         ("availability", pack.availability, v1.SLI(source=source, http=http)),
@@ -146,7 +152,7 @@ def _pack(doc: SourceDocument, spec: v1.SpecV1, pack: v1.Pack, loc: PathKey) -> 
                 objective=Decimal(str(objective)),
                 sli=build_sli(doc, sli_loc, sli_doc, source, group_by, routes=tuple(pack.routes)),
                 period_days=period,
-                description=f"{'Requests served without a server error' if name == 'availability' else 'Requests served within the latency threshold'} (starter pack web)",
+                description=descriptions[name],
                 group_by=group_by,
                 labels=pairs(pack.labels),
                 alerting=build_alerting(doc, (*loc, "alerting"), spec.service, name, spec.alerting, pack.alerting),
@@ -326,7 +332,9 @@ def _alternation(values: Iterable[str]) -> str:
     return "|".join(re.escape(v) for v in values)
 
 
-def _routes(source_name: str, route_label: str | None, routes: tuple[str, ...], doc: SourceDocument, loc: PathKey) -> list[tuple[str, str, str]]:
+def _routes(
+    source_name: str, route_label: str | None, routes: tuple[str, ...], doc: SourceDocument, loc: PathKey
+) -> list[tuple[str, str, str]]:
     if not routes:
         return []
     if route_label is None:
@@ -363,9 +371,15 @@ def http_sli(doc: SourceDocument, loc: PathKey, http: v1.HttpSLI, source_name: s
                 )
             patterns.append(code)
         else:
-            raise doc.error((*loc, "errors", i), f"{raw!r} is not a status code or class", "write codes like 503 or classes like 5xx")
+            raise doc.error(
+                (*loc, "errors", i),
+                f"{raw!r} is not a status code or class",
+                "write codes like 503 or classes like 5xx",
+            )
     if not patterns:
-        raise doc.error((*loc, "errors"), "no status counts as an error", "list at least one code or class, such as 5xx")
+        raise doc.error(
+            (*loc, "errors"), "no status counts as an error", "list at least one code or class, such as 5xx"
+        )
     bad_matcher = (src.status_label, "=~", "|".join(sorted(set(patterns))))
     return _rate_pair(SLIKind.HTTP, source_name, src.requests, matchers, [bad_matcher], group_by)
 
@@ -434,7 +448,9 @@ def job_sli(doc: SourceDocument, loc: PathKey, job: v1.JobSLI, group_by: tuple[s
         raise doc.error((*loc, "bad_outcomes"), "no outcome counts as bad", "list at least one, such as failure")
     overlap = set(job.bad_outcomes) & set(job.ignore_outcomes)
     if overlap:
-        raise doc.error((*loc, "ignore_outcomes"), f"outcome {sorted(overlap)[0]!r} is both bad and ignored", "list it in one place")
+        raise doc.error(
+            (*loc, "ignore_outcomes"), f"outcome {sorted(overlap)[0]!r} is both bad and ignored", "list it in one place"
+        )
     matchers = list(_filter(doc, loc, job.filter))
     for label, value in (("task", job.task), ("queue", job.queue), ("framework", job.framework)):
         if value is not None:
@@ -503,7 +519,9 @@ def build_alerting(
         absent_for = check_duration(doc, (*loc, "absent", "for"), absent.for_)
     if not any(t.enabled for t in tiers) and absent_for is None:
         return None
-    runbook = own.runbook_url or (glob.runbook_url.format_map(_Subst(service=service, slo=slo_name)) if glob.runbook_url else None)
+    runbook = own.runbook_url or (
+        glob.runbook_url.format_map(_Subst(service=service, slo=slo_name)) if glob.runbook_url else None
+    )
     if not runbook:
         raise doc.error(
             loc if own.model_fields_set else loc[:-1],
@@ -546,4 +564,4 @@ def dashboard_uid(service: str, slo: str) -> str:
     return raw[:31] + "-" + hashlib.sha256(raw.encode()).hexdigest()[:8]
 
 
-__all__ = ["build_v1", "camel", "events_sli", "quote", "SpecError"]
+__all__ = ["SpecError", "build_v1", "camel", "events_sli", "quote"]

@@ -186,11 +186,12 @@ def _result_labels(node: pp.Expr) -> frozenset[str] | None:
             return rhs
         if isinstance(node.rhs, pp.NumberLiteral):
             return lhs
-        modifier = node.modifier
-        if modifier is not None and modifier.matching is not None and "On" in str(modifier.matching.type):
-            card = str(modifier.card)
+        bin_modifier = node.modifier
+        matching = bin_modifier.matching if bin_modifier is not None else None
+        if bin_modifier is not None and matching is not None and "On" in str(matching.type):
+            card = str(bin_modifier.card)
             if "OneToOne" in card:
-                return frozenset(modifier.matching.labels)
+                return frozenset(matching.labels)
             return lhs if "ManyToOne" in card else rhs
         return lhs
     if isinstance(node, pp.Call) and node.func.name in {"clamp_min", "clamp_max", "abs", "round"}:

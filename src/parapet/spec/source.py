@@ -120,6 +120,9 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, loc: PathKey, doc: SourceDo
             child = (*loc, str(key))
             doc.keys[child] = _pos(key_node)
             out[key] = _build(loader, value_node, child, doc)
+            if isinstance(value_node, yaml.CollectionNode) and not value_node.flow_style:
+                # a block mapping or list begins on the next line: name the line of its key
+                doc.values[child] = doc.keys[child]
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_build(loader, item, (*loc, i), doc) for i, item in enumerate(node.value)]

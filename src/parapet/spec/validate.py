@@ -24,7 +24,9 @@ _PATTERN_HINTS = {
 }
 
 
-def validate(model: type[M], doc: SourceDocument, data: Any, base: PathKey = (), *, tags: frozenset[str] = frozenset()) -> M:
+def validate(
+    model: type[M], doc: SourceDocument, data: Any, base: PathKey = (), *, tags: frozenset[str] = frozenset()
+) -> M:
     """Validate ``data`` (found at ``base`` in ``doc``) against ``model``; raise SpecError on the first problem."""
     try:
         return model.model_validate(data)
@@ -102,7 +104,11 @@ def _describe(model: type[BaseModel], error: Any, loc: PathKey) -> tuple[str, st
             "bool_type": "true or false",
             "bool_parsing": "true or false",
         }.get(kind, error["msg"].lower())
-        return f"{field or 'value'} must be {expected}, got {_type_name(value)}", "fix the value's type (quote strings)", False
+        return (
+            f"{field or 'value'} must be {expected}, got {_type_name(value)}",
+            "fix the value's type (quote strings)",
+            False,
+        )
     return f"{field}: {error['msg']}", None, False
 
 

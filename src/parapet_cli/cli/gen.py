@@ -12,7 +12,7 @@ import typer
 from parapet.errors import EXIT_FINDINGS, WriteRefused
 from parapet.spec import load_spec
 from parapet_cli.cli import _render
-from parapet_cli.generators import slo_rules
+from parapet_cli.generators import PlannedFile, slo_rules
 from parapet_cli.plan import apply_plan, build_plan, unified_diff
 
 gen_app = typer.Typer(help="Generate files from the spec.", no_args_is_help=True, rich_markup_mode=None)
@@ -62,7 +62,7 @@ def gen_slo(
 
 
 def run_plan(
-    files: list[slo_rules.PlannedFile],
+    files: list[PlannedFile],
     out_dir: Path,
     root: Path,
     *,

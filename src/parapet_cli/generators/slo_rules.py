@@ -169,8 +169,14 @@ def alert_rules(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
                 "expr": f"absent({c.events_rate('5m')}{selector(spec, slo)})",
                 "for": alerting.absent_for,
                 "labels": dict(
-                    sorted({**dict(spec.labels), **dict(slo.labels), **dict(alerting.labels),
-                            alerting.severity_label: ticket.label_value}.items())
+                    sorted(
+                        {
+                            **dict(spec.labels),
+                            **dict(slo.labels),
+                            **dict(alerting.labels),
+                            alerting.severity_label: ticket.label_value,
+                        }.items()
+                    )
                 ),
                 "annotations": dict(
                     sorted(
@@ -209,9 +215,7 @@ def alert_annotations(spec: Spec, slo: SLO, tier: AlertTier, pairs: Iterable[Win
     alerting = slo.alerting
     objective = format_decimal(slo.objective)
     speed = "fast" if tier.severity == "page" else "steadily"
-    described = " or ".join(
-        f"{format_decimal(p.factor)}x over {p.long_name} and {p.short_name}" for p in pairs
-    )
+    described = " or ".join(f"{format_decimal(p.factor)}x over {p.long_name} and {p.short_name}" for p in pairs)
     first = next(iter(pairs))
     exhaust = format_duration(timedelta(seconds=int(slo.period_days * 86400 / float(first.factor))))
     annotations = {

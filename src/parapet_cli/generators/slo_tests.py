@@ -22,8 +22,28 @@ from parapet_cli import yamlout
 from parapet_cli.generators import header
 from parapet_cli.generators.slo_rules import alert_annotations, alert_labels, min_events, tier_pairs
 
-_GENERIC = ("a", "ok", "200", "500", "503", "5xx", "2xx", "success", "failure", "error", "timeout", "true",
-            "false", "GET", "POST", "x", "0", "1", "/", "")
+_GENERIC = (
+    "a",
+    "ok",
+    "200",
+    "500",
+    "503",
+    "5xx",
+    "2xx",
+    "success",
+    "failure",
+    "error",
+    "timeout",
+    "true",
+    "false",
+    "GET",
+    "POST",
+    "x",
+    "0",
+    "1",
+    "/",
+    "",
+)
 
 
 class CannotSynthesize(Exception):
@@ -181,9 +201,11 @@ def cases(spec: Spec, slo: SLO, shared_alertnames: set[str]) -> list[dict[str, A
             out.append({"series": s.render(), "values": f"0+{per_minute}x{samples}" if counting else f"0x{samples}"})
         return out
 
+    slo_selector = f"{{{c.LABEL_SERVICE}={quote(spec.service)}, {c.LABEL_SLO}={quote(slo.name)}}}"
+
     def ratio_check(value: int) -> dict[str, Any]:
         return {
-            "expr": f"{c.error_ratio('5m')}{{{c.LABEL_SERVICE}={quote(spec.service)}, {c.LABEL_SLO}={quote(slo.name)}}}",
+            "expr": f"{c.error_ratio('5m')}{slo_selector}",
             "eval_time": eval_time,
             "exp_samples": [{"labels": f"{c.error_ratio('5m')}{{{id_text}}}", "value": value}],
         }

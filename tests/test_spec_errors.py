@@ -1,0 +1,271 @@
+"""Every kind of bad spec: exit 3, ``file:line:col``, the field, a hint, and nothing written."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+GOOD_SLO = """\
+  - name: availability
+    objective: 99.9
+    alerting:
+      runbook_url: https://runbooks.example.com/availability
+    sli:
+      events:
+        error_query: sum(rate(http_requests_total{code=~"5.."}[{{window}}]))
+        total_query: sum(rate(http_requests_total[{{window}}]))
+"""
+HEAD = "version: parapet/v1\nservice: api\nslos:\n"
+
+# (id, spec text, expected line, expected field path fragment, message fragment, hint fragment)
+CASES = [
+    (
+        "unknown-key",
+        HEAD + GOOD_SLO.replace("    objective: 99.9\n", "    objective: 99.9\n    objectve: 99\n"),
+        6,
+        "slos[0].objectve",
+        "unknown key 'objectve'",
+        "did you mean 'objective'",
+    ),
+    (
+        "unknown-top-level-key",
+        HEAD.replace("service: api\n", "service: api\nservise: x\n") + GOOD_SLO,
+        3,
+        "servise",
+        "unknown key 'servise'",
+        "did you mean 'service'",
+    ),
+    (
+        "wrong-type",
+        HEAD + GOOD_SLO.replace("objective: 99.9", "objective: [99.9]"),
+        5,
+        "slos[0].objective",
+        "objective must be a number",
+        "type",
+    ),
+    (
+        "wrong-type-mapping",
+        HEAD + GOOD_SLO.replace("    sli:\n      events:", "    labels: [a, b]\n    sli:\n      events:"),
+        8,
+        "slos[0].labels",
+        "labels must be a mapping",
+        "type",
+    ),
+    (
+        "objective-too-high",
+        HEAD + GOOD_SLO.replace("objective: 99.9", "objective: 100"),
+        5,
+        "slos[0].objective",
+        "objective 100 is out of range",
+        "between 0 and 100",
+    ),
+    (
+        "objective-zero",
+        HEAD + GOOD_SLO.replace("objective: 99.9", "objective: 0"),
+        5,
+        "slos[0].objective",
+        "out of range",
+        "between 0 and 100",
+    ),
+    (
+        "missing-runbook",
+        HEAD + GOOD_SLO.replace("    alerting:\n      runbook_url: https://runbooks.example.com/availability\n", ""),
+        4,
+        "slos[0]",
+        "alerts but has no runbook_url",
+        "runbook_url",
+    ),
+    (
+        "latency-off-bucket",
+        HEAD + "  - name: latency\n    objective: 99\n    alerting: {runbook_url: https://r.example.com}\n"
+        "    sli:\n      latency:\n        threshold: 0.3\n",
+        9,
+        "slos[0].sli.latency.threshold",
+        "0.3s is not a bucket bound",
+        "0.25, 0.5",
+    ),
+    (
+        "window-missing",
+        HEAD + GOOD_SLO.replace("[{{window}}]))\n        total", "[5m]))\n        total"),
+        10,
+        "slos[0].sli.events.error_query",
+        "no {{window}} placeholder",
+        "[{{window}}]",
+    ),
+    (
+        "duplicate-slo-name",
+        HEAD + GOOD_SLO + GOOD_SLO,
+        12,
+        "slos[1].name",
+        "duplicate SLO name 'availability'",
+        "own name",
+    ),
+    (
+        "promql-does-not-parse",
+        HEAD
+        + GOOD_SLO.replace("sum(rate(http_requests_total[{{window}}]))", "sum(rate(http_requests_total[{{window}}])"),
+        11,
+        "slos[0].sli.events.total_query",
+        "PromQL does not parse",
+        "brackets",
+    ),
+    (
+        "yaml-syntax",
+        HEAD + GOOD_SLO.replace("    objective: 99.9\n", "    objective: 99.9\n   bad: indent\n"),
+        6,
+        None,
+        "YAML syntax error",
+        "indentation",
+    ),
+    (
+        "duplicate-yaml-key",
+        HEAD + GOOD_SLO.replace("    objective: 99.9\n", "    objective: 99.9\n    objective: 99\n"),
+        6,
+        "slos[0].objective",
+        "duplicate key 'objective'",
+        "last",
+    ),
+    (
+        "unknown-version",
+        HEAD.replace("parapet/v1", "parapet/v9") + GOOD_SLO,
+        1,
+        "version",
+        "unsupported format 'parapet/v9'",
+        "parapet/v1",
+    ),
+    (
+        "no-version",
+        HEAD.replace("version: parapet/v1\n", "") + GOOD_SLO,
+        1,
+        None,
+        "no version or apiVersion",
+        "version: parapet/v1",
+    ),
+    (
+        "unknown-source",
+        HEAD + "  - name: a\n    objective: 99\n    alerting: {runbook_url: https://r.example.com}\n"
+        "    sli:\n      source: prometheus-magic\n      http: {}\n",
+        8,
+        "slos[0].sli.source",
+        "unknown source 'prometheus-magic'",
+        "fastapi-instrumentator",
+    ),
+    (
+        "group-by-mismatch",
+        HEAD + GOOD_SLO.replace("    sli:\n", "    group_by: [route]\n    sli:\n"),
+        11,
+        "slos[0].sli.events.error_query",
+        "aggregates to no labels but the SLO groups by route",
+        "sum by (route)",
+    ),
+    (
+        "not-aggregated",
+        HEAD
+        + GOOD_SLO.replace(
+            'sum(rate(http_requests_total{code=~"5.."}[{{window}}]))',
+            'rate(http_requests_total{code=~"5.."}[{{window}}])',
+        ),
+        10,
+        "slos[0].sli.events.error_query",
+        "not aggregated",
+        "sum(",
+    ),
+    (
+        "two-sli-kinds",
+        HEAD + GOOD_SLO + "      http: {}\n",
+        8,
+        "slos[0].sli",
+        "exactly one kind, found events, http",
+        "one of",
+    ),
+    (
+        "bad-label-name",
+        HEAD.replace("service: api\n", "service: api\nlabels:\n  bad-name: x\n") + GOOD_SLO,
+        4,
+        "labels.bad-name",
+        "not a valid Prometheus label name",
+        "letters",
+    ),
+    (
+        "reserved-label",
+        HEAD.replace("service: api\n", "service: api\nlabels:\n  slo: x\n") + GOOD_SLO,
+        4,
+        "labels.slo",
+        "set by Parapet itself",
+        "another",
+    ),
+    (
+        "bad-period",
+        HEAD + GOOD_SLO.replace("    objective: 99.9\n", "    objective: 99.9\n    period: 1month\n"),
+        6,
+        "slos[0].period",
+        "'1month' is not a valid period",
+        "30d",
+    ),
+    (
+        "bad-for",
+        HEAD + GOOD_SLO.replace("      runbook_url:", "      page: {for: soon}\n      runbook_url:"),
+        7,
+        "slos[0].alerting.page.for",
+        "'soon' is not a valid for",
+        "2m",
+    ),
+    (
+        "no-slos",
+        "version: parapet/v1\nservice: api\nslos: []\n",
+        3,
+        "slos",
+        "no SLOs defined",
+        "at least one",
+    ),
+    (
+        "bad-status-class",
+        HEAD + "  - name: a\n    objective: 99\n    alerting: {runbook_url: https://r.example.com}\n"
+        "    sli:\n      source: fastapi-instrumentator\n      http: {errors: [503]}\n",
+        9,
+        "slos[0].sli.http.errors[0]",
+        "groups status codes into classes",
+        "5xx",
+    ),
+    (
+        "unknown-histogram-buckets",
+        HEAD + "  - name: a\n    objective: 99\n    alerting: {runbook_url: https://r.example.com}\n"
+        "    sli:\n      latency: {histogram: my_seconds, threshold: 1}\n",
+        8,
+        "slos[0].sli.latency.histogram",
+        "bucket bounds of my_seconds are unknown",
+        "buckets:",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "field", "message", "hint"),
+    [pytest.param(*case[1:], id=case[0]) for case in CASES],
+)
+def test_bad_spec(tmp_path: Path, cli, text: str, line: int, field: str | None, message: str, hint: str) -> None:  # type: ignore[no-untyped-def]
+    spec = tmp_path / "parapet.yaml"
+    spec.write_text(text)
+    result = cli("gen", "slo", "--spec", str(spec))
+    assert result.exit_code == 3, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2, result.stderr
+    error, hint_line = lines
+    match = re.match(rf"error: {re.escape(str(spec))}:(\d+):(\d+):", error)
+    assert match, error
+    assert int(match.group(1)) == line, error
+    if field is not None:
+        assert f" {field}:" in error, error
+    assert message in error, error
+    assert hint_line.startswith("hint: ") and hint in hint_line, hint_line
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["parapet.yaml"], "nothing may be written"
+
+
+def test_missing_spec_file(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("gen", "slo", "--spec", str(tmp_path / "nope.yaml"))
+    assert result.exit_code == 3
+    assert "spec file not found" in result.stderr and "hint:" in result.stderr
+    assert list(tmp_path.iterdir()) == []
