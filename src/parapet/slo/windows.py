@@ -62,6 +62,7 @@ def _snap(target: timedelta, ladder: tuple[timedelta, ...]) -> timedelta:
     return min(ladder, key=lambda w: (abs(math.log(w.total_seconds() / seconds)), w))
 
 
+@cache
 def window_pairs(period_days: int) -> tuple[WindowPair, ...]:
     """The alert window pairs for an SLO period, in policy order, without duplicates."""
     pol = policy()
@@ -84,6 +85,7 @@ def window_pairs(period_days: int) -> tuple[WindowPair, ...]:
     return tuple(pairs)
 
 
+@cache
 def recorded_windows(period_days: int) -> tuple[timedelta, ...]:
     """Every window whose error ratio is recorded: 5m plus each short and long window, ascending."""
     out = {timedelta(minutes=5)}
