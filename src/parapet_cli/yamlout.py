@@ -49,8 +49,16 @@ def _scalar(value: Any) -> str:
     if isinstance(value, str):
         if _plain_ok(value):
             return value
-        return json.dumps(value, ensure_ascii=False)
+        return _quoted(value)
     raise TypeError(f"cannot emit {type(value).__name__}")
+
+
+def _quoted(value: str) -> str:
+    """A double-quoted scalar: JSON escapes, plus escapes for what YAML refuses to read raw."""
+    text = json.dumps(value, ensure_ascii=False)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else (f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}") for c in text)
 
 
 def _emit(value: Any, indent: int, out: list[str]) -> None:

@@ -14,6 +14,7 @@ annotation, and the period is Sloth's default, 30 days.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Literal
@@ -33,6 +34,7 @@ RUNBOOK_ANNOTATIONS = ("runbook_url", "runbook")
 # SLO plugins whose effect Parapet's own generator already has.
 ACCEPTED_PLUGINS = frozenset({"sloth.dev/contrib/alert_for/v1"})
 CORE_PLUGIN_PREFIX = "sloth.dev/core/"
+ALERT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class _Model(BaseModel):
@@ -78,7 +80,7 @@ class Alert(_Model):
 
 
 class AlertingSpec(_Model):
-    name: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    name: str | None = None
     labels: dict[str, str] = {}
     annotations: dict[str, str] = {}
     page_alert: Alert = Alert()
@@ -156,9 +158,7 @@ def _slo(doc: SourceDocument, service: str, slo: SLOSpec, loc: PathKey) -> SLO:
             "plugin reads as sli.events with error_query and total_query over [{{.window}}]",
         )
     assert slo.sli.events is not None
-    sli = events_sli(
-        doc, (*sli_loc, "events"), slo.sli.events.error_query, None, slo.sli.events.total_query, ()
-    )
+    sli = events_sli(doc, (*sli_loc, "events"), slo.sli.events.error_query, None, slo.sli.events.total_query, ())
     return SLO(
         name=slo.name,
         objective=Decimal(str(slo.objective)),
@@ -172,11 +172,20 @@ def _slo(doc: SourceDocument, service: str, slo: SLOSpec, loc: PathKey) -> SLO:
 
 def _alerting(doc: SourceDocument, loc: PathKey, service: str, slo_name: str, spec: AlertingSpec) -> Alerting | None:
     defaults = v1.GlobalAlerting()
+    if spec.name is not None and not ALERT_NAME.match(spec.name):
+        raise doc.error(
+            (*loc, "name"),
+            f"{spec.name!r} is not a valid alert name",
+            "use letters, digits and '_', starting with a letter or '_', such as MyServiceHighErrorRate",
+        )
     check_labels(doc, (*loc, "labels"), _without_severity(spec.labels))
     _check_annotations(doc, (*loc, "annotations"), spec.annotations)
     shared_severity = spec.labels.get(SEVERITY_LABEL)
     tiers: list[AlertTier] = []
-    for severity, key, alert in (("page", "page_alert", spec.page_alert), ("ticket", "ticket_alert", spec.ticket_alert)):
+    for severity, key, alert in (
+        ("page", "page_alert", spec.page_alert),
+        ("ticket", "ticket_alert", spec.ticket_alert),
+    ):
         tier_loc = (*loc, key)
         own = _without_severity(alert.labels)
         check_labels(doc, (*tier_loc, "labels"), own)
