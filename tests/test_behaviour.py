@@ -484,6 +484,36 @@ def test_one_error_among_few_requests(promtool: str, tmp_path: Path, min_events:
     )
 
 
+def test_low_traffic_outage_still_pages(promtool: str, tmp_path: Path) -> None:
+    rules = write_rules(tmp_path, promtool, availability())
+    # One request every 10 minutes (6 an hour) for 3 h, then every request fails. The long windows never
+    # hold the 70 (1h) or 167 (6h) events the ratio alone needs, but the guard lets a pair fire once the
+    # long window holds min_errors = 3 bad events: the failures of minutes 189, 199 and 209 are visible at
+    # 210, the 30m/6h pair (30m ratio 1, 6h ratio 3/21 > 0.006) is active from then, firing 2 minutes later.
+    span, outage = 300, 180
+    requests = [1 if (m + 1) % 10 == 0 else 0 for m in range(span)]
+    ok = [r if m < outage else 0 for m, r in enumerate(requests)]
+    failed = [r if m >= outage else 0 for m, r in enumerate(requests)]
+    promtool_test(
+        promtool,
+        tmp_path,
+        [rules],
+        [
+            {
+                "name": "6 requests an hour, all failing from minute 180",
+                "interval": "1m",
+                "input_series": http(ok, failed),
+                "promql_expr_test": [
+                    silent(outage),
+                    silent(outage + 15),  # two failures are not enough
+                    alerts(outage + 35, "page"),  # the ticket (2h/1d pair, for: 15m) is still pending
+                    alerts(span, "page", "ticket"),
+                ],
+            }
+        ],
+    )
+
+
 FRESHNESS_ALERT = "ShopNightlyFreshErrorBudgetBurn"
 FRESHNESS_IDS = 'service="shop", slo="nightly-fresh"'
 

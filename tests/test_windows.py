@@ -47,7 +47,23 @@ def test_windows_are_clean_durations(days: int) -> None:
     for pair in window_pairs(days):
         for window in (pair.long, pair.short):
             assert format_duration(window) in {
-                "5m", "10m", "15m", "30m", "1h", "2h", "3h", "6h", "12h", "1d", "2d", "3d", "4d", "7d", "14d", "21d", "30d",
+                "5m",
+                "10m",
+                "15m",
+                "30m",
+                "1h",
+                "2h",
+                "3h",
+                "6h",
+                "12h",
+                "1d",
+                "2d",
+                "3d",
+                "4d",
+                "7d",
+                "14d",
+                "21d",
+                "30d",
             }
 
 

@@ -32,6 +32,9 @@ def burn_rate(window: str) -> str:
     return f"{LEVEL}:burn_rate:rate{window}"
 
 
+# When the SLO's series were first seen (while they keep existing): long windows computed from the
+# recorded 5m rates only hold that much history, which the low-traffic guard needs to count events.
+SINCE = f"{LEVEL}:since:timestamp"
 ERROR_RATIO_PERIOD = f"{LEVEL}:error_ratio:period"
 BURN_RATE_PERIOD = f"{LEVEL}:burn_rate:period"
 BUDGET_REMAINING = f"{LEVEL}:error_budget_remaining:ratio"
@@ -40,7 +43,16 @@ ERROR_BUDGET = f"{LEVEL}:error_budget:ratio"
 PERIOD_DAYS = f"{LEVEL}:period:days"
 INFO = f"{LEVEL}:info"
 
-ALL_FIXED_RECORDS = (ERROR_RATIO_PERIOD, BURN_RATE_PERIOD, BUDGET_REMAINING, OBJECTIVE, ERROR_BUDGET, PERIOD_DAYS, INFO)
+ALL_FIXED_RECORDS = (
+    SINCE,
+    ERROR_RATIO_PERIOD,
+    BURN_RATE_PERIOD,
+    BUDGET_REMAINING,
+    OBJECTIVE,
+    ERROR_BUDGET,
+    PERIOD_DAYS,
+    INFO,
+)
 
 # Annotations on every burn-rate alert.
 ANNOTATION_SUMMARY = "summary"

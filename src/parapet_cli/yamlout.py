@@ -30,7 +30,8 @@ def _plain_ok(value: str) -> bool:
         return False
     if not value.isprintable():
         return False
-    return _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) == "tag:yaml.org,2002:str"
+    tag: str = _RESOLVER.resolve(yaml.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
+    return tag == "tag:yaml.org,2002:str"
 
 
 def _literal_ok(value: str) -> bool:
@@ -58,7 +59,9 @@ def _quoted(value: str) -> str:
     text = json.dumps(value, ensure_ascii=False)
     if text.isprintable():
         return text
-    return "".join(c if c.isprintable() else (f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}") for c in text)
+    return "".join(
+        c if c.isprintable() else (f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}") for c in text
+    )
 
 
 def _emit(value: Any, indent: int, out: list[str]) -> None:

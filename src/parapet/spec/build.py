@@ -125,7 +125,15 @@ def _slo(doc: SourceDocument, spec: v1.SpecV1, slo: v1.SLO, loc: PathKey) -> SLO
         description=slo.description,
         group_by=group_by,
         labels=pairs(slo.labels),
-        alerting=build_alerting(doc, (*loc, "alerting"), spec.service, slo.name, spec.alerting, slo.alerting),
+        alerting=build_alerting(
+            doc,
+            (*loc, "alerting"),
+            spec.service,
+            slo.name,
+            spec.alerting,
+            slo.alerting,
+            absent_by_default=sli.timeslice,
+        ),
     )
 
 
@@ -488,6 +496,8 @@ def build_alerting(
     slo_name: str,
     glob: v1.GlobalAlerting,
     own: v1.SLOAlerting | None,
+    *,
+    absent_by_default: bool = False,
 ) -> Alerting | None:
     own = own or v1.SLOAlerting()
     tiers: list[AlertTier] = []
@@ -511,12 +521,20 @@ def build_alerting(
             )
         )
     check_labels(doc, (*loc, "labels"), own.labels, reserved=[glob.severity_label])
-    absent = own.absent if own.absent is not None else glob.absent
+    if own.absent is not None:
+        absent = own.absent
+    elif "absent" in glob.model_fields_set:
+        absent = glob.absent
+    else:
+        # a freshness SLI whose timestamp metric vanished would otherwise go silent
+        absent = absent_by_default
     absent_for = None
+    absent_severity = "ticket"
     if absent is True:
         absent_for = v1.AbsentAlert().for_
     elif isinstance(absent, v1.AbsentAlert):
         absent_for = check_duration(doc, (*loc, "absent", "for"), absent.for_)
+        absent_severity = absent.severity
     if not any(t.enabled for t in tiers) and absent_for is None:
         return None
     runbook = own.runbook_url or (
@@ -534,7 +552,7 @@ def build_alerting(
         dashboard = dashboard.format_map(_Subst(service=service, slo=slo_name, uid=uid))
     min_events = own.min_events if own.min_events is not None else glob.min_events
     return Alerting(
-        name=own.name or camel(service, slo_name, "ErrorBudgetBurn"),
+        name=own.name or default_alert_name(service, slo_name),
         runbook_url=runbook,
         page=tiers[0],
         ticket=tiers[1],
@@ -542,9 +560,18 @@ def build_alerting(
         labels=pairs({**glob.labels, **own.labels}),
         annotations=pairs({**glob.annotations, **own.annotations}),
         min_events=None if min_events == "auto" else int(min_events),
+        min_errors=own.min_errors if own.min_errors is not None else glob.min_errors,
         absent_for=absent_for,
+        absent_severity=absent_severity,
         dashboard_url=dashboard,
     )
+
+
+def default_alert_name(service: str, slo: str) -> str:
+    """``<Service><Slo>ErrorBudgetBurn``, without repeating a service name the SLO name starts with."""
+    if camel(slo).startswith(camel(service)):
+        return camel(slo, "ErrorBudgetBurn")
+    return camel(service, slo, "ErrorBudgetBurn")
 
 
 class _Subst(dict[str, str]):

@@ -68,7 +68,9 @@ class Alerting:
     labels: tuple[tuple[str, str], ...] = ()
     annotations: tuple[tuple[str, str], ...] = ()
     min_events: int | None = None  # None: automatic (one bad event alone never crosses a threshold)
+    min_errors: int = 3  # a window with fewer events than min_events may still fire with this many bad events
     absent_for: str | None = None  # None: no absent-data alert
+    absent_severity: str = "ticket"  # which tier's severity label the absent-data alert carries
     dashboard_url: str | None = None
 
     @property

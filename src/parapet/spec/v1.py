@@ -60,6 +60,7 @@ class GlobalAlerting(_Model):
     page: Tier = Tier.model_validate({"for": "2m"})
     ticket: Tier = Tier.model_validate({"for": "15m"})
     min_events: MinEvents = "auto"
+    min_errors: int = Field(3, ge=1)
     absent: bool | AbsentAlert = False
 
 
@@ -72,6 +73,7 @@ class SLOAlerting(_Model):
     page: Tier | None = None
     ticket: Tier | None = None
     min_events: MinEvents | None = None
+    min_errors: int | None = Field(None, ge=1)
     absent: bool | AbsentAlert | None = None
 
 

@@ -77,6 +77,8 @@ def _describe(model: type[BaseModel], error: Any, loc: PathKey) -> tuple[str, st
         return f"unknown key {field!r}", hint, True
     if kind == "missing":
         return f"missing required key {field!r}", f"add {field}: to this mapping (see docs/spec.md)", False
+    if kind == "string_pattern_mismatch" and field == "name" and "alerting" in loc:
+        return f"{value!r} is not a valid alert name", "an alert name is letters, digits and '_' (no '-' or '.')", False
     if kind == "string_pattern_mismatch":
         return f"{value!r} is not a valid {field}", _PATTERN_HINTS.get(field, "see docs/spec.md for the format"), False
     if kind in ("greater_than", "less_than", "greater_than_equal", "less_than_equal"):

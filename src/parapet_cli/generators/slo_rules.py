@@ -66,6 +66,7 @@ def recording_rules(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
         rules.append({"record": name, "expr": expr, "labels": dict(sorted(rule_labels.items()))})
 
     five = format_duration(timedelta(minutes=5))
+    derived_needed = False
     for window in recorded_windows(slo.period_days):
         w = format_duration(window)
         events = f"{c.events_rate(w)}{sel}"
@@ -79,6 +80,14 @@ def recording_rules(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
                 errors = f"clamp_min({events} - {on_clause(slo)} ({good}), 0)\nor {on_clause(slo)}\n{events}"
             record(c.errors_rate(w), errors)
         else:
+            if not derived_needed:
+                derived_needed = True
+                # self-referencing: keeps its first value while the SLO's 5m series exist
+                record(
+                    c.SINCE,
+                    f"({c.SINCE}{sel} and {on_clause(slo)} {c.events_rate(five)}{sel})\n"
+                    f"or {on_clause(slo)}\ntimestamp({c.events_rate(five)}{sel})",
+                )
             record(c.events_rate(w), f"avg_over_time({c.events_rate(five)}{sel}[{w}])")
             record(c.errors_rate(w), f"avg_over_time({c.errors_rate(five)}{sel}[{w}])")
         record(c.error_ratio(w), f"{c.errors_rate(w)}{sel}\n/\nclamp_min({events}, {EPSILON})")
@@ -108,9 +117,11 @@ def recording_rules(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
 
 
 def min_events(slo: SLO, pair: WindowPair) -> int:
-    """Events the long window must hold before the pair may fire.
+    """Events the long window must hold before its ratio alone may fire the pair.
 
-    Automatic: enough that one bad event alone cannot push the ratio over the threshold.
+    Automatic: enough that one bad event alone cannot push the ratio over the threshold. A window
+    with fewer events may still fire when it holds ``min_errors`` bad events, so a low-traffic service
+    in a real outage still alerts while a single failure among a handful of requests does not.
     """
     assert slo.alerting is not None
     if slo.sli.timeslice:
@@ -134,8 +145,26 @@ def pair_condition(spec: Spec, slo: SLO, pair: WindowPair) -> str:
     ]
     need = min_events(slo, pair)
     if need > 0:
-        lines.append(f"and {c.events_rate(pair.long_name)}{sel} * {int(pair.long.total_seconds())} >= {need}")
+        assert slo.alerting is not None
+        span = _span(spec, slo, pair.long)
+        lines.append(
+            f"and (\n  {c.events_rate(pair.long_name)}{sel} * {span} >= {need}\n"
+            f"  or {c.errors_rate(pair.long_name)}{sel} * {span} >= {slo.alerting.min_errors}\n)"
+        )
     return "\n".join(lines)
+
+
+def _span(spec: Spec, slo: SLO, window: timedelta) -> str:
+    """Seconds of history a window's rate covers, to turn it into a count of events.
+
+    A raw window's ``rate()`` already divides by the whole window. A long window averages the recorded
+    5m rates over the samples it holds, which cover less than the window until the rules have run that
+    long: its count uses the history since the SLO's series were first seen, capped at the window.
+    """
+    seconds = int(window.total_seconds())
+    if is_raw(window, slo.sli.timeslice):
+        return str(seconds)
+    return f"clamp_max(time() - {c.SINCE}{selector(spec, slo)}, {seconds})"
 
 
 def tier_pairs(slo: SLO, tier: AlertTier) -> list[WindowPair]:
@@ -162,7 +191,7 @@ def alert_rules(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
         rule["annotations"] = alert_annotations(spec, slo, tier, pairs)
         rules.append(rule)
     if alerting.absent_for is not None:
-        ticket = alerting.ticket
+        tier = alerting.page if alerting.absent_severity == "page" else alerting.ticket
         rules.append(
             {
                 "alert": c.absent_alert_name(alerting.name),
@@ -174,7 +203,7 @@ def alert_rules(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
                             **dict(spec.labels),
                             **dict(slo.labels),
                             **dict(alerting.labels),
-                            alerting.severity_label: ticket.label_value,
+                            alerting.severity_label: tier.label_value,
                         }.items()
                     )
                 ),
