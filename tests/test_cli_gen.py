@@ -165,3 +165,9 @@ def test_spec_from_env(cli, project: Path, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("PARAPET_SPEC", str(project / "parapet.yaml"))
     result = cli("gen", "slo", "--dry-run")
     assert result.exit_code == 0, result.output
+
+
+def test_shell_completion_script(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("--show-completion", "bash")
+    assert result.exit_code == 0, result.output
+    assert "_parapet_completion" in result.stdout

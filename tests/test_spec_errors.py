@@ -269,3 +269,13 @@ def test_missing_spec_file(tmp_path: Path, cli) -> None:  # type: ignore[no-unty
     assert result.exit_code == 3
     assert "spec file not found" in result.stderr and "hint:" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_numeric_label_values_are_their_text(tmp_path: Path) -> None:
+    from parapet.spec import load_spec
+
+    spec = tmp_path / "parapet.yaml"
+    spec.write_text(
+        HEAD.replace("service: api\n", "service: api\nlabels: {tier: 2, paging: true, weight: 0.5}\n") + GOOD_SLO
+    )
+    assert dict(load_spec(spec).labels) == {"tier": "2", "paging": "true", "weight": "0.5"}

@@ -25,6 +25,7 @@ from parapet.spec import v1
 from parapet.spec.build import LABEL_NAME, camel, check_duration, check_labels, events_sli, pairs
 from parapet.spec.model import SLO, Alerting, AlertTier, Spec
 from parapet.spec.source import PathKey, SourceDocument
+from parapet.spec.v1 import Labels
 from parapet.spec.validate import validate
 
 FORMAT = "prometheus/v1"
@@ -75,14 +76,14 @@ class SLI(_Model):
 class Alert(_Model):
     disable: bool = False
     for_: v1.Duration | None = Field(None, alias="for")
-    labels: dict[str, str] = {}
-    annotations: dict[str, str] = {}
+    labels: Labels = {}
+    annotations: Labels = {}
 
 
 class AlertingSpec(_Model):
     name: str | None = None
-    labels: dict[str, str] = {}
-    annotations: dict[str, str] = {}
+    labels: Labels = {}
+    annotations: Labels = {}
     page_alert: Alert = Alert()
     ticket_alert: Alert = Alert()
 
@@ -91,7 +92,7 @@ class SLOSpec(_Model):
     name: v1.Name
     description: str = ""
     objective: v1.Objective
-    labels: dict[str, str] = {}
+    labels: Labels = {}
     plugins: Plugins | None = None
     sli: SLI
     alerting: AlertingSpec | None = None
@@ -100,7 +101,7 @@ class SLOSpec(_Model):
 class SlothSpec(_Model):
     version: Literal["prometheus/v1"]
     service: v1.Name
-    labels: dict[str, str] = {}
+    labels: Labels = {}
     slo_plugins: Plugins | None = None
     slos: list[SLOSpec] = Field(min_length=1)
 

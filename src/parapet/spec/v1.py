@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
 
 NAME_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=128)]
@@ -16,6 +16,19 @@ Duration = Annotated[str, Field(pattern=r"^(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?$"
 Period = Annotated[str, Field(pattern=r"^\d+[dw]$")]
 Objective = Annotated[float, Field(gt=0, lt=100)]
 MinEvents = int | Literal["auto"]
+
+
+def _scalar_text(value: Any) -> Any:
+    """YAML reads ``tier: 2`` as a number; a label or annotation value is its text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+LabelValue = Annotated[str, BeforeValidator(_scalar_text)]
+Labels = dict[str, LabelValue]
 
 
 class _Model(BaseModel):
@@ -39,8 +52,8 @@ class Tier(_Model):
 
     disable: bool = False
     for_: Duration | None = Field(None, alias="for")
-    labels: dict[str, str] = {}
-    annotations: dict[str, str] = {}
+    labels: Labels = {}
+    annotations: Labels = {}
 
 
 class AbsentAlert(_Model):
@@ -55,8 +68,8 @@ class GlobalAlerting(_Model):
     dashboard_url: str | None = Field(None, description="template; {service}, {slo} and {uid} are replaced")
     severity_label: str = "severity"
     severities: Severities = Severities()
-    labels: dict[str, str] = {}
-    annotations: dict[str, str] = {}
+    labels: Labels = {}
+    annotations: Labels = {}
     page: Tier = Tier.model_validate({"for": "2m"})
     ticket: Tier = Tier.model_validate({"for": "15m"})
     min_events: MinEvents = "auto"
@@ -68,8 +81,8 @@ class SLOAlerting(_Model):
     name: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     runbook_url: str | None = None
     dashboard_url: str | None = None
-    labels: dict[str, str] = {}
-    annotations: dict[str, str] = {}
+    labels: Labels = {}
+    annotations: Labels = {}
     page: Tier | None = None
     ticket: Tier | None = None
     min_events: MinEvents | None = None
@@ -132,7 +145,7 @@ class SLO(_Model):
     objective: Objective
     period: Period | None = None
     group_by: list[str] = []
-    labels: dict[str, str] = {}
+    labels: Labels = {}
     sli: SLI
     alerting: SLOAlerting | None = None
 
@@ -153,7 +166,7 @@ class Pack(_Model):
     routes: list[str] = []
     filter: str = ""
     group_by: list[str] = []
-    labels: dict[str, str] = {}
+    labels: Labels = {}
     alerting: SLOAlerting | None = None
 
 
@@ -172,7 +185,7 @@ class Output(_Model):
 class SpecV1(_Model):
     version: Literal["parapet/v1"]
     service: Name
-    labels: dict[str, str] = {}
+    labels: Labels = {}
     defaults: Defaults = Defaults()
     alerting: GlobalAlerting = GlobalAlerting()
     output: Output = Output()
