@@ -125,7 +125,7 @@ def test_json_plan(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
     result = gen(cli, project, "--format", "json", "--dry-run")
     assert result.exit_code == 0
     body = json.loads(result.stdout)
-    assert body["written"] is False
+    assert body["written"] == []
     assert body["counts"]["create"] == 2
     assert {f["path"] for f in body["files"]} == {RULES, TESTS}
 
@@ -171,3 +171,10 @@ def test_shell_completion_script(cli) -> None:  # type: ignore[no-untyped-def]
     result = cli("--show-completion", "bash")
     assert result.exit_code == 0, result.output
     assert "_parapet_completion" in result.stdout
+
+
+def test_json_lists_what_was_written(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
+    first = json.loads(gen(cli, project, "--format", "json").stdout)
+    assert sorted(first["written"]) == [RULES, TESTS]
+    second = json.loads(gen(cli, project, "--format", "json").stdout)
+    assert second["written"] == []

@@ -279,3 +279,108 @@ def test_numeric_label_values_are_their_text(tmp_path: Path) -> None:
         HEAD.replace("service: api\n", "service: api\nlabels: {tier: 2, paging: true, weight: 0.5}\n") + GOOD_SLO
     )
     assert dict(load_spec(spec).labels) == {"tier": "2", "paging": "true", "weight": "0.5"}
+
+
+MORE_CASES = [
+    (
+        "zero-period",
+        HEAD + GOOD_SLO.replace("    objective: 99.9\n", "    objective: 99.9\n    period: 0d\n"),
+        6,
+        "slos[0].period",
+        "'0d' is not a valid period",
+        "30d",
+    ),
+    (
+        "objective-as-ratio",
+        HEAD + GOOD_SLO.replace("objective: 99.9", "objective: 0.999"),
+        5,
+        "slos[0].objective",
+        "the page alert could never fire",
+        "write 99.9",
+    ),
+    (
+        "negative-min-events",
+        HEAD + GOOD_SLO.replace("      runbook_url:", "      min_events: -1\n      runbook_url:"),
+        7,
+        "slos[0].alerting.min_events",
+        "min_events -1 is out of range",
+        "greater than or equal to 0",
+    ),
+    (
+        "typo-of-required-key-suggests",
+        HEAD + GOOD_SLO.replace("    objective: 99.9\n", "    objectve: 99.9\n"),
+        5,
+        "slos[0].objectve",
+        "unknown key 'objectve'",
+        "did you mean 'objective'",
+    ),
+    (
+        "source-on-events",
+        HEAD + GOOD_SLO.replace("    sli:\n", "    sli:\n      source: otel\n"),
+        9,
+        "slos[0].sli.source",
+        "source does not apply to this events SLI",
+        "remove it",
+    ),
+    (
+        "unknown-default-source",
+        HEAD.replace("slos:\n", "defaults: {source: prom}\nslos:\n") + GOOD_SLO,
+        3,
+        "defaults.source",
+        "unknown source 'prom'",
+        "parapet",
+    ),
+    (
+        "reserved-info-label",
+        HEAD.replace("service: api\n", "service: api\nlabels:\n  objective: high\n") + GOOD_SLO,
+        4,
+        "labels.objective",
+        "set by Parapet itself",
+        "another",
+    ),
+    (
+        "pack-route-error-path",
+        HEAD + "  - pack: web\n    source: flask-exporter\n    routes: [/a]\n"
+        "    alerting: {runbook_url: https://r.example.com}\n",
+        6,
+        "slos[0].routes",
+        "has no route label",
+        "drop routes",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "field", "message", "hint"),
+    [pytest.param(*case[1:], id=case[0]) for case in MORE_CASES],
+)
+def test_more_bad_specs(tmp_path: Path, cli, text: str, line: int, field: str, message: str, hint: str) -> None:  # type: ignore[no-untyped-def]
+    test_bad_spec(tmp_path, cli, text, line, field, message, hint)
+
+
+def test_url_templates_keep_other_braces(tmp_path: Path) -> None:
+    from parapet.spec import load_spec
+
+    spec = tmp_path / "parapet.yaml"
+    spec.write_text(
+        HEAD.replace("slos:\n", "alerting:\n  dashboard_url: 'https://g.example.com/d/{uid}?var={0}&x={a.b}'\nslos:\n")
+        + GOOD_SLO.replace("runbooks.example.com/availability", "wiki.example.com/{service}/{slo}/{x:y}")
+    )
+    alerting = load_spec(spec).slos[0].alerting
+    assert alerting is not None
+    assert alerting.runbook_url == "https://wiki.example.com/api/availability/{x:y}"
+    assert alerting.dashboard_url == "https://g.example.com/d/parapet-api-availability?var={0}&x={a.b}"
+
+
+def test_slo_tier_override_keeps_global_disable_and_for(tmp_path: Path) -> None:
+    from parapet.spec import load_spec
+
+    spec = tmp_path / "parapet.yaml"
+    spec.write_text(
+        HEAD.replace("slos:\n", "alerting:\n  page: {labels: {team: x}}\n  ticket: {disable: true}\nslos:\n")
+        + GOOD_SLO.replace("      runbook_url:", "      ticket: {for: 1h}\n      runbook_url:")
+    )
+    alerting = load_spec(spec).slos[0].alerting
+    assert alerting is not None
+    assert alerting.page.for_ == "2m", "a top-level tier without for: keeps the default"
+    assert not alerting.ticket.enabled, "an SLO override that does not mention disable keeps the global one"

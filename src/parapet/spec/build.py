@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from parapet.errors import SpecError
 from parapet.spec import v1
-from parapet.spec.model import SLI, SLO, Alerting, AlertTier, SLIKind, Spec
+from parapet.spec.model import SLI, SLO, Alerting, AlertTier, SLIKind, Spec, Suppression, Topology
 from parapet.spec.promql import (
     TemplateError,
     format_matchers,
@@ -34,6 +34,12 @@ from parapet.spec.sources import (
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 # Labels Parapet sets itself on every generated series or alert.
 RESERVED_LABELS = frozenset({"service", "slo", "alertname", "__name__"})
+# Labels of the info series, which user labels (spec and SLO labels) would otherwise collide with.
+INFO_LABELS = frozenset({"objective", "period", "sli_kind", "sli_source", "spec_format"})
+
+
+def _words(text: str) -> list[str]:
+    return [w.lower() for w in re.split(r"[^A-Za-z0-9]+", text) if w]
 
 
 def camel(*parts: str) -> str:
@@ -78,9 +84,15 @@ def period_days(text: str) -> int:
 
 
 def build_v1(doc: SourceDocument, spec: v1.SpecV1) -> Spec:
-    check_labels(doc, ("labels",), spec.labels)
+    check_labels(doc, ("labels",), spec.labels, reserved=INFO_LABELS)
     glob = spec.alerting
     check_labels(doc, ("alerting", "labels"), glob.labels, reserved=[glob.severity_label])
+    if spec.defaults.source not in HTTP_SOURCES:
+        raise doc.error(
+            ("defaults", "source"),
+            f"unknown source {spec.defaults.source!r}",
+            f"use one of {', '.join(sorted(HTTP_SOURCES))}",
+        )
     if not LABEL_NAME.match(glob.severity_label):
         raise doc.error(("alerting", "severity_label"), f"{glob.severity_label!r} is not a valid label name")
     slos: list[SLO] = []
@@ -104,11 +116,24 @@ def build_v1(doc: SourceDocument, spec: v1.SpecV1) -> Spec:
         format="parapet/v1",
         labels=pairs(spec.labels),
         rules_dir=spec.output.rules_dir,
+        topology=_topology(spec.topology),
+        suppressions=tuple(
+            Suppression(rule=s.rule, reason=s.reason, path=s.path, line=doc.locate(("doctor", "ignore", i)).line)
+            for i, s in enumerate(spec.doctor.ignore)
+        ),
+    )
+
+
+def _topology(topology: v1.Topology | None) -> Topology | None:
+    if topology is None:
+        return None
+    return Topology(
+        replicas=topology.replicas, workers=topology.workers, services=tuple(sorted(topology.services.items()))
     )
 
 
 def _slo(doc: SourceDocument, spec: v1.SpecV1, slo: v1.SLO, loc: PathKey) -> SLO:
-    check_labels(doc, (*loc, "labels"), slo.labels)
+    check_labels(doc, (*loc, "labels"), slo.labels, reserved=INFO_LABELS)
     group_by = tuple(slo.group_by)
     for i, label in enumerate(group_by):
         if not LABEL_NAME.match(label) or label in RESERVED_LABELS or label.startswith("__"):
@@ -117,7 +142,7 @@ def _slo(doc: SourceDocument, spec: v1.SpecV1, slo: v1.SLO, loc: PathKey) -> SLO
             )
     source = slo.sli.source or spec.defaults.source
     sli = build_sli(doc, (*loc, "sli"), slo.sli, source, group_by)
-    return SLO(
+    built = SLO(
         name=slo.name,
         objective=Decimal(str(slo.objective)),
         sli=sli,
@@ -135,13 +160,33 @@ def _slo(doc: SourceDocument, spec: v1.SpecV1, slo: v1.SLO, loc: PathKey) -> SLO
             absent_by_default=sli.timeslice,
         ),
     )
+    check_reachable(doc, (*loc, "objective"), built)
+    return built
+
+
+def check_reachable(doc: SourceDocument, loc: PathKey, slo: SLO) -> None:
+    """Refuse an alerting tier that could never fire: its every pair would need an error ratio above 1."""
+    from parapet.slo.windows import window_pairs
+
+    if slo.alerting is None:
+        return
+    for tier in slo.alerting.tiers:
+        pairs_ = [p for p in window_pairs(slo.period_days) if p.severity == tier.severity]
+        if tier.enabled and pairs_ and all(p.factor * slo.error_budget >= 1 for p in pairs_):
+            lowest = min(p.factor for p in pairs_)
+            raise doc.error(
+                loc,
+                f"with objective {slo.objective}% the {tier.severity} alert could never fire "
+                f"(it needs an error ratio above {lowest * slo.error_budget:.3g})",
+                f"an objective is a percentage: write 99.9 for 99.9% (not 0.999), or disable the {tier.severity} tier",
+            )
 
 
 def _pack(doc: SourceDocument, spec: v1.SpecV1, pack: v1.Pack, loc: PathKey) -> list[SLO]:
     source = pack.source or spec.defaults.source
     period = period_days(pack.period or spec.defaults.period)
     group_by = tuple(pack.group_by)
-    check_labels(doc, (*loc, "labels"), pack.labels)
+    check_labels(doc, (*loc, "labels"), pack.labels, reserved=INFO_LABELS)
     http = v1.HttpSLI(routes=pack.routes, filter=pack.filter)
     latency = v1.LatencySLI(threshold=pack.latency.threshold, filter=pack.filter)
     descriptions = {
@@ -153,12 +198,12 @@ def _pack(doc: SourceDocument, spec: v1.SpecV1, pack: v1.Pack, loc: PathKey) -> 
         ("availability", pack.availability, v1.SLI(source=source, http=http)),
         ("latency", pack.latency.objective, v1.SLI(source=source, latency=latency)),
     ):
-        sli_loc = (*loc, "latency") if name == "latency" else loc
+        sli_loc = (*loc, "latency") if name == "latency" else loc  # pack fields sit flat on the entry
         out.append(
             SLO(
                 name=name,
                 objective=Decimal(str(objective)),
-                sli=build_sli(doc, sli_loc, sli_doc, source, group_by, routes=tuple(pack.routes)),
+                sli=build_sli(doc, sli_loc, sli_doc, source, group_by, routes=tuple(pack.routes), flat=True),
                 period_days=period,
                 description=descriptions[name],
                 group_by=group_by,
@@ -180,6 +225,7 @@ def build_sli(
     group_by: tuple[str, ...],
     *,
     routes: tuple[str, ...] = (),
+    flat: bool = False,
 ) -> SLI:
     kinds = [k for k in ("events", "latency", "http", "job", "journey", "freshness") if getattr(sli, k) is not None]
     if len(kinds) != 1:
@@ -189,7 +235,13 @@ def build_sli(
             "use one of events, latency, http, job, journey, freshness",
         )
     kind = kinds[0]
-    kloc = (*loc, kind)
+    kloc = loc if flat else (*loc, kind)
+    if sli.source is not None and (kind == "events" or (kind == "latency" and sli.latency and sli.latency.histogram)):
+        raise doc.error(
+            (*loc, "source"),
+            f"source does not apply to this {kind} SLI",
+            "source picks the metrics of http and latency SLIs that name no histogram; remove it here",
+        )
     if kind == "events":
         assert sli.events is not None
         return events_sli(doc, kloc, sli.events.error_query, sli.events.good_query, sli.events.total_query, group_by)
@@ -286,7 +338,7 @@ def events_sli(
         raise doc.error(
             where.get(total_field, (*loc, total_field)),
             "queries mix rate() and increase()",
-            "use rate() in every query of the SLI",
+            "use rate() in every query of the SLI (or increase() in every one)",
         )
     return SLI(
         kind=SLIKind.EVENTS,
@@ -508,13 +560,13 @@ def build_alerting(
         merged_annotations = {**base.annotations, **(override.annotations if override else {})}
         tier_loc = (*loc, severity) if override is not None else ("alerting", severity)
         check_labels(doc, (*tier_loc, "labels"), merged_labels, reserved=[glob.severity_label])
-        for_ = (override.for_ if override and override.for_ else None) or base.for_ or "0s"
+        for_ = (override.for_ if override and override.for_ else None) or base.for_ or DEFAULT_FOR[severity]
         check_duration(doc, (*tier_loc, "for"), for_)
         tiers.append(
             AlertTier(
                 severity=severity,
                 label_value=getattr(glob.severities, severity),
-                enabled=not (override.disable if override is not None else base.disable),
+                enabled=not _first_set(override.disable if override is not None else None, base.disable, False),
                 for_=for_,
                 labels=pairs(merged_labels),
                 annotations=pairs(merged_annotations),
@@ -537,9 +589,8 @@ def build_alerting(
         absent_severity = absent.severity
     if not any(t.enabled for t in tiers) and absent_for is None:
         return None
-    runbook = own.runbook_url or (
-        glob.runbook_url.format_map(_Subst(service=service, slo=slo_name)) if glob.runbook_url else None
-    )
+    runbook_template = own.runbook_url or glob.runbook_url
+    runbook = fill_template(runbook_template, service=service, slo=slo_name) if runbook_template else None
     if not runbook:
         raise doc.error(
             loc if own.model_fields_set else loc[:-1],
@@ -549,7 +600,7 @@ def build_alerting(
     uid = dashboard_uid(service, slo_name)
     dashboard = own.dashboard_url or glob.dashboard_url
     if dashboard:
-        dashboard = dashboard.format_map(_Subst(service=service, slo=slo_name, uid=uid))
+        dashboard = fill_template(dashboard, service=service, slo=slo_name, uid=uid)
     min_events = own.min_events if own.min_events is not None else glob.min_events
     return Alerting(
         name=own.name or default_alert_name(service, slo_name),
@@ -569,16 +620,24 @@ def build_alerting(
 
 def default_alert_name(service: str, slo: str) -> str:
     """``<Service><Slo>ErrorBudgetBurn``, without repeating a service name the SLO name starts with."""
-    if camel(slo).startswith(camel(service)):
+    service_words = _words(service)
+    if _words(slo)[: len(service_words)] == service_words:
         return camel(slo, "ErrorBudgetBurn")
     return camel(service, slo, "ErrorBudgetBurn")
 
 
-class _Subst(dict[str, str]):
-    """format_map that leaves unknown {placeholders} alone."""
+DEFAULT_FOR = {"page": "2m", "ticket": "15m"}
 
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
+
+def _first_set(*values: bool | None) -> bool:
+    return next(v for v in values if v is not None)
+
+
+def fill_template(template: str, **values: str) -> str:
+    """Replace ``{name}`` placeholders; any other brace is left as written (URLs may hold braces)."""
+    for key, value in values.items():
+        template = template.replace("{" + key + "}", value)
+    return template
 
 
 def dashboard_uid(service: str, slo: str) -> str:

@@ -100,6 +100,25 @@ class SLO:
 
 
 @dataclass(frozen=True)
+class Topology:
+    """A declared topology (``topology:`` in the spec): it wins over what ``parapet doctor`` infers."""
+
+    replicas: int | None = None
+    workers: int | None = None
+    services: tuple[tuple[str, int], ...] = ()  # (process name, replicas)
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """A ``parapet doctor`` check silenced in the spec (``doctor: ignore:``), with the reason given."""
+
+    rule: str
+    reason: str
+    path: str | None = None  # a glob of repository paths; None silences the rule everywhere
+    line: int | None = None  # where the entry stands in the spec
+
+
+@dataclass(frozen=True)
 class Spec:
     service: str
     slos: tuple[SLO, ...]
@@ -108,3 +127,5 @@ class Spec:
     labels: tuple[tuple[str, str], ...] = ()
     rules_dir: str = "prometheus/rules"
     extra: dict[str, str] = field(default_factory=dict, compare=False)
+    topology: Topology | None = None
+    suppressions: tuple[Suppression, ...] = ()

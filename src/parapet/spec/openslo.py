@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from parapet.spec import v1
-from parapet.spec.build import camel, check_duration, check_labels, events_sli, pairs
+from parapet.spec.build import DEFAULT_FOR, camel, check_duration, check_labels, events_sli, pairs
 from parapet.spec.model import SLI, SLO, Alerting, AlertTier, Spec
 from parapet.spec.promql import has_placeholder
 from parapet.spec.source import PathKey, SourceDocument
@@ -681,7 +681,7 @@ def _alerting(doc: SourceDocument, slo_doc: SLODoc, service: str, slo_name: str,
             continue
         for cond in _conditions(policy, catalog):
             tier = "page" if cond.spec.severity.lower() in PAGE_SEVERITIES else "ticket"
-            default_for: str = getattr(defaults, tier).for_ or "0s"
+            default_for: str = getattr(defaults, tier).for_ or DEFAULT_FOR[tier]
             for_ = cond.spec.condition.alertAfter or default_for
             check_duration(cond.doc, (*cond.loc, "condition", "alertAfter"), for_)
             previous = chosen.get(tier)
@@ -702,7 +702,7 @@ def _alerting(doc: SourceDocument, slo_doc: SLODoc, service: str, slo_name: str,
                 severity=tier,
                 label_value=hit[1] if hit else getattr(defaults.severities, tier),
                 enabled=hit is not None,
-                for_=hit[2] if hit else getattr(defaults, tier).for_ or "0s",
+                for_=hit[2] if hit else getattr(defaults, tier).for_ or DEFAULT_FOR[tier],
                 labels=pairs(labels),
             )
         )

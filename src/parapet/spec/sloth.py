@@ -22,7 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from parapet.spec import v1
-from parapet.spec.build import LABEL_NAME, camel, check_duration, check_labels, events_sli, pairs
+from parapet.spec.build import DEFAULT_FOR, LABEL_NAME, camel, check_duration, check_labels, events_sli, pairs
 from parapet.spec.model import SLO, Alerting, AlertTier, Spec
 from parapet.spec.source import PathKey, SourceDocument
 from parapet.spec.v1 import Labels
@@ -192,7 +192,7 @@ def _alerting(doc: SourceDocument, loc: PathKey, service: str, slo_name: str, sp
         check_labels(doc, (*tier_loc, "labels"), own)
         _check_annotations(doc, (*tier_loc, "annotations"), alert.annotations)
         default_tier: v1.Tier = getattr(defaults, severity)
-        for_ = alert.for_ or default_tier.for_ or "0s"
+        for_ = alert.for_ or default_tier.for_ or DEFAULT_FOR[severity]
         check_duration(doc, (*tier_loc, "for"), for_)
         tiers.append(
             AlertTier(

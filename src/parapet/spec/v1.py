@@ -13,9 +13,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Fiel
 NAME_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=128)]
 Duration = Annotated[str, Field(pattern=r"^(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?$", min_length=2)]
-Period = Annotated[str, Field(pattern=r"^\d+[dw]$")]
+Period = Annotated[str, Field(pattern=r"^[1-9]\d*[dw]$")]
 Objective = Annotated[float, Field(gt=0, lt=100)]
-MinEvents = int | Literal["auto"]
+MinEvents = Annotated[int, Field(ge=0)] | Literal["auto"]
 
 
 def _scalar_text(value: Any) -> Any:
@@ -50,8 +50,8 @@ class Severities(_Model):
 class Tier(_Model):
     """Settings of one severity: ``page`` or ``ticket``."""
 
-    disable: bool = False
-    for_: Duration | None = Field(None, alias="for")
+    disable: bool | None = None  # unset: inherit (the top-level tier, else enabled)
+    for_: Duration | None = Field(None, alias="for")  # unset: inherit (the top-level tier, else 2m / 15m)
     labels: Labels = {}
     annotations: Labels = {}
 
@@ -70,8 +70,8 @@ class GlobalAlerting(_Model):
     severities: Severities = Severities()
     labels: Labels = {}
     annotations: Labels = {}
-    page: Tier = Tier.model_validate({"for": "2m"})
-    ticket: Tier = Tier.model_validate({"for": "15m"})
+    page: Tier = Tier()
+    ticket: Tier = Tier()
     min_events: MinEvents = "auto"
     min_errors: int = Field(3, ge=1)
     absent: bool | AbsentAlert = False
@@ -182,6 +182,26 @@ class Output(_Model):
     rules_dir: str = "prometheus/rules"
 
 
+class Topology(_Model):
+    """How the service runs, declared by the user; ``parapet doctor`` uses it instead of what it infers."""
+
+    replicas: int | None = Field(None, ge=1, description="nodes (pods, containers, machines) running the service")
+    workers: int | None = Field(None, ge=1, description="processes per node serving requests")
+    services: dict[Name, Annotated[int, Field(ge=1)]] = Field({}, description="replicas per process, by name")
+
+
+class DoctorIgnore(_Model):
+    """One suppressed ``parapet doctor`` check, optionally only for paths matching a glob; a reason is required."""
+
+    rule: str = Field(pattern=r"^PAR\d{3}$")
+    path: str | None = Field(None, min_length=1)
+    reason: str = Field(min_length=1)
+
+
+class Doctor(_Model):
+    ignore: list[DoctorIgnore] = []
+
+
 class SpecV1(_Model):
     version: Literal["parapet/v1"]
     service: Name
@@ -190,3 +210,5 @@ class SpecV1(_Model):
     alerting: GlobalAlerting = GlobalAlerting()
     output: Output = Output()
     slos: list[SLOEntry] = Field(min_length=1)
+    topology: Topology | None = None
+    doctor: Doctor = Doctor()

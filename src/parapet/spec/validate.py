@@ -32,10 +32,11 @@ def validate(
         return model.model_validate(data)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
-        first = errors[0]
+        # an unknown key is usually a typo of a missing one: report it first, with its suggestion
+        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         loc = _strip_tags(tuple(first["loc"]), data, tags)
         message, hint, at_key = _describe(model, first, loc)
-        more = len(errors) - 1
+        more = len({_strip_tags(tuple(e["loc"]), data, tags) for e in errors}) - 1
         if more:
             message += f" (and {more} more problem{'s' if more > 1 else ''})"
         full = (*base, *loc)
@@ -52,6 +53,8 @@ def _strip_tags(loc: tuple[Any, ...], data: Any, tags: frozenset[str]) -> PathKe
     out: list[str | int] = []
     node = data
     for part in loc:
+        if isinstance(part, str) and not isinstance(node, dict) and not isinstance(node, list):
+            break  # the rest names union members (constrained-int, literal[...]), not fields
         if isinstance(part, str) and part in tags and not (isinstance(node, dict) and part in node):
             continue
         out.append(part)
@@ -88,7 +91,8 @@ def _describe(model: type[BaseModel], error: Any, loc: PathKey) -> tuple[str, st
                 "an objective is a percentage strictly between 0 and 100, such as 99.9",
                 False,
             )
-        return f"{field} {value!r} is out of range: {error['msg'].lower()}", None, False
+        bound = error["msg"].lower().removeprefix("input should be ")
+        return f"{field} {value!r} is out of range", f"use a value {bound}", False
     if kind == "literal_error":
         return f"{value!r} is not allowed for {field}: {error['msg']}", None, False
     if kind == "too_short" and field == "slos":

@@ -39,14 +39,14 @@ def plan(result: Plan, *, verb_prefix: str = "") -> None:
     stderr.print(f"{verb_prefix}{summary or 'nothing to do'}", markup=False)
 
 
-def plan_json(result: Plan, *, wrote: bool) -> None:
+def plan_json(result: Plan, *, written: list[str]) -> None:
     body = {
         "files": [
             {"path": e.key, "action": e.action.value, "forced": e.forced, "generator": e.file.generator}
             for e in result.entries
         ],
         "counts": result.counts(),
-        "written": wrote,
+        "written": written,
     }
     sys.stdout.write(json.dumps(body, indent=2, sort_keys=True) + "\n")
 

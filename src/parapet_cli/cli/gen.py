@@ -77,19 +77,18 @@ def run_plan(
         patch = unified_diff(plan)
         if patch:
             _render.text(patch.rstrip("\n"))
-    writes = not (check or dry_run)
-    if fmt == Format.json:
-        _render.plan_json(plan, wrote=writes)
-    else:
-        _render.plan(plan, verb_prefix="" if writes else "(dry run) ")
-    if check:
-        if not plan.clean:
+    if fmt == Format.text:
+        _render.plan(plan, verb_prefix="(check) " if check else "(dry run) " if dry_run else "")
+    if check or dry_run:
+        if fmt == Format.json:
+            _render.plan_json(plan, written=[])
+        if check and not plan.clean:
             _render.note("generated files are out of date: run the same command without --check")
             raise typer.Exit(EXIT_FINDINGS)
         return
-    if dry_run:
-        return
-    apply_plan(plan)
+    written = apply_plan(plan)
+    if fmt == Format.json:
+        _render.plan_json(plan, written=[e.key for e in written])
     if plan.conflicts:
         names = ", ".join(e.key for e in plan.conflicts)
         raise WriteRefused(

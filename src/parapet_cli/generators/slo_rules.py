@@ -80,7 +80,7 @@ def recording_rules(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
                 errors = f"clamp_min({events} - {on_clause(slo)} ({good}), 0)\nor {on_clause(slo)}\n{events}"
             record(c.errors_rate(w), errors)
         else:
-            if not derived_needed:
+            if not derived_needed and not sli.timeslice:
                 derived_needed = True
                 # self-referencing: keeps its first value while the SLO's 5m series exist
                 record(
@@ -250,7 +250,8 @@ def alert_annotations(spec: Spec, slo: SLO, tier: AlertTier, pairs: Iterable[Win
     annotations = {
         c.ANNOTATION_SUMMARY: f"{spec.service} {slo.name}{_group_suffix(slo)}: error budget is burning {speed}",
         c.ANNOTATION_DESCRIPTION: (
-            f"SLO {slo.name} of {spec.service} ({objective}% over {slo.period_days}d) is burning its error budget "
+            (f"{slo.description.rstrip('.')}. " if slo.description else "")
+            + f"SLO {slo.name} of {spec.service} ({objective}% over {slo.period_days}d) is burning its error budget "
             f"faster than {described}. At {format_decimal(first.factor)}x the whole budget is gone in {exhaust}."
         ),
         c.ANNOTATION_RUNBOOK: alerting.runbook_url,

@@ -212,7 +212,11 @@ def cases(spec: Spec, slo: SLO, shared_alertnames: set[str]) -> list[dict[str, A
 
     failing: dict[str, Any] = {
         "name": f"{slo.name}: every event fails, "
-        + (" and ".join(t.severity for t in tiers) + " fire" if tiers else "the error ratio reads 1"),
+        + (
+            " and ".join(t.severity for t in tiers) + (" fire" if len(tiers) > 1 else " fires")
+            if tiers
+            else "the error ratio reads 1"
+        ),
         "interval": "1m",
         "input_series": inputs(True),
     }
