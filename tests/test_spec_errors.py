@@ -384,3 +384,31 @@ def test_slo_tier_override_keeps_global_disable_and_for(tmp_path: Path) -> None:
     assert alerting is not None
     assert alerting.page.for_ == "2m", "a top-level tier without for: keeps the default"
     assert not alerting.ticket.enabled, "an SLO override that does not mention disable keeps the global one"
+
+
+PACK_CASES = [
+    (
+        "pack-typo",
+        HEAD + "  - pack: web\n    availabilty: 99\n    alerting: {runbook_url: https://r.example.com}\n",
+        5,
+        "slos[0].availabilty",
+        "unknown key 'availabilty'",
+        "did you mean 'availability'",
+    ),
+    (
+        "pack-objective-as-ratio",
+        HEAD + "  - pack: web\n    availability: 0.999\n    alerting: {runbook_url: https://r.example.com}\n",
+        5,
+        "slos[0].availability",
+        "could never fire",
+        "write 99.9",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "field", "message", "hint"),
+    [pytest.param(*case[1:], id=case[0]) for case in PACK_CASES],
+)
+def test_bad_packs(tmp_path: Path, cli, text: str, line: int, field: str, message: str, hint: str) -> None:  # type: ignore[no-untyped-def]
+    test_bad_spec(tmp_path, cli, text, line, field, message, hint)

@@ -199,18 +199,18 @@ def _pack(doc: SourceDocument, spec: v1.SpecV1, pack: v1.Pack, loc: PathKey) -> 
         ("latency", pack.latency.objective, v1.SLI(source=source, latency=latency)),
     ):
         sli_loc = (*loc, "latency") if name == "latency" else loc  # pack fields sit flat on the entry
-        out.append(
-            SLO(
-                name=name,
-                objective=Decimal(str(objective)),
-                sli=build_sli(doc, sli_loc, sli_doc, source, group_by, routes=tuple(pack.routes), flat=True),
-                period_days=period,
-                description=descriptions[name],
-                group_by=group_by,
-                labels=pairs(pack.labels),
-                alerting=build_alerting(doc, (*loc, "alerting"), spec.service, name, spec.alerting, pack.alerting),
-            )
+        slo = SLO(
+            name=name,
+            objective=Decimal(str(objective)),
+            sli=build_sli(doc, sli_loc, sli_doc, source, group_by, routes=tuple(pack.routes), flat=True),
+            period_days=period,
+            description=descriptions[name],
+            group_by=group_by,
+            labels=pairs(pack.labels),
+            alerting=build_alerting(doc, (*loc, "alerting"), spec.service, name, spec.alerting, pack.alerting),
         )
+        check_reachable(doc, (*loc, "latency", "objective") if name == "latency" else (*loc, "availability"), slo)
+        out.append(slo)
     return out
 
 

@@ -52,11 +52,14 @@ def _strip_tags(loc: tuple[Any, ...], data: Any, tags: frozenset[str]) -> PathKe
     """Drop the discriminator tags pydantic inserts after a list index."""
     out: list[str | int] = []
     node = data
+    previous: Any = None
     for part in loc:
+        if isinstance(part, str) and part in tags and isinstance(previous, int):
+            previous = part
+            continue  # a discriminator tag follows the list index of a tagged union
+        previous = part
         if isinstance(part, str) and not isinstance(node, dict) and not isinstance(node, list):
             break  # the rest names union members (constrained-int, literal[...]), not fields
-        if isinstance(part, str) and part in tags and not (isinstance(node, dict) and part in node):
-            continue
         out.append(part)
         if isinstance(node, dict):
             node = node.get(part)
