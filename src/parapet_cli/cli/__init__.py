@@ -10,6 +10,7 @@ import typer
 from parapet import __version__
 from parapet.errors import EXIT_USAGE, UserError
 from parapet_cli.cli import _render
+from parapet_cli.cli.archive import archive
 from parapet_cli.cli.gen import gen_app
 
 app = typer.Typer(
@@ -20,6 +21,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(gen_app, name="gen")
+app.command("archive")(archive)
 
 
 def _version(value: bool) -> None:

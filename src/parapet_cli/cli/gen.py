@@ -95,3 +95,51 @@ def run_plan(
             f"left {len(plan.conflicts)} file(s) edited by hand untouched: {names}",
             hint="move the edits into the spec and re-run with --force (the other files were written)",
         )
+
+
+class SpineFor(StrEnum):
+    alembic = "alembic"
+    sql = "sql"
+    django = "django"
+
+
+@gen_app.command("spine")
+def gen_spine(
+    for_: Annotated[SpineFor, typer.Option("--for", help="How the host manages its schema.")] = SpineFor.alembic,
+    alembic_ini: Annotated[Path, typer.Option("--alembic-ini", help="The host's Alembic configuration.")] = Path(
+        "alembic.ini"
+    ),
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Directory for --for sql (default: sql/).")] = None,
+    check: CheckOpt = False,
+    diff: DiffOpt = False,
+    force: ForceOpt = False,
+    dry_run: DryOpt = False,
+    fmt: FormatOpt = Format.text,
+) -> None:
+    """The evidence spine's tables: an Alembic revision, plain SQL files, or the Django app's migrations."""
+    from parapet_cli.generators import spine
+
+    root = Path.cwd()
+    files: list[PlannedFile] = []
+    out_dir = out if out is not None else root / "sql"
+    if for_ == SpineFor.alembic:
+        target = spine.alembic_target(alembic_ini)
+        root = alembic_ini.resolve().parent
+        out_dir = target.versions_dir
+        if target.existing is not None:
+            _render.note(f"{spine.REVISION_ID} is already in the Alembic history ({target.existing}): left as is")
+        else:
+            files = [spine.alembic_revision(target.head)]
+        if not target.env_has_filter:
+            _render.note(
+                "add Parapet's filter to env.py, so autogenerate does not propose dropping its tables:\n"
+                f"    {spine.INCLUDE_NAME_IMPORT}\n"
+                "    context.configure(..., include_name=include_name)"
+            )
+    elif for_ == SpineFor.sql:
+        files = spine.sql_files()
+    else:
+        _render.note(
+            f"nothing to generate: add {spine.DJANGO_APP!r} to INSTALLED_APPS, then run `manage.py migrate parapet`"
+        )
+    run_plan(files, out_dir, root, check=check, diff=diff, force=force, dry_run=dry_run, fmt=fmt)
