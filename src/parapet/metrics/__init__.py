@@ -27,7 +27,7 @@ from parapet.metrics.declare import (
 from parapet.metrics.errors import LabelValueError, MetricDefinitionError, MultiprocessError
 from parapet.metrics.exposition import metrics_asgi_app, metrics_wsgi_app
 from parapet.metrics.jobs import cron_job, record_job
-from parapet.metrics.journeys import declare_journeys, journey
+from parapet.metrics.journeys import declare_journeys, declare_journeys_from_spec, journey
 from parapet.metrics.labels import DEFAULT_VALUE_CAP, MAX_LABELS, OVERFLOW, Label
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "counter",
     "cron_job",
     "declare_journeys",
+    "declare_journeys_from_spec",
     "gauge",
     "histogram",
     "journey",

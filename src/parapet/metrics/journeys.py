@@ -1,6 +1,7 @@
 """User journeys: declared names only, recorded as success or failure in ``parapet_journey_events_total``.
 
     declare_journeys("checkout", "login")        # at start-up, the names the spec's journey SLIs use
+    declare_journeys_from_spec("parapet.yaml")   # or read those names from the spec itself
 
     with journey("checkout") as j:               # success unless the block raises
         if not charge(card):
@@ -11,6 +12,7 @@ A journey that was not declared is refused (LabelValueError), so the label stays
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import TracebackType
 
 from prometheus_client import CollectorRegistry
@@ -31,6 +33,23 @@ def declare_journeys(*names: str, registry: CollectorRegistry | None = None) -> 
     family = contract(registry).journey_events(tuple(names))
     allowed = family.allowed("journey") or frozenset()
     return tuple(sorted(allowed))
+
+
+def declare_journeys_from_spec(
+    path: Path | str = "parapet.yaml", *, registry: CollectorRegistry | None = None
+) -> tuple[str, ...]:
+    """Declare the journeys the spec's journey SLIs name; returns every name declared so far.
+
+    The spec is read with ``parapet.spec.load_spec`` (a SpecError says where it is wrong). A spec without
+    journey SLIs declares nothing. Call ``declare_journeys`` as well for journeys recorded without an SLO.
+    """
+    from parapet.spec import load_spec
+
+    names = load_spec(path).journeys
+    if names:
+        return declare_journeys(*names, registry=registry)
+    family = contract(registry).journeys()
+    return tuple(sorted(family.allowed("journey") or ())) if family is not None else ()
 
 
 class Journey:

@@ -121,6 +121,9 @@ def build_v1(doc: SourceDocument, spec: v1.SpecV1) -> Spec:
             Suppression(rule=s.rule, reason=s.reason, path=s.path, line=doc.locate(("doctor", "ignore", i)).line)
             for i, s in enumerate(spec.doctor.ignore)
         ),
+        journeys=tuple(
+            dict.fromkeys(e.sli.journey.name for e in spec.slos if isinstance(e, v1.SLO) and e.sli.journey is not None)
+        ),
     )
 
 

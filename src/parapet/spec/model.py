@@ -129,3 +129,4 @@ class Spec:
     extra: dict[str, str] = field(default_factory=dict, compare=False)
     topology: Topology | None = None
     suppressions: tuple[Suppression, ...] = ()
+    journeys: tuple[str, ...] = ()  # the names of the journey SLIs, in spec order, each once
