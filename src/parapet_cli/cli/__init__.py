@@ -11,6 +11,7 @@ from parapet import __version__
 from parapet.errors import EXIT_USAGE, UserError
 from parapet_cli.cli import _render
 from parapet_cli.cli.archive import archive
+from parapet_cli.cli.doctor import doctor
 from parapet_cli.cli.gen import gen_app
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(gen_app, name="gen")
+app.command("doctor")(doctor)
 app.command("archive")(archive)
 
 

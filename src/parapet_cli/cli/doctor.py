@@ -1,0 +1,92 @@
+"""``parapet doctor``: run the health checks and render the report (table, JSON, SARIF or GitHub lines)."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from parapet_cli.cli import _render
+from parapet_cli.doctor import formats
+from parapet_cli.doctor.findings import Severity
+from parapet_cli.doctor.runner import Report, run_doctor
+
+
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+    sarif = "sarif"
+    github = "github"
+
+
+class FailOn(StrEnum):
+    warning = "warning"
+    error = "error"
+
+
+_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+
+
+def doctor(
+    checks: Annotated[
+        list[str] | None,
+        typer.Argument(help="Check ids (PAR106), names (metrics-public) or families (multinode, config, store)."),
+    ] = None,
+    fail_on: Annotated[
+        FailOn, typer.Option("--fail-on", help="Exit 1 when a finding has this severity or a higher one.")
+    ] = FailOn.error,
+    fmt: Annotated[Format, typer.Option("--format", help="text (a table), json, sarif or github.")] = Format.text,
+    root: Annotated[Path, typer.Option("--root", "-C", help="The repository to inspect.")] = Path(),
+    spec: Annotated[
+        Path | None,
+        typer.Option(
+            "--spec", "-s", help="The spec (default: parapet.yaml in the root, if any).", envvar="PARAPET_SPEC"
+        ),
+    ] = None,
+) -> None:
+    """Check the repository for multi-node pitfalls and Parapet's own configuration; exit 1 on findings."""
+    report = run_doctor(root, spec=spec, selectors=checks or [], fail_on=Severity(fail_on.value))
+    if fmt == Format.json:
+        sys.stdout.write(formats.to_json(report))
+    elif fmt == Format.sarif:
+        sys.stdout.write(formats.to_sarif(report))
+    elif fmt == Format.github:
+        sys.stdout.write(formats.to_github(report))
+    else:
+        render_table(report)
+    if report.exit_code:
+        raise typer.Exit(report.exit_code)
+
+
+def render_table(report: Report) -> None:
+    if report.topology is not None:
+        _render.note(f"topology: {report.topology.summary()}")
+    active = report.active
+    if active:
+        table = Table(show_lines=False, expand=False, pad_edge=False)
+        table.add_column("severity", no_wrap=True)
+        table.add_column("check", no_wrap=True)
+        table.add_column("where", overflow="fold")
+        table.add_column("finding", overflow="fold")
+        for r in active:
+            f = r.finding
+            body = Text(f.message)
+            if f.hint:
+                body.append(f"\nfix: {f.hint}", style="dim")
+            table.add_row(Text(f.severity.value, style=_STYLE[f.severity]), f.rule, f.location() or "-", body)
+        _render.stdout.print(table)
+    counts = report.counts()
+    summary = ", ".join(f"{n} {name}" for name, n in sorted(counts.items(), key=lambda kv: -Severity(kv[0]).rank))
+    suppressed = len(report.suppressed)
+    tail = f"; {suppressed} suppressed" if suppressed else ""
+    verdict = (
+        f"failed: {len(report.failed)} at or above {report.fail_on.value}"
+        if report.failed
+        else f"passed (--fail-on {report.fail_on.value})"
+    )
+    _render.note(f"{len(report.checks)} checks: {summary}{tail}; {verdict}")

@@ -1,0 +1,152 @@
+"""PAR105: prometheus_client multiprocess mode missing or unmanaged in a multi-worker server."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+
+from parapet_cli.doctor.context import Context, at_line, gate, unknown_suffix
+from parapet_cli.doctor.findings import Confidence, Finding, Severity
+from parapet_cli.doctor.registry import check
+from parapet_cli.doctor.topology import Line, Process, after, process_workers, words
+
+ENV = ("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir")
+METRICS_LIBS = (
+    "prometheus_client",
+    "prometheus_fastapi_instrumentator",
+    "django_prometheus",
+    "prometheus_flask_exporter",
+    "starlette_exporter",
+    "starlette_prometheus",
+)
+_SET = re.compile(r"\b(export\s+)?(PROMETHEUS_MULTIPROC_DIR|prometheus_multiproc_dir)=")
+_WIPE = re.compile(r"\b(rm\s+-\w*r\w*|find\b.*-delete)\b.*(PROMETHEUS_MULTIPROC_DIR|prometheus_multiproc_dir|/metrics)")
+
+
+def _env_line(process: Process) -> Line | None:
+    for name in ENV:
+        if name in process.env:
+            return process.env[name][1]
+    for line in process.script:
+        if _SET.search(line.text):
+            return line
+    return None
+
+
+def _set_in_gunicorn_conf(ctx: Context) -> Line | None:
+    conf = ctx.topology.gunicorn
+    if conf is None:
+        return None
+    for number, text in enumerate(conf.module.lines, start=1):
+        if any(name in text for name in ENV) and ("environ" in text or "putenv" in text):
+            return Line(conf.rel, number, text.strip())
+    return None
+
+
+def _wiped(ctx: Context, process: Process) -> bool:
+    if any(_WIPE.search(line.text) for line in process.script):
+        return True
+    conf = ctx.topology.gunicorn
+    if conf is not None and "on_starting" in conf.hooks:
+        body = ast.unparse(conf.hooks["on_starting"])
+        if any(word in body for word in ("rmtree", "unlink", "remove", "rm -")):
+            return True
+    pod = process.data.get("pod")
+    if isinstance(pod, dict):
+        volumes = pod.get("volumes")
+        if isinstance(volumes, list) and any(isinstance(v, dict) and "emptyDir" in v for v in volumes):
+            return True
+    service = process.data.get("service")
+    return isinstance(service, dict) and "tmpfs" in service
+
+
+def _server(process: Process) -> tuple[str, Line] | None:
+    for line in process.script:
+        tokens = words(line.text)
+        for server in ("gunicorn", "uvicorn"):
+            if after(tokens, server) is not None:
+                return server, line
+    return None
+
+
+@check(
+    "PAR105",
+    "multiprocess-metrics",
+    title="prometheus_client multiprocess mode is missing, never wiped, or lacks gunicorn's child_exit hook",
+    severity=Severity.ERROR,
+    fix=(
+        "Set PROMETHEUS_MULTIPROC_DIR in the image or manifest (before Python starts), empty it at start "
+        "(rm -rf in the entrypoint, or gunicorn's on_starting; an emptyDir volume), and in gunicorn.conf.py define "
+        "child_exit(server, worker) calling prometheus_client.multiprocess.mark_process_dead(worker.pid)."
+    ),
+)
+def multiprocess_metrics(ctx: Context) -> Iterator[Finding]:
+    """With several workers each process keeps its own counters. Without multiprocess mode a scrape sees the share
+    of whichever worker answered, and counters seem to reset whenever another worker answers. The directory must
+    be wiped at start (container PIDs repeat, so old files are reopened and counters climb across restarts), and
+    gunicorn's child_exit must mark dead workers, or live gauges keep counting them."""
+    if not ctx.py.uses(*METRICS_LIBS):
+        return
+    topo = ctx.topology
+    conf_line = _set_in_gunicorn_conf(ctx)
+    for process in topo.services:
+        server = _server(process)
+        if server is None:
+            continue
+        kind, line = server
+        workers, workers_at = process_workers(process, topo.gunicorn)
+        multi: bool | None = None if workers is None else workers > 1
+        if topo.declared and topo.workers is not None:
+            multi = topo.workers > 1
+        severity = gate(Severity.ERROR, multi)
+        if severity is None:
+            continue
+        where = workers_at or line
+        env = _env_line(process) or (conf_line if kind == "gunicorn" else None)
+        if env is None:
+            python_only = any(
+                name in m.line(n)
+                for m in ctx.py.modules
+                for n in range(1, len(m.lines) + 1)
+                for name in ENV
+                if "environ" in m.line(n)
+            )
+            yield at_line(
+                "PAR105",
+                severity,
+                where,
+                f"{process.describe()} runs {kind} with {workers or 'several'} workers but PROMETHEUS_MULTIPROC_DIR "
+                + ("is set only from Python, after prometheus_client may have read it" if python_only else "is not set")
+                + ": each scrape sees one worker's counters"
+                + unknown_suffix(multi),
+                "set PROMETHEUS_MULTIPROC_DIR in the Dockerfile ENV or the manifest's env, and serve a "
+                "MultiProcessCollector registry",
+            )
+            continue
+        if not _wiped(ctx, process):
+            yield at_line(
+                "PAR105",
+                Severity.WARNING if multi else Severity.INFO,
+                env,
+                f"the multiprocess directory of {process.describe()} is never emptied at start: reused PIDs reopen "
+                "old files and counters keep climbing across restarts",
+                'rm -rf "$PROMETHEUS_MULTIPROC_DIR"/* in the entrypoint (or in gunicorn on_starting), or mount an '
+                "emptyDir",
+                confidence=Confidence.MEDIUM,
+            )
+        if kind == "gunicorn":
+            conf = topo.gunicorn
+            hook = conf.hooks.get("child_exit") if conf is not None else None
+            if hook is None or "mark_process_dead" not in ast.unparse(hook):
+                at = Line(conf.rel, 1, "child_exit") if conf is not None else line
+                if hook is not None and conf is not None:
+                    at = Line(conf.rel, hook.lineno, "child_exit")
+                yield at_line(
+                    "PAR105",
+                    Severity.WARNING if multi else Severity.INFO,
+                    at,
+                    "gunicorn has no child_exit hook calling multiprocess.mark_process_dead: live gauges keep counting "
+                    "dead workers",
+                    "def child_exit(server, worker): multiprocess.mark_process_dead(worker.pid)",
+                )

@@ -1,0 +1,74 @@
+"""What a doctor check reports: findings with a rule id, a severity, a confidence and a location.
+
+A check yields ``Finding`` objects and never prints. The runner (``parapet_cli.doctor.runner``) applies
+suppressions, gives every finding a line-independent fingerprint and collects them into a ``Report``;
+``parapet_cli.doctor.formats`` and the CLI turn that report into text, JSON, SARIF or GitHub annotations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    def lowered(self) -> Severity:
+        """One step down: what an unknown topology does to a multi-node finding."""
+        return Severity.INFO if self is not Severity.ERROR else Severity.WARNING
+
+
+_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
+
+
+class Confidence(StrEnum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem (or, at info, one fact) a check found.
+
+    ``path`` is POSIX and relative to the repository root; ``line`` and ``column`` are 1-based.
+    ``subject`` is the stable text the fingerprint is computed from (the offending line's text, say):
+    it must not contain line numbers, so that a fingerprint survives edits above the finding.
+    ``extra`` carries check-specific keys (``metric``, ``label`` …) that the JSON output adds to the finding.
+    """
+
+    rule: str
+    severity: Severity
+    message: str
+    hint: str = ""
+    path: str | None = None
+    line: int | None = None
+    column: int | None = None
+    confidence: Confidence = Confidence.HIGH
+    subject: str = ""
+    extra: tuple[tuple[str, str], ...] = ()
+
+    def location(self) -> str:
+        if self.path is None:
+            return ""
+        out = self.path
+        if self.line is not None:
+            out += f":{self.line}"
+            if self.column is not None:
+                out += f":{self.column}"
+        return out
+
+
+def fingerprint(finding: Finding, occurrence: int = 0) -> str:
+    """A stable id of a finding: rule, path and subject (never the line), plus its rank among equals."""
+    subject = " ".join((finding.subject or finding.message).split())
+    raw = f"{finding.rule}\0{finding.path or ''}\0{subject}\0{occurrence}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:20]

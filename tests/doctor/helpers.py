@@ -1,0 +1,49 @@
+"""Running the doctor on fixture repositories, and asserting that findings point at real lines."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from parapet_cli.doctor.findings import Severity
+from parapet_cli.doctor.runner import Report, run_doctor
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "doctor"
+
+
+def fixture(name: str) -> Path:
+    path = FIXTURES / name
+    assert path.is_dir(), path
+    return path
+
+
+def copy_fixture(name: str, dest: Path) -> Path:
+    target = dest / name
+    shutil.copytree(fixture(name), target, symlinks=True)
+    return target
+
+
+def doctor(root: Path, *selectors: str, spec: Path | None = None, fail_on: Severity = Severity.ERROR) -> Report:
+    report = run_doctor(root, spec=spec, selectors=list(selectors), fail_on=fail_on)
+    assert_real_lines(report)
+    return report
+
+
+def found(report: Report, rule: str) -> list[tuple[str | None, int | None, str]]:
+    return sorted(
+        (r.finding.path, r.finding.line, r.finding.severity.value) for r in report.active if r.finding.rule == rule
+    )
+
+
+def assert_real_lines(report: Report) -> None:
+    """Every finding that names a file names one that exists, at a line the file has."""
+    for r in report.results:
+        f = r.finding
+        if f.path is None:
+            assert f.line is None, f
+            continue
+        path = report.root / f.path
+        assert path.exists() or path.is_symlink(), f"{f.rule} points at a missing file {f.path}"
+        if f.line is not None:
+            lines = path.read_text(encoding="utf-8").splitlines()
+            assert 1 <= f.line <= len(lines), f"{f.rule} points at {f.path}:{f.line}, past its {len(lines)} lines"
