@@ -178,3 +178,63 @@ def test_json_lists_what_was_written(cli, project: Path) -> None:  # type: ignor
     assert sorted(first["written"]) == [RULES, TESTS]
     second = json.loads(gen(cli, project, "--format", "json").stdout)
     assert second["written"] == []
+
+
+def test_files_no_longer_generated_are_deleted(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
+    assert gen(cli, project).exit_code == 0
+    spec = project / "parapet.yaml"
+    spec.write_text(spec.read_text().replace("service: api", "service: web"))
+    check = gen(cli, project, "--check")
+    assert check.exit_code == 1
+    assert "delete" in check.stderr
+    result = gen(cli, project)
+    assert result.exit_code == 0, result.output
+    assert not (project / RULES).exists() and not (project / TESTS).exists()
+    assert (project / "prometheus/rules/web.slo.rules.yml").is_file()
+    manifest = json.loads((project / ".parapet/manifest.json").read_text())
+    assert sorted(manifest["files"]) == ["prometheus/rules/web.slo.rules.yml", "prometheus/rules/web.slo.test.yml"]
+    assert gen(cli, project, "--check").exit_code == 0
+
+
+def test_edited_orphan_is_kept_as_a_conflict(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
+    assert gen(cli, project).exit_code == 0
+    (project / RULES).write_text((project / RULES).read_text() + "# mine\n")
+    spec = project / "parapet.yaml"
+    spec.write_text(spec.read_text().replace("service: api", "service: web"))
+    result = gen(cli, project)
+    assert result.exit_code == 3
+    assert (project / RULES).read_text().endswith("# mine\n")
+    assert not (project / TESTS).exists(), "the unedited orphan goes"
+
+
+def test_another_specs_files_in_a_shared_directory_are_left_alone(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
+    other = project / "other.yaml"
+    other.write_text(SPEC.replace("service: api", "service: jobs"))
+    assert cli("gen", "slo", "--spec", str(other)).exit_code == 0
+    assert gen(cli, project).exit_code == 0
+    assert (project / "prometheus/rules/jobs.slo.rules.yml").is_file()
+    assert gen(cli, project, "--check").exit_code == 0
+
+
+def test_json_diff_stays_json(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
+    result = gen(cli, project, "--dry-run", "--diff", "--format", "json")
+    body = json.loads(result.stdout)
+    assert body["diff"].startswith("--- /dev/null")
+
+
+def test_symlinked_output_is_written_through(cli, project: Path) -> None:  # type: ignore[no-untyped-def]
+    assert gen(cli, project).exit_code == 0
+    shared = project / "shared"
+    shared.mkdir()
+    rules = project / RULES
+    target = shared / "api.slo.rules.yml"
+    target.write_bytes(rules.read_bytes())
+    rules.unlink()
+    rules.symlink_to(target)
+    spec = project / "parapet.yaml"
+    spec.write_text(spec.read_text().replace("99.9", "99.5"))
+    result = gen(cli, project)
+    assert result.exit_code == 0, result.output
+    assert rules.is_symlink(), "the user's link is kept"
+    assert "0.005" in target.read_text(), "the link's target is updated"
+    assert gen(cli, project, "--check").exit_code == 0

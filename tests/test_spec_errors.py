@@ -412,3 +412,107 @@ PACK_CASES = [
 )
 def test_bad_packs(tmp_path: Path, cli, text: str, line: int, field: str, message: str, hint: str) -> None:  # type: ignore[no-untyped-def]
     test_bad_spec(tmp_path, cli, text, line, field, message, hint)
+
+
+REVIEW_CASES = [
+    (
+        "group-by-clashes-with-alert-label",
+        HEAD.replace("service: api\n", "service: api\nlabels: {team: x}\n")
+        + GOOD_SLO.replace("    sli:\n      events:", "    group_by: [team]\n    sli:\n      events:")
+        .replace(
+            'sum(rate(http_requests_total{code=~"5.."}[{{window}}]))',
+            'sum by (team) (rate(http_requests_total{code=~"5.."}[{{window}}]))',
+        )
+        .replace("total_query: sum(rate(", "total_query: sum by (team) (rate("),
+        6,
+        "slos[0].objective",
+        "group_by label 'team'",
+        "rename",
+    ),
+    (
+        "unclosed-template-in-annotation",
+        HEAD + GOOD_SLO.replace("      runbook_url:", "      annotations: {x: '{{ .Bad'}\n      runbook_url:"),
+        7,
+        "slos[0].alerting.annotations.x",
+        "not closed",
+        "{{",
+    ),
+    (
+        "bad-annotation-name",
+        HEAD + GOOD_SLO.replace("      runbook_url:", "      annotations: {bad-key: v}\n      runbook_url:"),
+        7,
+        "slos[0].alerting.annotations.bad-key",
+        "not a valid Prometheus annotation name",
+        "letters",
+    ),
+    (
+        "empty-label-value",
+        HEAD.replace("service: api\n", "service: api\nlabels: {x: ''}\n") + GOOD_SLO,
+        3,
+        "labels.x",
+        "empty value",
+        "drops",
+    ),
+    (
+        "huge-period",
+        HEAD + GOOD_SLO.replace("    objective: 99.9\n", "    objective: 99.9\n    period: 9999d\n"),
+        6,
+        "slos[0].period",
+        "longer than 3650 days",
+        "90d",
+    ),
+    (
+        "unicode-digits-in-duration",
+        HEAD + GOOD_SLO.replace("      runbook_url:", '      page: {for: "\u0665m"}\n      runbook_url:'),
+        7,
+        "slos[0].alerting.page.for",
+        "is not a valid for",
+        "2m",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "field", "message", "hint"),
+    [pytest.param(*case[1:], id=case[0]) for case in REVIEW_CASES],
+)
+def test_review_bad_specs(tmp_path: Path, cli, text: str, line: int, field: str, message: str, hint: str) -> None:  # type: ignore[no-untyped-def]
+    test_bad_spec(tmp_path, cli, text, line, field, message, hint)
+
+
+def test_merge_keys_let_explicit_keys_win_and_x_keys_hold_anchors(tmp_path: Path) -> None:
+    from parapet.spec import load_spec
+
+    spec = tmp_path / "parapet.yaml"
+    spec.write_text(
+        "version: parapet/v1\nservice: api\nalerting: {runbook_url: 'https://r.example.com/{slo}'}\n"
+        "x-base: &base\n  objective: 99.9\n  sli: {http: {}}\n"
+        "slos:\n  - <<: *base\n    name: a\n  - <<: *base\n    name: b\n    objective: 99\n"
+    )
+    assert [(s.name, float(s.objective)) for s in load_spec(spec).slos] == [("a", 99.9), ("b", 99.0)]
+
+
+def test_alias_bomb_and_deep_nesting_are_clean_errors_or_fast(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    lines = ["version: parapet/v1", "service: api", "a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]" for i in range(1, 20)]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(lines) + "\nslos: []\n")
+    result = cli("gen", "slo", "--spec", str(bomb))
+    assert result.exit_code == 3 and "Traceback" not in result.output
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("version: parapet/v1\nservice: api\nslos: " + "[" * 3000 + "]" * 3000 + "\n")
+    result = cli("gen", "slo", "--spec", str(deep))
+    assert result.exit_code == 3 and "Traceback" not in result.output
+
+
+def test_description_with_braces_is_printed_literally(tmp_path: Path) -> None:
+    from parapet.spec import load_spec
+    from parapet_cli.generators.slo_rules import rule_groups
+
+    spec = tmp_path / "parapet.yaml"
+    spec.write_text(
+        HEAD + GOOD_SLO.replace("    objective: 99.9\n", "    objective: 99.9\n    description: 'use {{x}}'\n")
+    )
+    groups = rule_groups(load_spec(spec))
+    alert = next(r for r in groups[0]["rules"] if "alert" in r)
+    assert alert["annotations"]["description"].startswith('use {{ "{{" }}x}}. SLO availability')

@@ -4,6 +4,7 @@
 
     create     the file does not exist
     identical  the bytes on disk are already the ones wanted
+    delete     Parapet wrote the file, no generator produces it any more, and nobody edited it
     update     the file differs, but it is exactly what Parapet last wrote: safe to replace
     conflict   the file differs from what Parapet last wrote: someone edited it (or Parapet never
                wrote it). It is left alone unless --force.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import difflib
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -31,6 +33,7 @@ class Action(StrEnum):
     CREATE = "create"
     IDENTICAL = "identical"
     UPDATE = "update"
+    DELETE = "delete"
     CONFLICT = "conflict"
 
 
@@ -43,9 +46,17 @@ class PlanEntry:
     current: bytes | None
     forced: bool = False
 
+    orphan: bool = False  # no generator produces this file any more
+
     @property
     def writes(self) -> bool:
+        if self.orphan:
+            return False
         return self.action in (Action.CREATE, Action.UPDATE) or (self.action == Action.CONFLICT and self.forced)
+
+    @property
+    def deletes(self) -> bool:
+        return self.orphan and (self.action == Action.DELETE or (self.action == Action.CONFLICT and self.forced))
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,7 @@ class Plan:
     root: Path
     entries: tuple[PlanEntry, ...]
     manifest: Manifest
+    owns: Callable[[str], bool] | None = None
 
     @property
     def clean(self) -> bool:
@@ -70,10 +82,20 @@ class Plan:
 
 
 def _key(root: Path, target: Path) -> str:
-    return Path(os.path.relpath(target.resolve(), root.resolve())).as_posix()
+    # resolve the directory, not a symlinked file: the key names the path Parapet writes
+    return Path(os.path.relpath(target.parent.resolve() / target.name, root.resolve())).as_posix()
 
 
-def build_plan(files: list[PlannedFile], out_dir: Path, root: Path, *, force: bool = False) -> Plan:
+def build_plan(
+    files: list[PlannedFile],
+    out_dir: Path,
+    root: Path,
+    *,
+    force: bool = False,
+    owns: Callable[[str], bool] | None = None,
+) -> Plan:
+    """Label every planned file. ``owns(key)`` tells which files in the manifest this generator answers
+    for: those it no longer produces are planned for deletion (or reported as a conflict if edited)."""
     manifest = Manifest.load(root)
     entries: list[PlanEntry] = []
     for planned in files:
@@ -96,7 +118,22 @@ def build_plan(files: list[PlannedFile], out_dir: Path, root: Path, *, force: bo
         else:
             action = Action.CONFLICT
         entries.append(PlanEntry(planned, target, key, action, current, forced=force and action == Action.CONFLICT))
-    return Plan(root, tuple(entries), manifest)
+    if owns is not None:
+        produced = {e.key for e in entries}
+        for key, digest in sorted(manifest.files.items()):
+            if key in produced or not owns(key):
+                continue
+            target = root / key
+            try:
+                current = target.read_bytes()
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # already gone: apply drops it from the manifest
+            action = Action.DELETE if sha256(current) == digest else Action.CONFLICT
+            gone = PlannedFile(Path(key).name, b"", "orphan")
+            entries.append(
+                PlanEntry(gone, target, key, action, current, forced=force and action == Action.CONFLICT, orphan=True)
+            )
+    return Plan(root, tuple(entries), manifest, owns)
 
 
 def unified_diff(plan: Plan) -> str:
@@ -108,13 +145,18 @@ def unified_diff(plan: Plan) -> str:
         new = e.file.content.decode("utf-8").splitlines(keepends=True)
         chunks.extend(
             difflib.unified_diff(
-                old, new, fromfile=f"a/{e.key}" if e.current is not None else "/dev/null", tofile=f"b/{e.key}"
+                old,
+                new,
+                fromfile=f"a/{e.key}" if e.current is not None else "/dev/null",
+                tofile="/dev/null" if e.orphan else f"b/{e.key}",
             )
         )
     return "".join(chunks)
 
 
 def _write_atomic(target: Path, content: bytes) -> None:
+    if target.is_symlink():
+        target = target.resolve()  # write through a link the user made, keep the link
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     tmp = Path(name)
@@ -170,10 +212,20 @@ def apply_plan(plan: Plan) -> list[PlanEntry]:
                 + (f"; {len(written)} file(s) were already written" if written else "; nothing was written"),
             ) from None
         written.append(entry)
+    for entry in plan.entries:
+        if entry.deletes:
+            entry.target.unlink(missing_ok=True)
+            written.append(entry)
     files = dict(plan.manifest.files)
     for entry in plan.entries:
-        if entry.writes or entry.action == Action.IDENTICAL:
+        if entry.writes or (entry.action == Action.IDENTICAL and not entry.orphan):
             files[entry.key] = sha256(entry.file.content)
+        elif entry.deletes:
+            files.pop(entry.key, None)
+    if plan.owns is not None:
+        for key in list(files):
+            if plan.owns(key) and not (plan.root / key).exists():
+                files.pop(key)  # removed by hand: nothing left to answer for
     if files != plan.manifest.files:
         plan.manifest.files = files
         try:

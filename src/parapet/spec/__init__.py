@@ -47,7 +47,9 @@ def load_spec(path: Path | str, text: str | None = None) -> Spec:
         from parapet.spec.v1 import UNION_TAGS, SpecV1
         from parapet.spec.validate import validate
 
-        return build_v1(first, validate(SpecV1, first, first.data, tags=UNION_TAGS))
+        # top-level keys starting with x- hold YAML anchors to reuse (as in Compose files); they are ignored
+        data = {k: v for k, v in first.data.items() if not (isinstance(k, str) and k.startswith("x-"))}
+        return build_v1(first, validate(SpecV1, first, data, tags=UNION_TAGS))
     if kind == "prometheus/v1":
         _single(docs, kind)
         from parapet.spec.sloth import build_sloth

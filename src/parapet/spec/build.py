@@ -10,7 +10,18 @@ from decimal import Decimal
 
 from parapet.errors import SpecError
 from parapet.spec import v1
-from parapet.spec.model import SLI, SLO, Alerting, AlertTier, SLIKind, Spec, Suppression, Topology
+from parapet.spec.model import (
+    SLI,
+    SLO,
+    Alerting,
+    AlertTier,
+    Database,
+    Retention,
+    SLIKind,
+    Spec,
+    Suppression,
+    Topology,
+)
 from parapet.spec.promql import (
     TemplateError,
     format_matchers,
@@ -64,6 +75,46 @@ def check_labels(doc: SourceDocument, loc: PathKey, labels: Mapping[str, str], *
             raise doc.error(
                 (*loc, name), f"label {name!r} is set by Parapet itself", "choose another label name", key=True
             )
+        value = labels[name]
+        if value == "":
+            raise doc.error(
+                (*loc, name),
+                f"label {name!r} has an empty value",
+                "Prometheus drops a label whose value is empty: give it a value or remove it",
+            )
+        check_template(doc, (*loc, name), value)
+
+
+def check_annotations(doc: SourceDocument, loc: PathKey, annotations: Mapping[str, str]) -> None:
+    for name, value in annotations.items():
+        if not LABEL_NAME.match(name) or name.startswith("__"):
+            raise doc.error(
+                (*loc, name),
+                f"{name!r} is not a valid Prometheus annotation name",
+                "use letters, digits and '_', not starting with a digit or '__'",
+                key=True,
+            )
+        check_template(doc, (*loc, name), value)
+
+
+def check_template(doc: SourceDocument, loc: PathKey, value: str) -> None:
+    """Alert labels and annotations are Go templates in Prometheus: refuse an action left open."""
+    open_at: int | None = None
+    for match in re.finditer(r"\{\{|\}\}", value):
+        if match.group() == "{{":
+            if open_at is not None:
+                break
+            open_at = match.start()
+        elif open_at is not None:
+            open_at = None
+    else:
+        if open_at is None:
+            return
+    raise doc.error(
+        loc,
+        "template action '{{' is not closed by '}}'",
+        'Prometheus templates alert labels and annotations; close it, or write {{ "{{" }} for a literal {{',
+    )
 
 
 def pairs(mapping: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
@@ -76,6 +127,16 @@ def check_duration(doc: SourceDocument, loc: PathKey, text: str) -> str:
     except TemplateError as exc:
         raise doc.error(loc, str(exc), exc.hint) from None
     return text
+
+
+MAX_PERIOD_DAYS = 3650
+
+
+def checked_period(doc: SourceDocument, loc: PathKey, text: str) -> int:
+    days = period_days(text)
+    if days > MAX_PERIOD_DAYS:
+        raise doc.error(loc, f"period {text} is longer than {MAX_PERIOD_DAYS} days", "use a period such as 30d or 90d")
+    return days
 
 
 def period_days(text: str) -> int:
@@ -124,7 +185,38 @@ def build_v1(doc: SourceDocument, spec: v1.SpecV1) -> Spec:
         journeys=tuple(
             dict.fromkeys(e.sli.journey.name for e in spec.slos if isinstance(e, v1.SLO) and e.sli.journey is not None)
         ),
+        retention=_retention(doc, spec),
+        database=_database(doc, spec.database),
     )
+
+
+def _retention(doc: SourceDocument, spec: v1.SpecV1) -> Retention:
+    """``retention:``, each value parsed as ``parapet archive --older-than`` parses it."""
+    if "retention" not in spec.model_fields_set:
+        return Retention()
+    from parapet.evidence.archive import BadDuration, parse_duration
+
+    values = {}
+    for name in ("incidents", "system_events"):
+        text = getattr(spec.retention, name)
+        try:
+            values[name] = parse_duration(text, option=f"retention.{name}")
+        except BadDuration as exc:
+            raise doc.error(("retention", name), f"{text!r} is not a duration", exc.hint) from None
+    return Retention(**values)
+
+
+def _database(doc: SourceDocument, database: v1.Database | None) -> Database | None:
+    """``database:``; a URL that cannot be used is refused here, its password masked."""
+    if database is None:
+        return None
+    from parapet.evidence.db import DatabaseUrlError, parse_url
+
+    try:
+        parse_url(database.url)
+    except DatabaseUrlError as exc:
+        raise doc.error(("database", "url"), exc.message, exc.hint) from None
+    return Database(url=database.url.strip())
 
 
 def _topology(topology: v1.Topology | None) -> Topology | None:
@@ -149,7 +241,9 @@ def _slo(doc: SourceDocument, spec: v1.SpecV1, slo: v1.SLO, loc: PathKey) -> SLO
         name=slo.name,
         objective=Decimal(str(slo.objective)),
         sli=sli,
-        period_days=period_days(slo.period or spec.defaults.period),
+        period_days=checked_period(
+            doc, (*loc, "period") if slo.period else ("defaults", "period"), slo.period or spec.defaults.period
+        ),
         description=slo.description,
         group_by=group_by,
         labels=pairs(slo.labels),
@@ -163,8 +257,27 @@ def _slo(doc: SourceDocument, spec: v1.SpecV1, slo: v1.SLO, loc: PathKey) -> SLO
             absent_by_default=sli.timeslice,
         ),
     )
-    check_reachable(doc, (*loc, "objective"), built)
+    check_slo(doc, (*loc, "objective"), built, pairs(spec.labels))
     return built
+
+
+def check_slo(doc: SourceDocument, loc: PathKey, slo: SLO, spec_labels: tuple[tuple[str, str], ...] = ()) -> None:
+    """Checks on a built SLO, whatever format it came from: a grouping label may not also be a fixed alert
+    label (every group's alert would get the same label set and the rule would fail), and an alerting
+    tier must be able to fire."""
+    if slo.alerting is not None:
+        fixed = {name for name, _ in (*spec_labels, *slo.labels, *slo.alerting.labels)}
+        for tier in slo.alerting.tiers:
+            fixed.update(name for name, _ in tier.labels)
+        fixed.add(slo.alerting.severity_label)
+        clash = sorted(set(slo.group_by) & fixed)
+        if clash:
+            raise doc.error(
+                loc,
+                f"group_by label {clash[0]!r} of SLO {slo.name!r} is also a fixed label of its alerts",
+                "each group's alert would carry the same label set; rename one of the two",
+            )
+    check_reachable(doc, loc, slo)
 
 
 def check_reachable(doc: SourceDocument, loc: PathKey, slo: SLO) -> None:
@@ -187,7 +300,9 @@ def check_reachable(doc: SourceDocument, loc: PathKey, slo: SLO) -> None:
 
 def _pack(doc: SourceDocument, spec: v1.SpecV1, pack: v1.Pack, loc: PathKey) -> list[SLO]:
     source = pack.source or spec.defaults.source
-    period = period_days(pack.period or spec.defaults.period)
+    period = checked_period(
+        doc, (*loc, "period") if pack.period else ("defaults", "period"), pack.period or spec.defaults.period
+    )
     group_by = tuple(pack.group_by)
     check_labels(doc, (*loc, "labels"), pack.labels, reserved=INFO_LABELS)
     http = v1.HttpSLI(routes=pack.routes, filter=pack.filter)
@@ -212,7 +327,12 @@ def _pack(doc: SourceDocument, spec: v1.SpecV1, pack: v1.Pack, loc: PathKey) -> 
             labels=pairs(pack.labels),
             alerting=build_alerting(doc, (*loc, "alerting"), spec.service, name, spec.alerting, pack.alerting),
         )
-        check_reachable(doc, (*loc, "latency", "objective") if name == "latency" else (*loc, "availability"), slo)
+        check_slo(
+            doc,
+            (*loc, "latency", "objective") if name == "latency" else (*loc, "availability"),
+            slo,
+            pairs(spec.labels),
+        )
         out.append(slo)
     return out
 
@@ -563,6 +683,7 @@ def build_alerting(
         merged_annotations = {**base.annotations, **(override.annotations if override else {})}
         tier_loc = (*loc, severity) if override is not None else ("alerting", severity)
         check_labels(doc, (*tier_loc, "labels"), merged_labels, reserved=[glob.severity_label])
+        check_annotations(doc, (*tier_loc, "annotations"), merged_annotations)
         for_ = (override.for_ if override and override.for_ else None) or base.for_ or DEFAULT_FOR[severity]
         check_duration(doc, (*tier_loc, "for"), for_)
         tiers.append(
@@ -576,6 +697,8 @@ def build_alerting(
             )
         )
     check_labels(doc, (*loc, "labels"), own.labels, reserved=[glob.severity_label])
+    check_annotations(doc, ("alerting", "annotations"), glob.annotations)
+    check_annotations(doc, (*loc, "annotations"), own.annotations)
     if own.absent is not None:
         absent = own.absent
     elif "absent" in glob.model_fields_set:

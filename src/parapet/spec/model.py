@@ -8,6 +8,7 @@ pair of PromQL templates, an objective is a Decimal, a period is a whole number 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -119,6 +120,23 @@ class Suppression:
 
 
 @dataclass(frozen=True)
+class Retention:
+    """How long the incident store keeps resolved incidents and system events (``retention:``);
+    ``parapet archive`` uses it unless ``--older-than`` or ``--events-older-than`` is given."""
+
+    incidents: timedelta = timedelta(days=90)
+    system_events: timedelta = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Database:
+    """The incident store's URL from the spec (``database:``). It may hold a password: never print it
+    as is (``parapet.evidence.db.mask_url``), hence no repr."""
+
+    url: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Spec:
     service: str
     slos: tuple[SLO, ...]
@@ -130,3 +148,5 @@ class Spec:
     topology: Topology | None = None
     suppressions: tuple[Suppression, ...] = ()
     journeys: tuple[str, ...] = ()  # the names of the journey SLIs, in spec order, each once
+    retention: Retention = Retention()
+    database: Database | None = None

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from parapet.spec import v1
-from parapet.spec.build import DEFAULT_FOR, camel, check_duration, check_labels, events_sli, pairs
+from parapet.spec.build import DEFAULT_FOR, camel, check_duration, check_labels, check_slo, events_sli, pairs
 from parapet.spec.model import SLI, SLO, Alerting, AlertTier, Spec
 from parapet.spec.promql import has_placeholder
 from parapet.spec.source import PathKey, SourceDocument
@@ -420,20 +420,17 @@ def _slos(doc: SourceDocument, slo_doc: SLODoc, service: str, catalog: _Catalog)
         slo_name = name
         if several:
             slo_name = f"{name}-{_slug(objective.displayName or '') or index}"
-        out.append(
-            (
-                SLO(
-                    name=slo_name,
-                    objective=_objective(doc, loc, objective),
-                    sli=sli,
-                    period_days=period,
-                    description=spec.description,
-                    labels=pairs(labels),
-                    alerting=_alerting(doc, slo_doc, service, slo_name, catalog),
-                ),
-                loc if several else ("metadata", "name"),
-            )
+        built = SLO(
+            name=slo_name,
+            objective=_objective(doc, loc, objective),
+            sli=sli,
+            period_days=period,
+            description=spec.description,
+            labels=pairs(labels),
+            alerting=_alerting(doc, slo_doc, service, slo_name, catalog),
         )
+        check_slo(doc, loc, built)
+        out.append((built, loc if several else ("metadata", "name")))
     return out
 
 

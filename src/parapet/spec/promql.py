@@ -203,7 +203,7 @@ def _result_labels(node: pp.Expr) -> frozenset[str] | None:
 
 def parse_duration(text: str) -> timedelta:
     """A Prometheus duration such as 5m, 1h30m or 30d."""
-    match = re.fullmatch(r"((\d+)w)?((\d+)d)?((\d+)h)?((\d+)m)?((\d+)s)?", text.strip())
+    match = re.fullmatch(r"(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?", text.strip())
     if not text.strip() or match is None:
         raise TemplateError(f"{text!r} is not a duration", "write a duration such as 30s, 5m, 1h or 7d")
     w, d, h, m, s = (int(match.group(i) or 0) for i in (2, 4, 6, 8, 10))

@@ -22,7 +22,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from parapet.spec import v1
-from parapet.spec.build import DEFAULT_FOR, LABEL_NAME, camel, check_duration, check_labels, events_sli, pairs
+from parapet.spec.build import (
+    DEFAULT_FOR,
+    LABEL_NAME,
+    camel,
+    check_duration,
+    check_labels,
+    check_slo,
+    events_sli,
+    pairs,
+)
 from parapet.spec.model import SLO, Alerting, AlertTier, Spec
 from parapet.spec.source import PathKey, SourceDocument
 from parapet.spec.v1 import Labels
@@ -160,7 +169,7 @@ def _slo(doc: SourceDocument, service: str, slo: SLOSpec, loc: PathKey) -> SLO:
         )
     assert slo.sli.events is not None
     sli = events_sli(doc, (*sli_loc, "events"), slo.sli.events.error_query, None, slo.sli.events.total_query, ())
-    return SLO(
+    built = SLO(
         name=slo.name,
         objective=Decimal(str(slo.objective)),
         sli=sli,
@@ -169,6 +178,8 @@ def _slo(doc: SourceDocument, service: str, slo: SLOSpec, loc: PathKey) -> SLO:
         labels=pairs(slo.labels),
         alerting=_alerting(doc, (*loc, "alerting"), service, slo.name, slo.alerting or AlertingSpec()),
     )
+    check_slo(doc, (*loc, "objective"), built)
+    return built
 
 
 def _alerting(doc: SourceDocument, loc: PathKey, service: str, slo_name: str, spec: AlertingSpec) -> Alerting | None:

@@ -80,6 +80,12 @@ def load_documents(path: Path, text: str | None = None) -> list[SourceDocument]:
             doc = SourceDocument(path=path, data=None)
             doc.data = _build(loader, node, (), doc)
             docs.append(doc)
+    except RecursionError:
+        raise SpecError(
+            "the YAML nests too deeply (or an alias contains itself)",
+            location=Location(path, 1, 1),
+            hint="flatten the structure; a spec needs only a few levels",
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -99,34 +105,60 @@ def _pos(node: yaml.Node) -> tuple[int, int]:
     return (node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-def _build(loader: yaml.SafeLoader, node: yaml.Node, loc: PathKey, doc: SourceDocument) -> Any:
+def _build(
+    loader: yaml.SafeLoader, node: yaml.Node, loc: PathKey, doc: SourceDocument, memo: dict[int, Any] | None = None
+) -> Any:
+    memo = {} if memo is None else memo
     doc.values[loc] = _pos(node)
+    if id(node) in memo:
+        # an alias of a collection already built: share it (anchors cannot blow up the load)
+        return memo[id(node)]
     if isinstance(node, yaml.MappingNode):
+        explicit = [(k, v) for k, v in node.value if k.tag != "tag:yaml.org,2002:merge"]
+        explicit_ids = {id(k) for k, _ in explicit}
         loader.flatten_mapping(node)
         out: dict[Any, Any] = {}
+        memo[id(node)] = out
+        seen: set[Any] = set()
+        explicit_keys = set()
+        for key_node, _ in explicit:
+            explicit_keys.add(_key(loader, key_node, loc, doc))
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, str | int | float | bool) or key is None:
-                raise SpecError(
-                    "mapping keys must be plain scalars",
-                    location=Location(doc.path, *_pos(key_node), format_path(loc)),
-                )
-            if key in out:
-                raise SpecError(
-                    f"duplicate key {key!r}",
-                    location=Location(doc.path, *_pos(key_node), format_path((*loc, str(key)))),
-                    hint="YAML keeps only the last of duplicate keys; remove one of them",
-                )
+            key = _key(loader, key_node, loc, doc)
+            if id(key_node) in explicit_ids:
+                if key in seen:
+                    raise SpecError(
+                        f"duplicate key {key!r}",
+                        location=Location(doc.path, *_pos(key_node), format_path((*loc, str(key)))),
+                        hint="YAML keeps only the last of duplicate keys; remove one of them",
+                    )
+                seen.add(key)
+            elif key in explicit_keys:
+                continue  # a key written out wins over the one a merge (<<) brings
             child = (*loc, str(key))
             doc.keys[child] = _pos(key_node)
-            out[key] = _build(loader, value_node, child, doc)
+            out[key] = _build(loader, value_node, child, doc, memo)
             if isinstance(value_node, yaml.CollectionNode) and not value_node.flow_style:
                 # a block mapping or list begins on the next line: name the line of its key
                 doc.values[child] = doc.keys[child]
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_build(loader, item, (*loc, i), doc) for i, item in enumerate(node.value)]
+        items: list[Any] = []
+        memo[id(node)] = items
+        items.extend(_build(loader, item, (*loc, i), doc, memo) for i, item in enumerate(node.value))
+        return items
     return loader.construct_object(node, deep=True)
+
+
+def _key(loader: yaml.SafeLoader, key_node: yaml.Node, loc: PathKey, doc: SourceDocument) -> Any:
+    key = loader.construct_object(key_node, deep=True)
+    if not isinstance(key, str | int | float | bool) or key is None:
+        raise SpecError(
+            "mapping keys must be plain scalars",
+            location=Location(doc.path, *_pos(key_node), format_path(loc)),
+            hint="write the key as a plain word, such as name or labels",
+        )
+    return key
 
 
 def iter_paths(doc: SourceDocument) -> Iterator[PathKey]:

@@ -12,8 +12,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Fiel
 
 NAME_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=128)]
-Duration = Annotated[str, Field(pattern=r"^(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?$", min_length=2)]
-Period = Annotated[str, Field(pattern=r"^[1-9]\d*[dw]$")]
+Duration = Annotated[str, Field(pattern=r"^([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$", min_length=2)]
+Period = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,3}[dw]$")]
 Objective = Annotated[float, Field(gt=0, lt=100)]
 MinEvents = Annotated[int, Field(ge=0)] | Literal["auto"]
 
@@ -202,6 +202,24 @@ class Doctor(_Model):
     ignore: list[DoctorIgnore] = []
 
 
+# A retention as ``parapet archive --older-than`` takes it: a whole number and a unit (checked when the
+# spec is built, so the error names the value's line); YAML's ``90`` is read as its text.
+RetentionText = Annotated[str, BeforeValidator(_scalar_text)]
+
+
+class Retention(_Model):
+    """How long the incident store keeps what ``parapet archive`` prunes: 90d, 12h, 30m, 45s or 2w."""
+
+    incidents: RetentionText = Field("90d", description="resolved incidents, counted from their resolution")
+    system_events: RetentionText = Field("7d", description="deploys and feature-flag changes")
+
+
+class Database(_Model):
+    """The incident store, when neither ``--database-url`` nor ``PARAPET_DATABASE_URL`` names one."""
+
+    url: str = Field(description="sqlite:///path or postgresql://user@host:5432/dbname")
+
+
 class SpecV1(_Model):
     version: Literal["parapet/v1"]
     service: Name
@@ -212,3 +230,5 @@ class SpecV1(_Model):
     slos: list[SLOEntry] = Field(min_length=1)
     topology: Topology | None = None
     doctor: Doctor = Doctor()
+    retention: Retention = Retention()
+    database: Database | None = None

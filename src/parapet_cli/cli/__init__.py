@@ -13,6 +13,7 @@ from parapet_cli.cli import _render
 from parapet_cli.cli.archive import archive
 from parapet_cli.cli.doctor import doctor
 from parapet_cli.cli.gen import gen_app
+from parapet_cli.cli.install import install
 
 app = typer.Typer(
     name="parapet",
@@ -24,6 +25,7 @@ app = typer.Typer(
 app.add_typer(gen_app, name="gen")
 app.command("doctor")(doctor)
 app.command("archive")(archive)
+app.command("install")(install)
 
 
 def _version(value: bool) -> None:

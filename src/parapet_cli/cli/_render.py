@@ -17,6 +17,7 @@ _STYLE = {
     Action.CREATE: "green",
     Action.IDENTICAL: "dim",
     Action.UPDATE: "yellow",
+    Action.DELETE: "magenta",
     Action.CONFLICT: "bold red",
 }
 
@@ -39,7 +40,7 @@ def plan(result: Plan, *, verb_prefix: str = "") -> None:
     stderr.print(f"{verb_prefix}{summary or 'nothing to do'}", markup=False)
 
 
-def plan_json(result: Plan, *, written: list[str]) -> None:
+def plan_json(result: Plan, *, written: list[str], diff: str | None = None) -> None:
     body = {
         "files": [
             {"path": e.key, "action": e.action.value, "forced": e.forced, "generator": e.file.generator}
@@ -48,6 +49,8 @@ def plan_json(result: Plan, *, written: list[str]) -> None:
         "counts": result.counts(),
         "written": written,
     }
+    if diff is not None:
+        body["diff"] = diff
     sys.stdout.write(json.dumps(body, indent=2, sort_keys=True) + "\n")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -12,8 +13,10 @@ import typer
 from parapet.errors import EXIT_FINDINGS, WriteRefused
 from parapet.spec import load_spec
 from parapet_cli.cli import _render
-from parapet_cli.generators import PlannedFile, slo_rules
+from parapet_cli.generators import PlannedFile, header, slo_rules
 from parapet_cli.plan import apply_plan, build_plan, unified_diff
+
+SLO_SUFFIXES = (".slo.rules.yml", ".slo.test.yml")
 
 gen_app = typer.Typer(help="Generate files from the spec.", no_args_is_help=True, rich_markup_mode=None)
 
@@ -58,6 +61,43 @@ def gen_slo(
     out_dir = out if out is not None else root / model.rules_dir
     spec_name = Path(os.path.relpath(spec.resolve(), root)).as_posix()
     files = slo_rules.generate(model, spec_name)
+    out_key = Path(os.path.relpath(out_dir.resolve(), root)).as_posix()
+
+    stamp = header(spec_name).encode()
+
+    def owns(key: str) -> bool:
+        # rule and test files generated from this same spec (their header names it) in this directory,
+        # such as those of a renamed service; another spec's files in a shared directory are not ours
+        parent, _, name = key.rpartition("/")
+        if (parent or ".") != out_key or not name.endswith(SLO_SUFFIXES):
+            return False
+        try:
+            with (root / key).open("rb") as handle:
+                return handle.readline() == stamp
+        except OSError:
+            return True  # gone or unreadable: only its manifest entry is left to drop
+
+    run_plan(files, out_dir, root, check=check, diff=diff, force=force, dry_run=dry_run, fmt=fmt, owns=owns)
+
+
+@gen_app.command("dashboards")
+def gen_dashboards(
+    spec: SpecOpt = Path("parapet.yaml"),
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory (default: grafana/).")] = None,
+    check: CheckOpt = False,
+    diff: DiffOpt = False,
+    force: ForceOpt = False,
+    dry_run: DryOpt = False,
+    fmt: FormatOpt = Format.text,
+) -> None:
+    """Grafana dashboards per service (overview and one per SLO) and their provisioning file."""
+    from parapet_cli.generators import dashboards
+
+    model = load_spec(spec)
+    root = spec.resolve().parent
+    out_dir = out if out is not None else root / dashboards.DEFAULT_DIR
+    spec_name = Path(os.path.relpath(spec.resolve(), root)).as_posix()
+    files = dashboards.generate(model, spec_name)
     run_plan(files, out_dir, root, check=check, diff=diff, force=force, dry_run=dry_run, fmt=fmt)
 
 
@@ -71,24 +111,24 @@ def run_plan(
     force: bool,
     dry_run: bool,
     fmt: Format,
+    owns: Callable[[str], bool] | None = None,
 ) -> None:
-    plan = build_plan(files, out_dir, root, force=force)
-    if diff:
-        patch = unified_diff(plan)
-        if patch:
-            _render.text(patch.rstrip("\n"))
+    plan = build_plan(files, out_dir, root, force=force, owns=owns)
+    patch = unified_diff(plan) if diff else ""
+    if patch and fmt == Format.text:
+        _render.text(patch.rstrip("\n"))
     if fmt == Format.text:
         _render.plan(plan, verb_prefix="(check) " if check else "(dry run) " if dry_run else "")
     if check or dry_run:
         if fmt == Format.json:
-            _render.plan_json(plan, written=[])
+            _render.plan_json(plan, written=[], diff=patch if diff else None)
         if check and not plan.clean:
             _render.note("generated files are out of date: run the same command without --check")
             raise typer.Exit(EXIT_FINDINGS)
         return
     written = apply_plan(plan)
     if fmt == Format.json:
-        _render.plan_json(plan, written=[e.key for e in written])
+        _render.plan_json(plan, written=[e.key for e in written], diff=patch if diff else None)
     if plan.conflicts:
         names = ", ".join(e.key for e in plan.conflicts)
         raise WriteRefused(

@@ -204,6 +204,7 @@ def alert_rules(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
                             **dict(slo.labels),
                             **dict(alerting.labels),
                             alerting.severity_label: tier.label_value,
+                            **_labels(spec, slo),
                         }.items()
                     )
                 ),
@@ -230,6 +231,8 @@ def alert_labels(spec: Spec, slo: SLO, tier: AlertTier) -> dict[str, str]:
     assert slo.alerting is not None
     labels = {**dict(spec.labels), **dict(slo.labels), **dict(tier.labels)}
     labels[slo.alerting.severity_label] = tier.label_value
+    # the series carry them already; stating them keeps rules of SLOs that share an alert name distinct
+    labels.update(_labels(spec, slo))
     return dict(sorted(labels.items()))
 
 
@@ -250,7 +253,7 @@ def alert_annotations(spec: Spec, slo: SLO, tier: AlertTier, pairs: Iterable[Win
     annotations = {
         c.ANNOTATION_SUMMARY: f"{spec.service} {slo.name}{_group_suffix(slo)}: error budget is burning {speed}",
         c.ANNOTATION_DESCRIPTION: (
-            (f"{slo.description.rstrip('.')}. " if slo.description else "")
+            (f"{_literal(slo.description.rstrip('.'))}. " if slo.description else "")
             + f"SLO {slo.name} of {spec.service} ({objective}% over {slo.period_days}d) is burning its error budget "
             f"faster than {described}. At {format_decimal(first.factor)}x the whole budget is gone in {exhaust}."
         ),
@@ -261,6 +264,11 @@ def alert_annotations(spec: Spec, slo: SLO, tier: AlertTier, pairs: Iterable[Win
     annotations.update(dict(alerting.annotations))
     annotations.update(dict(tier.annotations))
     return dict(sorted(annotations.items()))
+
+
+def _literal(text: str) -> str:
+    """Text that Prometheus' annotation templating prints as written."""
+    return text.replace("{{", '{{ "{{" }}')
 
 
 def _indent(text: str) -> str:

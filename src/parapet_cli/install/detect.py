@@ -1,0 +1,162 @@
+"""What a host repository is made of: framework, schema tool, job system, instrumentors, deployment files.
+
+Detection reads files and never imports host code: a regex over each Python file's imports and app
+constructors, plus well-known file names. Directories that are not the host's own code (virtualenvs,
+``node_modules``, caches, ``.git``) are skipped, so it stays fast on a real repository.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SKIP_DIRS = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".venv",
+        "venv",
+        "env",
+        "node_modules",
+        "__pycache__",
+        ".tox",
+        ".nox",
+        ".mypy_cache",
+        "build",
+        "dist",
+    }
+)
+SKIP_DIRS_PREFIX = (".", "site-packages")
+
+_APP = {
+    "fastapi": re.compile(r"^\s*\w+\s*(?::[^=]+)?=\s*(?:fastapi\.)?FastAPI\(", re.M),
+    "starlette": re.compile(r"^\s*\w+\s*(?::[^=]+)?=\s*(?:\w+\.)?Starlette\(", re.M),
+    "flask": re.compile(r"^\s*\w+\s*(?::[^=]+)?=\s*(?:flask\.)?Flask\(", re.M),
+}
+_IMPORTS = {
+    "celery": re.compile(r"^\s*(?:from|import)\s+celery\b", re.M),
+    "rq": re.compile(r"^\s*(?:from|import)\s+rq\b", re.M),
+    "procrastinate": re.compile(r"^\s*(?:from|import)\s+procrastinate\b", re.M),
+}
+_INSTRUMENTORS = {
+    "prometheus-fastapi-instrumentator": re.compile(r"prometheus_fastapi_instrumentator"),
+    "django-prometheus": re.compile(r"django_prometheus"),
+    "starlette-exporter": re.compile(r"starlette_exporter"),
+    "opentelemetry": re.compile(r"^\s*(?:from|import)\s+opentelemetry\b", re.M),
+    "parapet": re.compile(r"^\s*(?:from|import)\s+parapet\.metrics\b", re.M),
+}
+_SETTINGS = re.compile(r"^(?:INSTALLED_APPS|MIDDLEWARE)\s*(?::[^=]+)?=", re.M)
+_URLS = re.compile(r"^urlpatterns\s*(?::[^=]+)?=", re.M)
+_K8S = re.compile(r"^kind:\s*(Deployment|StatefulSet|Service|Ingress|CronJob)\b", re.M)
+
+
+@dataclass
+class Detection:
+    root: Path
+    framework: str | None = None  # fastapi | starlette | flask | django
+    app_files: list[Path] = field(default_factory=list)
+    settings_file: Path | None = None
+    urls_file: Path | None = None
+    schema_tool: str = "none"  # alembic | django | none
+    alembic_ini: Path | None = None
+    job_system: str = "none"  # celery | rq | procrastinate | none
+    instrumentors: list[str] = field(default_factory=list)
+    deployment: list[Path] = field(default_factory=list)
+    spec: Path | None = None
+
+    def rel(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def lines(self) -> list[tuple[str, str]]:
+        """(what, found) rows for ``--plan``."""
+        app = ", ".join(self.rel(p) for p in self.app_files)
+        if self.settings_file is not None:
+            app = ", ".join(self.rel(p) for p in (self.settings_file, self.urls_file) if p is not None)
+        return [
+            ("framework", f"{self.framework or 'none'}" + (f" ({app})" if app else "")),
+            ("schema tool", self.schema_tool + (f" ({self.rel(self.alembic_ini)})" if self.alembic_ini else "")),
+            ("job system", self.job_system),
+            ("instrumentors", ", ".join(self.instrumentors) or "none"),
+            ("deployment files", ", ".join(self.rel(p) for p in self.deployment) or "none"),
+            ("spec", self.rel(self.spec) if self.spec else "none (a starter parapet.yaml will be written)"),
+        ]
+
+
+def _walk(root: Path) -> list[Path]:
+    out: list[Path] = []
+    stack = [root]
+    while stack:
+        directory = stack.pop()
+        try:
+            children = sorted(directory.iterdir())
+        except OSError:
+            continue
+        for child in children:
+            if child.is_dir():
+                if child.name in SKIP_DIRS or child.name.startswith(SKIP_DIRS_PREFIX) or child.name == "tests":
+                    continue
+                stack.append(child)
+            elif child.is_file():
+                out.append(child)
+    return sorted(out)
+
+
+def _is_deployment(name: str) -> bool:
+    return (
+        name == "Dockerfile"
+        or name.startswith("Dockerfile.")
+        or re.fullmatch(r"(docker-)?compose.*\.ya?ml", name) is not None
+        or name in ("prometheus.yml", "prometheus.yaml", "alertmanager.yml", "alertmanager.yaml")
+    )
+
+
+def detect(root: Path) -> Detection:
+    found = Detection(root=root)
+    spec = root / "parapet.yaml"
+    found.spec = spec if spec.exists() else None
+    jobs: set[str] = set()
+    instrumentors: set[str] = set()
+    frameworks: dict[str, list[Path]] = {}
+    for path in _walk(root):
+        name = path.name
+        if _is_deployment(name):
+            found.deployment.append(path)
+        elif name == "alembic.ini":
+            found.alembic_ini = found.alembic_ini or path
+        elif path.suffix in (".yml", ".yaml") and path != spec:
+            try:
+                if _K8S.search(path.read_text(encoding="utf-8", errors="replace")):
+                    found.deployment.append(path)
+            except OSError:
+                continue
+        if path.suffix != ".py":
+            continue
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        for framework, pattern in _APP.items():
+            if pattern.search(text):
+                frameworks.setdefault(framework, []).append(path)
+        if name.startswith("settings") and _SETTINGS.search(text) and found.settings_file is None:
+            found.settings_file = path
+        if name == "urls.py" and _URLS.search(text) and found.urls_file is None:
+            found.urls_file = path
+        jobs.update(k for k, pattern in _IMPORTS.items() if pattern.search(text))
+        instrumentors.update(k for k, pattern in _INSTRUMENTORS.items() if pattern.search(text))
+    if found.settings_file is not None and ((root / "manage.py").exists() or found.urls_file is not None):
+        found.framework = "django"
+    else:
+        for framework in ("fastapi", "starlette", "flask"):
+            if framework in frameworks:
+                found.framework = framework
+                found.app_files = frameworks[framework]
+                break
+    if found.alembic_ini is not None:
+        found.schema_tool = "alembic"
+    elif found.framework == "django":
+        found.schema_tool = "django"
+    found.job_system = next((j for j in ("celery", "rq", "procrastinate") if j in jobs), "none")
+    found.instrumentors = sorted(instrumentors)
+    return found
