@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, text, update
 from sqlalchemy.dialects import postgresql
 
-from parapet.evidence.archive import selection_query
+from parapet.evidence.archive import postgres_batch_sql, selection_query
 from parapet.evidence.schema import incidents
 from parapet.evidence.store import encode_cursor, queue_query
 from tests.evidence.conftest import Database, postgres_schema
@@ -35,6 +35,7 @@ def _seed(db: Database) -> Iterator[Engine]:
             .where(incidents.c.id % 33 == 0)
             .values(state="open", resolved_at=None, severity_rank=incidents.c.id % 5 * 10, service="api")
         )
+        conn.execute(update(incidents).where(incidents.c.id % 66 == 0).values(state="acknowledged"))
         conn.execute(text("ANALYZE"))
     try:
         yield engine
@@ -83,3 +84,40 @@ def test_archive_selection_uses_archive_index(big: Engine) -> None:
         row = conn.execute(selection_query(cutoff, None, 500)).all()[-1]
     deep = plan(big, selection_query(cutoff, (row.resolved_at, row.id), 500))
     assert_index_only_order(deep, "ix_parapet_incidents_archive")
+
+
+def test_deep_queue_page_starts_at_the_cursor(big: Engine) -> None:
+    """A cursor in the acknowledged part of the queue: the scan is positioned by the row comparison, not
+    by a list of states (with ``state IN (…)`` PostgreSQL would walk every open incident to get there)."""
+    store, _ = seeded_store(big)
+    page = store.queue(limit=100)
+    while page.items[-1].state != "acknowledged":
+        assert page.next_cursor is not None
+        page = store.queue(limit=100, cursor=page.next_cursor)
+    deep = plan(big, queue_query(("open", "acknowledged"), None, None, 30, encode_cursor(page.items[-1])))
+    assert_index_only_order(deep, "ix_parapet_incidents_queue")
+    scan = next(n for n in nodes(deep) if n.get("Index Name") == "ix_parapet_incidents_queue")
+    assert "ROW(" in scan["Index Cond"] and "ANY" not in scan["Index Cond"], scan["Index Cond"]
+    service = plan(big, queue_query(("open",), None, "api", 30, encode_cursor(store.queue(states=("open",)).items[-1])))
+    assert_index_only_order(service, "ix_parapet_incidents_service")
+
+
+def test_postgres_archive_batch_uses_archive_index(big: Engine) -> None:
+    """The statement that reads and renders a batch on PostgreSQL walks the archive index, with no sort."""
+    cutoff = NOW - timedelta(days=5)
+    with big.connect() as conn:
+        row = conn.execute(selection_query(cutoff, None, 500)).all()[-1]
+        for sql, params in (
+            (postgres_batch_sql(keyset=False), {"cutoff": cutoff, "limit": 500}),
+            (
+                postgres_batch_sql(keyset=True),
+                {"cutoff": cutoff, "limit": 500, "after_at": row.resolved_at, "after_id": row.id},
+            ),
+        ):
+            raw = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + sql, params).scalar_one()
+            top = dict((raw if isinstance(raw, list) else json.loads(raw))[0]["Plan"])
+            on_incidents = [n for n in nodes(top) if n.get("Relation Name") == "parapet_incidents"]
+            assert [n.get("Index Name") for n in on_incidents] == ["ix_parapet_incidents_archive"], on_incidents
+            assert not any(
+                n["Node Type"] in ("Sort", "Incremental Sort") for n in nodes(top) if "Subplan Name" not in n
+            )

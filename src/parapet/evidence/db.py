@@ -154,7 +154,8 @@ def reachable(engine: Engine) -> Iterator[Connection]:
     except SQLAlchemyError as exc:
         raise DatabaseUnavailable(
             f"cannot connect to {mask_url(engine.url)}: {describe_error(exc, engine.url)}",
-            hint=f"check that the database server runs and that {ENV_URL} (or --database-url) is right",
+            hint=f"check that the database server runs and that the URL is right "
+            f"(--database-url, {ENV_URL} or the spec's database.url)",
         ) from None
     with conn:
         yield conn

@@ -20,7 +20,11 @@ from parapet.evidence.archive import (
     run_archive,
 )
 from parapet.evidence.db import ENV_URL, create_engine_for, mask_url, resolve_url
+from parapet.spec import Spec, load_spec
+from parapet.spec.model import Retention
 from parapet_cli.cli import _render
+
+DEFAULT_SPEC = Path("parapet.yaml")
 
 
 class Format(StrEnum):
@@ -30,8 +34,13 @@ class Format(StrEnum):
 
 def archive(
     older_than: Annotated[
-        str, typer.Option("--older-than", help="Archive incidents resolved longer ago than this: 90d, 12h, 2w.")
-    ] = "90d",
+        str | None,
+        typer.Option(
+            "--older-than",
+            help="Archive incidents resolved longer ago than this: 90d, 12h, 2w (default: the spec's "
+            "retention.incidents, else 90d).",
+        ),
+    ] = None,
     archive_file: Annotated[
         Path | None,
         typer.Option("--archive-file", help="JSON Lines file to append to (gzip when it ends in .gz). Required."),
@@ -43,15 +52,30 @@ def archive(
         bool, typer.Option("--dry-run", help="Count what would be archived; write and delete nothing.")
     ] = False,
     events_older_than: Annotated[
-        str, typer.Option("--events-older-than", help="Delete system events (deploys, flag changes) older than this.")
-    ] = "7d",
+        str | None,
+        typer.Option(
+            "--events-older-than",
+            help="Delete system events (deploys, flag changes) older than this (default: the spec's "
+            "retention.system_events, else 7d).",
+        ),
+    ] = None,
     database_url: Annotated[
         str | None,
         typer.Option(
             "--database-url",
             envvar=ENV_URL,
             show_envvar=True,
-            help="The store (default: sqlite:///.parapet/parapet.db). Prefer the environment variable for secrets.",
+            help="The store (default: the spec's database.url, else sqlite:///.parapet/parapet.db). "
+            "Prefer the environment variable for secrets.",
+        ),
+    ] = None,
+    spec: Annotated[
+        Path | None,
+        typer.Option(
+            "--spec",
+            "-s",
+            help="The spec whose retention: and database: apply (default: parapet.yaml, if it exists).",
+            envvar="PARAPET_SPEC",
         ),
     ] = None,
     fmt: Annotated[
@@ -63,12 +87,22 @@ def archive(
     Safe to run from cron: an overlapping run exits 0 without doing anything, and a run killed at any moment
     loses nothing (a batch is deleted only after the archive file holding it was fsynced).
     """
+    incidents_after = parse_duration(older_than) if older_than is not None else None
+    events_after = (
+        parse_duration(events_older_than, option="--events-older-than") if events_older_than is not None else None
+    )
+    # The spec is read only when it supplies something the command line did not (or was named).
+    needed = spec is not None or any(v is None for v in (incidents_after, events_after, database_url))
+    model = _load_spec(spec) if needed else None
+    retention = model.retention if model is not None else Retention()
+    if database_url is None and model is not None and model.database is not None:
+        database_url = model.database.url
     options = ArchiveOptions(
-        older_than=parse_duration(older_than),
+        older_than=incidents_after if incidents_after is not None else retention.incidents,
         archive_file=archive_file,
         batch_size=batch_size,
         dry_run=dry_run,
-        events_older_than=parse_duration(events_older_than, option="--events-older-than"),
+        events_older_than=events_after if events_after is not None else retention.system_events,
     )
     url = resolve_url(database_url, Path.cwd())
     engine = create_engine_for(url)
@@ -84,6 +118,15 @@ def archive(
         sys.stdout.write(json.dumps(body, sort_keys=True) + "\n")
     elif result.locked:
         _render.text(_summary_text(result))
+
+
+def _load_spec(path: Path | None) -> Spec | None:
+    """The named spec (an error if it is missing or invalid), else ./parapet.yaml if there is one."""
+    if path is None:
+        path = DEFAULT_SPEC
+        if not path.is_file():
+            return None
+    return load_spec(path)
 
 
 def _summary_text(result: ArchiveResult) -> str:
