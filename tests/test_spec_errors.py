@@ -51,7 +51,7 @@ CASES = [
         8,
         "slos[0].labels",
         "labels must be a mapping",
-        "type",
+        "key: value",
     ),
     (
         "objective-too-high",

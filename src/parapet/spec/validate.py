@@ -104,6 +104,7 @@ def _describe(model: type[BaseModel], error: Any, loc: PathKey) -> tuple[str, st
         expected = {
             "dict_type": "a mapping",
             "model_attributes_type": "a mapping",
+            "model_type": "a mapping",
             "list_type": "a list",
             "string_type": "a string",
             "float_parsing": "a number",
@@ -112,10 +113,13 @@ def _describe(model: type[BaseModel], error: Any, loc: PathKey) -> tuple[str, st
             "int_type": "a whole number",
             "bool_type": "true or false",
             "bool_parsing": "true or false",
-        }.get(kind, error["msg"].lower())
+        }.get(kind, error["msg"].lower().removeprefix("input should be "))
         return (
             f"{field or 'value'} must be {expected}, got {_type_name(value)}",
-            "fix the value's type (quote strings)",
+            {
+                "a mapping": "write key: value pairs indented under it (see docs/spec.md)",
+                "a list": "write the items as a list, one '- item' per line or [a, b]",
+            }.get(expected, "fix the value's type (quote text that YAML would read otherwise)"),
             False,
         )
     return f"{field}: {error['msg']}", None, False
