@@ -35,7 +35,9 @@ _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO:
 def doctor(
     checks: Annotated[
         list[str] | None,
-        typer.Argument(help="Check ids (PAR106), names (metrics-public) or families (multinode, config, store)."),
+        typer.Argument(
+            help="Check ids (PAR106), names (metrics-public) or families (multinode, config, store, cardinality)."
+        ),
     ] = None,
     fail_on: Annotated[
         FailOn, typer.Option("--fail-on", help="Exit 1 when a finding has this severity or a higher one.")
@@ -48,9 +50,50 @@ def doctor(
             "--spec", "-s", help="The spec (default: parapet.yaml in the root, if any).", envvar="PARAPET_SPEC"
         ),
     ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option("--jobs", "-j", min=1, help="Processes parsing Python for the cardinality checks (default: all)."),
+    ] = None,
+    paths: Annotated[
+        list[Path] | None,
+        typer.Option("--path", help="Limit the cardinality checks to these files or directories (repeatable)."),
+    ] = None,
+    no_cache: Annotated[
+        bool,
+        typer.Option("--no-cache", help="Parse every file again (the cache lives in $PARAPET_CACHE_DIR)."),
+    ] = False,
+    baseline: Annotated[
+        Path | None,
+        typer.Option("--baseline", help="Findings listed in this file (by fingerprint) are reported as suppressed."),
+    ] = None,
+    update_baseline: Annotated[
+        bool, typer.Option("--update-baseline", help="Write every current finding into --baseline and exit 0.")
+    ] = False,
+    diff_base: Annotated[
+        str | None,
+        typer.Option("--diff-base", help="Report only findings on lines changed since this git commit or branch."),
+    ] = None,
 ) -> None:
-    """Check the repository for multi-node pitfalls and Parapet's own configuration; exit 1 on findings."""
-    report = run_doctor(root, spec=spec, selectors=checks or [], fail_on=Severity(fail_on.value))
+    """Check the repository for multi-node pitfalls, Parapet's own configuration and label cardinality; exit 1 on
+    findings."""
+    from parapet_cli.analyzers.baseline import apply_baseline, save_baseline
+    from parapet_cli.analyzers.cardinality.engine import OPTIONS, Options
+    from parapet_cli.analyzers.diffbase import apply_diff_base
+
+    token = OPTIONS.set(Options(jobs=jobs, paths=tuple(paths or ()), cache=not no_cache))
+    try:
+        report = run_doctor(root, spec=spec, selectors=checks or [], fail_on=Severity(fail_on.value))
+    finally:
+        OPTIONS.reset(token)
+    if update_baseline:
+        if baseline is None:
+            raise typer.BadParameter("--update-baseline needs --baseline PATH", param_hint="--update-baseline")
+        _render.note(f"wrote {save_baseline(report, baseline)} findings to the baseline {baseline}")
+        return
+    if baseline is not None:
+        apply_baseline(report, baseline)
+    if diff_base is not None:
+        apply_diff_base(report, root, diff_base)
     if fmt == Format.json:
         sys.stdout.write(formats.to_json(report))
     elif fmt == Format.sarif:

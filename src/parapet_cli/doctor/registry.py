@@ -4,6 +4,7 @@
     PAR1xx  multi-node and multi-process pitfalls of the host service
     PAR2xx  Parapet's own configuration (the spec, generated files, runbooks, Alertmanager)
     PAR3xx  the store and the rules
+    PAR4xx  label cardinality of the host's metrics (``parapet_cli.analyzers.cardinality``)
 
 A check is registered with ``@check(...)``; its docstring says *why* the check exists. Another analyzer
 (the cardinality lint) registers its own ids and family the same way and shares the runner and outputs.
@@ -31,6 +32,7 @@ FAMILIES = {
     "PAR1": "multinode",
     "PAR2": "config",
     "PAR3": "store",
+    "PAR4": "cardinality",
 }
 
 
@@ -56,7 +58,7 @@ REGISTRY: dict[str, Check] = {}
 NOTES: dict[str, CheckInfo] = {}
 
 # Modules that register checks when imported; another analyzer appends its own modules here.
-CHECK_MODULES: list[str] = []
+CHECK_MODULES: list[str] = ["parapet_cli.analyzers.cardinality.checks"]
 
 
 class UnknownCheck(UserError):

@@ -1,0 +1,1 @@
+"""Static analyzers of the host's Python code that report through the doctor framework."""

@@ -1,0 +1,723 @@
+"""Parse one file with libcst and extract its metric definitions and the calls that set label values.
+
+    analyze_source(path, source) -> FileFacts
+
+Metric classes are recognised by their qualified name (``QualifiedNameProvider``), so ``from prometheus_client
+import Counter as C``, ``import prometheus_client as pc`` and ``prometheus_client.metrics.Counter`` are all a
+counter, and ``enum.Enum`` is not prometheus_client's ``Enum``. Names fold through string literals and the
+module's own constants. Each value passed to ``.labels()``, ``.remove()`` or ``.add_metric()`` is classified
+(``Kind``) here, where the syntax tree and its scopes are at hand: one level of local assignment is followed,
+through closures, and ``x in ALLOWED`` anywhere in the function bounds ``x``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from pathlib import PurePosixPath
+
+import libcst as cst
+import libcst.matchers as m
+from libcst.metadata import (
+    Assignment,
+    ClassScope,
+    FunctionScope,
+    GlobalScope,
+    MetadataWrapper,
+    ParentNodeProvider,
+    PositionProvider,
+    QualifiedNameProvider,
+    QualifiedNameSource,
+    Scope,
+    ScopeProvider,
+)
+
+from parapet_cli.analyzers.cardinality.model import (
+    BOUNDED,
+    UNKNOWN,
+    Definition,
+    FileFacts,
+    Kind,
+    Site,
+    Use,
+    Value,
+)
+from parapet_cli.analyzers.cardinality.names import unbounded_name
+from parapet_cli.analyzers.cardinality.prune import prune
+from parapet_cli.doctor.findings import Confidence
+
+# prometheus_client class -> (kind, index of the label names when passed by position, their keyword)
+METRIC_CLASSES: dict[str, tuple[str, int, str]] = {
+    "Counter": ("counter", 2, "labelnames"),
+    "Gauge": ("gauge", 2, "labelnames"),
+    "Histogram": ("histogram", 2, "labelnames"),
+    "Summary": ("summary", 2, "labelnames"),
+    "Info": ("info", 2, "labelnames"),
+    "Enum": ("enum", 2, "labelnames"),
+    "CounterMetricFamily": ("counter", 3, "labels"),
+    "GaugeMetricFamily": ("gauge", 3, "labels"),
+    "HistogramMetricFamily": ("histogram", 4, "labels"),
+    "GaugeHistogramMetricFamily": ("histogram", 4, "labels"),
+    "SummaryMetricFamily": ("summary", 4, "labels"),
+    "InfoMetricFamily": ("info", 3, "labels"),
+    "StateSetMetricFamily": ("enum", 3, "labels"),
+    "UnknownMetricFamily": ("unknown", 3, "labels"),
+}
+USE_METHODS = frozenset({"labels", "remove", "add_metric"})
+# OpenTelemetry: meter.create_*(name, ...) -> kind; instrument.add/record/set(value, attributes) set the attributes.
+OTEL_CREATE = {
+    "create_counter": "counter",
+    "create_up_down_counter": "gauge",
+    "create_histogram": "histogram",
+    "create_gauge": "gauge",
+}
+OTEL_METHODS = frozenset({"add", "record", "set"})
+
+# Calls whose result differs on every call, process or machine.
+UNBOUNDED_CALLS: dict[str, str] = {
+    "uuid.uuid1": "a new uuid on every call",
+    "uuid.uuid4": "a new uuid on every call",
+    "time.time": "the current time",
+    "time.time_ns": "the current time",
+    "time.monotonic": "a clock reading",
+    "time.perf_counter": "a clock reading",
+    "time.ctime": "the current time",
+    "time.strftime": "the current time",
+    "datetime.datetime.now": "the current time",
+    "datetime.datetime.utcnow": "the current time",
+    "datetime.datetime.today": "the current date",
+    "datetime.date.today": "the current date",
+    "os.getpid": "the process id",
+    "os.getppid": "the parent process id",
+    "threading.get_ident": "the thread id",
+    "threading.get_native_id": "the thread id",
+    "socket.gethostname": "the hostname, new for every pod",
+    "socket.getfqdn": "the hostname, new for every pod",
+    "platform.node": "the hostname, new for every pod",
+    "os.uname": "the hostname, new for every pod",
+    "id": "an object address",
+    "hash": "a hash of a runtime value",
+}
+UNBOUNDED_MODULES = {"random": "a random number", "secrets": "a random token"}
+HOST_ENV = frozenset({"HOSTNAME", "HOST", "POD_NAME", "POD_IP", "NODE_NAME", "MY_POD_NAME", "CONTAINER_ID"})
+EXCEPTION_CALLS = frozenset({"traceback.format_exc", "traceback.format_exception", "traceback.format_exception_only"})
+BOUNDED_CALLS = frozenset({"type", "bool", "isinstance", "issubclass", "len", "callable"})
+STRING_METHODS = frozenset({"lower", "upper", "strip", "lstrip", "rstrip", "title", "casefold", "capitalize"})
+
+REQUEST_ROOTS = frozenset({"request", "req", "http_request", "scope", "environ", "flask_request"})
+# Parts of a request that are raw client input, one value per URL, id, client or header.
+REQUEST_PARTS = frozenset(
+    {
+        "path", "url", "full_path", "path_info", "raw_path", "query_string", "query_params", "query", "args",
+        "GET", "POST", "headers", "META", "body", "json", "form", "files", "values", "data", "content", "text",
+        "client", "remote", "remote_addr", "access_route", "host", "get_host", "cookies", "user_agent", "base_url",
+        "rel_url", "path_params", "get_full_path", "build_absolute_uri", "get_json", "uri",
+        "[path]", "[raw_path]", "[query_string]", "[headers]", "[client]", "[PATH_INFO]", "[QUERY_STRING]",
+        "[REMOTE_ADDR]", "[HTTP_HOST]", "[REQUEST_URI]", "[RAW_URI]", "[HTTP_USER_AGENT]", "[HTTP_X_FORWARDED_FOR]",
+    }
+)  # fmt: skip
+# Parts of a request, or names, that carry the route template or another small set.
+ROUTE_WORDS = frozenset(
+    {
+        "method", "url_rule", "rule", "resolver_match", "route", "endpoint", "url_name", "view_name", "match_info",
+        "scheme", "template", "route_name", "[route]", "[method]", "[type]", "[REQUEST_METHOD]", "[endpoint]",
+    }
+)  # fmt: skip
+BOUNDED_ATTRS = frozenset(
+    {"status_code", "status", "status_int", "code", "errno", "method", "__name__", "__qualname__", "kind", "level"}
+)
+EXCEPTION_ATTRS = frozenset({"args", "message", "msg", "strerror", "detail", "reason", "description", "text"})
+
+FRAMEWORKS = ("fastapi", "starlette", "litestar", "flask", "quart", "django", "aiohttp", "sanic", "falcon", "tornado")
+
+_RANK = {Kind.BOUNDED: 0, Kind.UNKNOWN: 1, Kind.UNBOUNDED: 2, Kind.REQUEST: 3, Kind.EXCEPTION: 4}
+
+
+def worst(values: Iterable[Value]) -> Value:
+    out = BOUNDED
+    for v in values:
+        if _RANK[v.kind] > _RANK[out.kind]:
+            out = v
+    return out
+
+
+def module_name(path: str) -> tuple[str, bool]:
+    """The dotted module of a repository-relative path (a leading ``src/`` dropped), and whether it is a package."""
+    parts = list(PurePosixPath(path).with_suffix("").parts)
+    if len(parts) > 1 and parts[0] in ("src", "lib"):
+        parts = parts[1:]
+    is_package = parts[-1] == "__init__"
+    if is_package:
+        parts = parts[:-1]
+    return ".".join(parts), is_package
+
+
+def absolute(name: str, module: str, is_package: bool) -> str:
+    """Resolve a relative qualified name (``.metrics.REQUESTS``) against the module it is written in."""
+    if not name.startswith("."):
+        return name
+    dots = len(name) - len(name.lstrip("."))
+    package = module.split(".") if is_package else module.split(".")[:-1]
+    keep = len(package) - (dots - 1)
+    base = package[: max(keep, 0)]
+    rest = name[dots:]
+    return ".".join([*base, rest] if rest else base)
+
+
+def analyze_source(path: str, source: str | bytes) -> FileFacts:
+    """The facts of one file; a file that does not parse gives facts with ``error`` set, never an exception."""
+    module, is_package = module_name(path)
+    try:
+        text = source.decode("utf-8") if isinstance(source, bytes) else source
+    except UnicodeDecodeError as exc:
+        return FileFacts(path, module, error=f"it is not UTF-8: {exc.reason}")
+    try:
+        tree = cst.parse_module(prune(text))
+    except (cst.ParserSyntaxError, UnicodeDecodeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return FileFacts(path, module, error=f"libcst cannot parse it: {first}")
+    recognizer = Recognizer(path, module, is_package, text.splitlines())
+    MetadataWrapper(tree, unsafe_skip_copy=True).visit(recognizer)
+    return FileFacts(
+        path,
+        module,
+        tuple(recognizer.definitions),
+        tuple(recognizer.uses),
+        recognizer.framework,
+    )
+
+
+def _fold_str(expr: cst.BaseExpression, constants: dict[str, object]) -> str | None:
+    if isinstance(expr, cst.SimpleString):
+        value = expr.evaluated_value
+        return value if isinstance(value, str) else None
+    if isinstance(expr, cst.ConcatenatedString):
+        left, right = _fold_str(expr.left, constants), _fold_str(expr.right, constants)
+        return None if left is None or right is None else left + right
+    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Add):
+        left, right = _fold_str(expr.left, constants), _fold_str(expr.right, constants)
+        return None if left is None or right is None else left + right
+    if isinstance(expr, cst.FormattedString):
+        out = []
+        for part in expr.parts:
+            if isinstance(part, cst.FormattedStringText):
+                out.append(part.value)
+            elif isinstance(part, cst.FormattedStringExpression) and part.format_spec is None:
+                inner = _fold_str(part.expression, constants)
+                if inner is None:
+                    return None
+                out.append(inner)
+            else:
+                return None
+        return "".join(out)
+    if isinstance(expr, cst.Name):
+        constant = constants.get(expr.value)
+        return constant if isinstance(constant, str) else None
+    return None
+
+
+def _fold_names(expr: cst.BaseExpression, constants: dict[str, object]) -> tuple[str, ...] | None:
+    if isinstance(expr, cst.List | cst.Tuple):
+        out = []
+        for el in expr.elements:
+            if not isinstance(el, cst.Element):
+                return None
+            folded = _fold_str(el.value, constants)
+            if folded is None:
+                return None
+            out.append(folded)
+        return tuple(out)
+    if isinstance(expr, cst.Name):
+        value = constants.get(expr.value)
+        return value if isinstance(value, tuple) else None
+    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Add):
+        left, right = _fold_names(expr.left, constants), _fold_names(expr.right, constants)
+        return None if left is None or right is None else left + right
+    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value in ("list", "tuple"):
+        return _fold_names(expr.args[0].value, constants) if len(expr.args) == 1 else None
+    return None
+
+
+def _module_constants(tree: cst.Module) -> dict[str, object]:
+    """``NAME = "text"`` and ``NAMES = ("a", "b")`` at module level, folded in order."""
+    constants: dict[str, object] = {}
+    for stmt in tree.body:
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        for small in stmt.body:
+            target: cst.BaseExpression | None = None
+            value: cst.BaseExpression | None = None
+            if isinstance(small, cst.Assign) and len(small.targets) == 1:
+                target, value = small.targets[0].target, small.value
+            elif isinstance(small, cst.AnnAssign) and small.value is not None:
+                target, value = small.target, small.value
+            if not isinstance(target, cst.Name) or value is None:
+                continue
+            folded: object = _fold_str(value, constants)
+            if folded is None:
+                folded = _fold_names(value, constants)
+            if folded is None and isinstance(value, cst.Dict | cst.Set):
+                folded = "<collection>"
+            if folded is not None:
+                constants[target.value] = folded
+    return constants
+
+
+def _arg(call: cst.Call, index: int, keyword: str) -> cst.BaseExpression | None:
+    for a in call.args:
+        if a.keyword is not None and a.keyword.value == keyword:
+            return a.value
+    positional = [a for a in call.args if a.keyword is None and not a.star]
+    return positional[index].value if index < len(positional) else None
+
+
+class Recognizer(cst.CSTVisitor):
+    METADATA_DEPENDENCIES = (QualifiedNameProvider, ScopeProvider, ParentNodeProvider, PositionProvider)
+
+    def __init__(self, path: str, module: str, is_package: bool, lines: Sequence[str]) -> None:
+        super().__init__()
+        self.path = path
+        self.module = module
+        self.is_package = is_package
+        self.lines = lines
+        self.definitions: list[Definition] = []
+        self.uses: list[Use] = []
+        self.framework: str | None = None
+        self.otel = False  # the file imports opentelemetry
+        self.constants: dict[str, object] = {}
+        self._tree: cst.Module | None = None
+        self._guards: dict[cst.CSTNode, frozenset[str]] = {}
+
+    # ------------------------------------------------------------------------------------------ helpers
+
+    def visit_Module(self, node: cst.Module) -> None:
+        self._tree = node
+        self.constants = _module_constants(node)
+
+    def code(self, node: cst.CSTNode) -> str:
+        assert self._tree is not None
+        return " ".join(self._tree.code_for_node(node).split())
+
+    def site(self, node: cst.CSTNode) -> Site:
+        pos = self.get_metadata(PositionProvider, node).start
+        text = self.lines[pos.line - 1].strip() if 0 < pos.line <= len(self.lines) else ""
+        return Site(self.path, pos.line, pos.column + 1, text)
+
+    def qualified(self, node: cst.CSTNode) -> set[str]:
+        names = self.get_metadata(QualifiedNameProvider, node, set())
+        out = set()
+        for q in names:
+            if q.source is QualifiedNameSource.IMPORT:
+                out.add(absolute(q.name, self.module, self.is_package))
+            elif q.source is QualifiedNameSource.BUILTIN:
+                out.add(q.name.removeprefix("builtins."))
+            else:
+                out.add(q.name)
+        return out
+
+    def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
+        return self.get_metadata(ParentNodeProvider, node, None)
+
+    def _note_framework(self, module: str) -> None:
+        top = module.split(".")[0]
+        self.otel = self.otel or top == "opentelemetry"
+        if top in FRAMEWORKS and (self.framework is None or FRAMEWORKS.index(top) < FRAMEWORKS.index(self.framework)):
+            self.framework = top
+
+    def visit_Import(self, node: cst.Import) -> None:
+        for alias in node.names:
+            self._note_framework(self.code(alias.name))
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        if node.module is not None and not node.relative:
+            self._note_framework(self.code(node.module))
+
+    # -------------------------------------------------------------------------------------- definitions
+
+    def metric_class(self, call: cst.Call) -> str | None:
+        names = self.qualified(call.func)
+        if isinstance(call.func, cst.Name):  # Counter = prometheus_client.Counter: follow one assignment
+            for a in self._assignments(call.func):
+                parent = self.parent(a.node)
+                assign = self.parent(parent) if isinstance(parent, cst.AssignTarget) else None
+                if isinstance(assign, cst.Assign):
+                    names |= self.qualified(assign.value)
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "prometheus_client" and len(parts) > 1 and parts[-1] in METRIC_CLASSES:
+                return parts[-1]
+        return None
+
+    def visit_Call(self, node: cst.Call) -> None:
+        cls = self.metric_class(node)
+        if cls is not None:
+            self.definitions.append(self.definition(node, cls))
+            return
+        func = node.func
+        if not isinstance(func, cst.Attribute):
+            return
+        if func.attr.value in USE_METHODS:
+            self.uses.append(self.use(node, func))
+        elif self.otel and func.attr.value in OTEL_CREATE:
+            name_expr = _arg(node, 0, "name")
+            name = _fold_str(name_expr, self.constants) if name_expr is not None else None
+            kind = OTEL_CREATE[func.attr.value]
+            dynamic = self.dynamic_name(name_expr) if name is None and name_expr is not None else None
+            self.definitions.append(
+                Definition(self.binding(node), kind, name, None, self.site(node), otel=True, dynamic_name=dynamic)
+            )
+        elif self.otel and func.attr.value in OTEL_METHODS:
+            attributes = _arg(node, 1, "attributes")
+            if attributes is not None:
+                self.uses.append(self.otel_use(node, func, attributes))
+
+    def otel_use(self, call: cst.Call, func: cst.Attribute, attributes: cst.BaseExpression) -> Use:
+        keywords: list[tuple[str, Value]] = []
+        star = not isinstance(attributes, cst.Dict)
+        if isinstance(attributes, cst.Dict):
+            for el in attributes.elements:
+                key = _fold_str(el.key, self.constants) if isinstance(el, cst.DictElement) else None
+                if key is None or not isinstance(el, cst.DictElement):
+                    star = True
+                    continue
+                keywords.append((key, self.classify(el.value)))
+        receiver = func.value
+        attr = receiver.attr.value if isinstance(receiver, cst.Attribute) else self.code(receiver)
+        return Use(func.attr.value, self.targets(receiver), attr, (), tuple(keywords), star, self.site(call))
+
+    def definition(self, call: cst.Call, cls: str) -> Definition:
+        kind, label_index, label_keyword = METRIC_CLASSES[cls]
+        family = cls.endswith("MetricFamily")
+        name_expr = _arg(call, 0, "name")
+        name = _fold_str(name_expr, self.constants) if name_expr is not None else None
+        if name is not None and not family:
+            for index, keyword in ((4, "subsystem"), (3, "namespace")):
+                expr = _arg(call, index, keyword)
+                part = "" if expr is None else _fold_str(expr, self.constants)
+                name = None if part is None or name is None else (f"{part}_{name}" if part else name)
+        labels_expr = _arg(call, label_index, label_keyword)
+        labels: tuple[str, ...] | None = ()
+        if labels_expr is not None:
+            labels = _fold_names(labels_expr, self.constants)
+        mode_expr = _arg(call, 99, "multiprocess_mode")
+        mode = _fold_str(mode_expr, self.constants) if mode_expr is not None else None
+        dynamic = self.dynamic_name(name_expr) if name is None and name_expr is not None else None
+        return Definition(self.binding(call), kind, name, labels, self.site(call), family, mode, dynamic_name=dynamic)
+
+    def dynamic_name(self, expr: cst.BaseExpression) -> Value | None:
+        """The name's value when it is built from unbounded runtime parts; a plain parameter (a factory) is not."""
+        value = self.classify(expr)
+        return value if value.kind in (Kind.UNBOUNDED, Kind.REQUEST, Kind.EXCEPTION) else None
+
+    def binding(self, call: cst.Call) -> str:
+        """The key a constructed metric is bound to, or "" when it is not assigned to a name."""
+        parent = self.parent(call)
+        target: cst.BaseExpression | None = None
+        if isinstance(parent, cst.Assign) and len(parent.targets) == 1:
+            target = parent.targets[0].target
+        elif isinstance(parent, cst.AnnAssign):
+            target = parent.target
+        if target is None or parent is None:
+            return ""
+        scope = self.get_metadata(ScopeProvider, parent, None)
+        if isinstance(target, cst.Name):
+            return self.scoped_key(scope, target.value)
+        if isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name) and target.value.value == "self":
+            cls = self.enclosing_class(scope)
+            return f"{self.module}.{cls}.{target.attr.value}" if cls else ""
+        return ""
+
+    def scoped_key(self, scope: Scope | None, name: str) -> str:
+        if isinstance(scope, GlobalScope) or scope is None:
+            return f"{self.module}.{name}"
+        if isinstance(scope, ClassScope) and isinstance(scope.node, cst.ClassDef):
+            return f"{self.module}.{scope.node.name.value}.{name}"
+        if isinstance(scope, FunctionScope) and isinstance(scope.node, cst.FunctionDef):
+            return f"{self.module}.<{scope.node.name.value}>.{name}"
+        return f"{self.module}.<local>.{name}"
+
+    @staticmethod
+    def enclosing_class(scope: Scope | None) -> str | None:
+        while scope is not None and not isinstance(scope, GlobalScope):
+            if isinstance(scope, ClassScope) and isinstance(scope.node, cst.ClassDef):
+                return scope.node.name.value
+            scope = scope.parent
+        return None
+
+    # --------------------------------------------------------------------------------------------- uses
+
+    def use(self, call: cst.Call, func: cst.Attribute) -> Use:
+        receiver = func.value
+        positional: list[Value] = []
+        keywords: list[tuple[str, Value]] = []
+        star = False
+        args = list(call.args)
+        if func.attr.value == "add_metric":
+            first = args[0].value if args and args[0].keyword is None else _arg(call, 99, "labels")
+            args = []
+            if isinstance(first, cst.List | cst.Tuple):
+                for el in first.elements:
+                    if isinstance(el, cst.Element):
+                        positional.append(self.classify(el.value))
+                    else:
+                        star = True
+            else:
+                star = True
+        for a in args:
+            if a.star:
+                star = True
+            elif a.keyword is not None:
+                keywords.append((a.keyword.value, self.classify(a.value)))
+            else:
+                positional.append(self.classify(a.value))
+        attr = receiver.attr.value if isinstance(receiver, cst.Attribute) else self.code(receiver)
+        return Use(
+            func.attr.value, self.targets(receiver), attr, tuple(positional), tuple(keywords), star, self.site(call)
+        )
+
+    def targets(self, receiver: cst.BaseExpression) -> tuple[str, ...]:
+        out: list[str] = []
+        scope = self.get_metadata(ScopeProvider, receiver, None)
+        cls = self.enclosing_class(scope)
+        if cls and m.matches(receiver, m.Attribute(value=m.Name("self") | m.Name("cls"))):
+            assert isinstance(receiver, cst.Attribute)
+            out.append(f"{self.module}.{cls}.{receiver.attr.value}")
+        if isinstance(receiver, cst.Name) and scope is not None:
+            for a in scope[receiver.value]:
+                if isinstance(a, Assignment) and not isinstance(a.node, cst.Import | cst.ImportFrom):
+                    out.append(self.scoped_key(a.scope, receiver.value))
+        for q in sorted(self.get_metadata(QualifiedNameProvider, receiver, set()), key=lambda q: q.name):
+            if q.source is QualifiedNameSource.IMPORT:
+                out.append(absolute(q.name, self.module, self.is_package))
+            elif q.source is QualifiedNameSource.LOCAL and "." in q.name:
+                out.append(f"{self.module}.{q.name}")
+        return tuple(dict.fromkeys(out))
+
+    # ----------------------------------------------------------------------------------- classification
+
+    def classify(self, expr: cst.BaseExpression, depth: int = 0) -> Value:
+        return replace(self._classify(expr, depth), code=self.code(expr))
+
+    def _classify(self, e: cst.BaseExpression, depth: int) -> Value:
+        if isinstance(e, cst.SimpleString | cst.Integer | cst.Float | cst.ConcatenatedString | cst.Ellipsis):
+            return BOUNDED
+        if isinstance(e, cst.Comparison | cst.UnaryOperation | cst.BooleanOperation):
+            return BOUNDED
+        if isinstance(e, cst.FormattedString):
+            parts = [p.expression for p in e.parts if isinstance(p, cst.FormattedStringExpression)]
+            return self._interpolated(parts, depth, "f-string")
+        if isinstance(e, cst.BinaryOperation):
+            if isinstance(e.operator, cst.Modulo) and isinstance(e.left, cst.SimpleString):
+                right = e.right.elements if isinstance(e.right, cst.Tuple) else None
+                parts = [el.value for el in right] if right is not None else [e.right]
+                return self._interpolated(parts, depth, "%-formatted string")
+            if isinstance(e.operator, cst.Add) and (
+                isinstance(e.left, cst.SimpleString) or isinstance(e.right, cst.SimpleString)
+            ):
+                return self._interpolated([e.left, e.right], depth, "string concatenation")
+            return worst([self.classify(e.left, depth), self.classify(e.right, depth)])
+        if isinstance(e, cst.IfExp):
+            if isinstance(e.test, cst.Comparison) and any(
+                isinstance(t.operator, cst.In | cst.NotIn) for t in e.test.comparisons
+            ):
+                return BOUNDED
+            return worst([self.classify(e.body, depth), self.classify(e.orelse, depth)])
+        if isinstance(e, cst.Await):
+            return self.classify(e.expression, depth)
+        if isinstance(e, cst.Call):
+            return self._call(e, depth)
+        if isinstance(e, cst.Name):
+            return self._name(e, depth)
+        if isinstance(e, cst.Attribute | cst.Subscript):
+            return self._chain(e, depth)
+        return UNKNOWN
+
+    def _interpolated(self, parts: Sequence[cst.BaseExpression], depth: int, what: str) -> Value:
+        values = [self.classify(p, depth) for p in parts]
+        bad = worst(values)
+        if bad.kind is Kind.BOUNDED:
+            return BOUNDED
+        if bad.kind is Kind.UNKNOWN:
+            return Value(Kind.UNBOUNDED, f"{what} with the runtime part {{{bad.code}}}", Confidence.MEDIUM)
+        return Value(bad.kind, f"{what} of {bad.reason}", bad.confidence)
+
+    def _call(self, e: cst.Call, depth: int) -> Value:
+        names = self.qualified(e.func)
+        for name in names:
+            if name in UNBOUNDED_CALLS:
+                return Value(Kind.UNBOUNDED, f"{name}() is {UNBOUNDED_CALLS[name]}")
+            if name.split(".")[0] in UNBOUNDED_MODULES:
+                return Value(Kind.UNBOUNDED, f"{name}() is {UNBOUNDED_MODULES[name.split('.')[0]]}")
+            if name in EXCEPTION_CALLS:
+                return Value(Kind.EXCEPTION, f"{name}() is the text of an exception")
+            if name in ("os.getenv", "os.environ.get") and e.args:
+                key = _fold_str(e.args[0].value, self.constants)
+                if key in HOST_ENV:
+                    return Value(Kind.UNBOUNDED, f"${key} is the hostname or pod, new for every pod")
+            if name in BOUNDED_CALLS:
+                return BOUNDED
+            if name in ("str", "repr", "format", "ascii"):
+                if not e.args:
+                    return BOUNDED
+                inner = self.classify(e.args[0].value, depth)
+                if inner.kind is Kind.UNKNOWN:
+                    return Value(Kind.UNBOUNDED, f"{name}() of the runtime value {inner.code}", Confidence.LOW)
+                return inner
+        func = e.func
+        if isinstance(func, cst.Attribute):
+            if func.attr.value == "format" and isinstance(func.value, cst.SimpleString):
+                return self._interpolated([a.value for a in e.args], depth, "str.format()")
+            if func.attr.value in STRING_METHODS:
+                return self.classify(func.value, depth)
+            is_get = func.attr.value == "get" and isinstance(func.value, cst.Name)
+            if is_get and isinstance(func.value, cst.Name) and self.constants.get(func.value.value) == "<collection>":
+                return BOUNDED
+        return self._chain(e, depth)
+
+    def _assignments(self, e: cst.Name) -> list[Assignment]:
+        scope = self.get_metadata(ScopeProvider, e, None)
+        if scope is None:
+            return []
+        return [a for a in scope[e.value] if isinstance(a, Assignment)]
+
+    def _name(self, e: cst.Name, depth: int) -> Value:
+        if e.value in ("True", "False", "None"):
+            return BOUNDED
+        assignments = self._assignments(e)
+        if self._is_exception(assignments):
+            return Value(Kind.EXCEPTION, f"{e.value} is an exception, and its text varies with every failure")
+        if self._guarded(e):
+            return BOUNDED
+        values: list[Value] = []
+        for a in assignments:
+            values.append(self._assigned(a, depth))
+        if values:
+            found = worst(values)
+            if found.kind is not Kind.UNKNOWN:
+                return found
+        return self._by_name(e.value)
+
+    def _is_exception(self, assignments: Iterable[Assignment]) -> bool:
+        for a in assignments:
+            parent = self.parent(a.node)
+            if isinstance(parent, cst.AsName) and isinstance(self.parent(parent), cst.ExceptHandler):
+                return True
+        return False
+
+    def _assigned(self, a: Assignment, depth: int) -> Value:
+        node = a.node
+        if isinstance(node, cst.Import | cst.ImportFrom):
+            return UNKNOWN
+        if isinstance(a.scope, GlobalScope) and a.name.isupper():
+            return BOUNDED
+        parent = self.parent(node)
+        if isinstance(parent, cst.For):
+            it = parent.iter
+            if isinstance(it, cst.List | cst.Tuple | cst.Set) or (
+                isinstance(it, cst.Name) and it.value in self.constants
+            ):
+                return BOUNDED
+            return UNKNOWN
+        if isinstance(parent, cst.AssignTarget):
+            parent = self.parent(parent)
+        if isinstance(parent, cst.Assign | cst.AnnAssign) and parent.value is not None and depth < 2:
+            return self.classify(parent.value, depth + 1)
+        return UNKNOWN
+
+    def _guarded(self, e: cst.Name) -> bool:
+        """``x in ALLOWED`` (or ``not in``) anywhere in the function around ``e``, or a function enclosing it
+        (closures), or at module level, bounds ``x``."""
+        scope = self.get_metadata(ScopeProvider, e, None)
+        while scope is not None and self._tree is not None:
+            if isinstance(scope, FunctionScope | GlobalScope):
+                node: cst.CSTNode = scope.node if isinstance(scope, FunctionScope) else self._tree
+                if node not in self._guards:
+                    finder = _GuardFinder(node)
+                    node.visit(finder)
+                    self._guards[node] = frozenset(finder.names)
+                if e.value in self._guards[node]:
+                    return True
+            if isinstance(scope, GlobalScope):
+                break
+            scope = scope.parent
+        return False
+
+    @staticmethod
+    def _by_name(name: str) -> Value:
+        if name.isupper():
+            return BOUNDED
+        reason = unbounded_name(name)
+        if reason is not None:
+            return Value(Kind.UNBOUNDED, f"{name} {reason[0]}", Confidence.MEDIUM)
+        return UNKNOWN
+
+    def _chain(self, e: cst.BaseExpression, depth: int) -> Value:
+        """Attribute, subscript and method chains: a request's parts, an exception's text, enum members, ids."""
+        segments: list[str] = []
+        node = e
+        while True:
+            if isinstance(node, cst.Attribute):
+                segments.append(node.attr.value)
+                node = node.value
+            elif isinstance(node, cst.Subscript):
+                key = None
+                if len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index):
+                    key = _fold_str(node.slice[0].slice.value, self.constants)
+                segments.append(f"[{key}]" if key is not None else "[]")
+                node = node.value
+            elif isinstance(node, cst.Call):
+                segments.append("()")
+                node = node.func
+            else:
+                break
+        segments.reverse()
+        if not isinstance(node, cst.Name):
+            return UNKNOWN
+        root = node.value
+        named = [s for s in segments if s not in ("()", "[]")]
+        if any(s in ("__name__", "__qualname__") for s in named):
+            return BOUNDED
+        if root in ("self", "flask") and named[:1] == ["request"]:
+            root, segments = "request", segments[1:]
+        if root in ROUTE_WORDS or any(s in ROUTE_WORDS for s in segments):
+            return BOUNDED
+        if root in REQUEST_ROOTS and segments:
+            first = segments[0]
+            if first in REQUEST_PARTS or (root == "environ" and first.startswith("[HTTP_")):
+                return Value(Kind.REQUEST, f"{self.code(e)} is raw request input")
+        if segments[:1] != ["()"] and self._is_exception(self._assignments(node)):
+            last = named[-1] if named else ""
+            if last in BOUNDED_ATTRS:
+                return BOUNDED
+            if not named or named[0] in EXCEPTION_ATTRS or segments[0].startswith("["):
+                return Value(Kind.EXCEPTION, f"{self.code(e)} is the text of an exception")
+        if not named:
+            return UNKNOWN
+        last = named[-1]
+        if last in BOUNDED_ATTRS:
+            return BOUNDED
+        if last in ("value", "name") and len(named) >= 2 and named[-2].isupper():
+            return BOUNDED  # Status.OK.value, Color.RED.name
+        if last.isupper() and root[:1].isupper():
+            return BOUNDED  # Status.OK
+        if segments[-1] != "()":
+            return self._by_name(last) if not last.isupper() else BOUNDED
+        return UNKNOWN
+
+
+class _GuardFinder(cst.CSTVisitor):
+    """The names compared with ``in``/``not in`` in one function (or module), not in functions nested in it."""
+
+    def __init__(self, root: cst.CSTNode) -> None:
+        super().__init__()
+        self.root = root
+        self.names: set[str] = set()
+
+    def visit_Comparison(self, node: cst.Comparison) -> None:
+        if isinstance(node.left, cst.Name) and any(
+            isinstance(t.operator, cst.In | cst.NotIn) for t in node.comparisons
+        ):
+            self.names.add(node.left.value)
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return node is self.root

@@ -1,0 +1,69 @@
+"""PAR402: a metric declares a label whose name says it is unbounded."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterator
+
+from parapet_cli.analyzers.cardinality.model import FileFacts, Index, Site
+from parapet_cli.analyzers.cardinality.names import unbounded_name
+from parapet_cli.analyzers.cardinality.rule import Config, Rule, metric_name
+from parapet_cli.doctor.findings import Confidence, Finding, Severity
+
+
+class UnboundedLabelName(Rule):
+    """Some labels take a new value for every user, request, machine or moment: ids, emails, paths and URLs,
+    IP addresses, hostnames and pods, tokens, sessions, trace and request ids, timestamps and pids. Each value
+    is a new series that Prometheus keeps in memory and on disk, so such a label turns one metric into
+    millions of series. The name alone is a strong hint; a project where such a name is bounded (a
+    ``region_id`` with five values) lists it in ``allow-labels`` of ``[tool.parapet.cardinality]``."""
+
+    ID = "PAR402"
+    NAME = "unbounded-label-name"
+    TITLE = "A label's name says it takes unboundedly many values"
+    SEVERITY = Severity.ERROR
+    MESSAGE = "metric {metric} has the label {label}, which {detail}"
+    FIX = "use a bounded category instead, or list the name in allow-labels of [tool.parapet.cardinality]"
+    VALID = (
+        'from prometheus_client import Counter\nC = Counter("logins_total", "Logins.", ["auth_method", "outcome"])\n',
+        # the route template, not the path
+        'from prometheus_client import Histogram\nH = Histogram("http_seconds", "HTTP.", labelnames=("http_route",))\n',
+        {
+            "pyproject.toml": '[tool.parapet.cardinality]\nallow-labels = ["region_id"]\n',
+            "app/m.py": 'from prometheus_client import Gauge\nG = Gauge("capacity", "Capacity.", ["region_id"])\n',
+        },
+    )
+    INVALID = (
+        'from prometheus_client import Counter\nC = Counter("orders_total", "Orders.", ["tenant_id", "status"])\n',
+        'import prometheus_client\nG = prometheus_client.Gauge("workers", "Workers.", labelnames=["hostname"])\n',
+        'from prometheus_client import Histogram as H\nURL = "url"\nT = H("fetch_seconds", "Fetch.", [URL])\n',
+        'from prometheus_client import Summary\nS = Summary("s", "S.", ["email", "trace_id"])\n',
+        # OpenTelemetry: the attribute keys at add()/record() are the labels
+        "from opentelemetry import metrics\n"
+        'meter = metrics.get_meter("shop")\n'
+        'ORDERS = meter.create_counter("orders")\n'
+        'def order(kind, session_key):\n    ORDERS.add(1, {"kind": kind, "session": session_key})\n',
+    )
+
+    def check(self, facts: FileFacts, index: Index, config: Config) -> Iterator[Finding]:
+        named: list[tuple[Site, str, str]] = [
+            (d.site, metric_name(d), label) for d in facts.definitions for label in d.labels or ()
+        ]
+        for use in facts.uses:  # OpenTelemetry instruments name their attributes where they are recorded
+            resolved = index.resolve(use)
+            if resolved is not None and resolved[0].otel:
+                named += [(use.site, metric_name(resolved[0]), key) for key, _ in use.keywords]
+        for site, metric, label in named:
+            reason = unbounded_name(label)
+            if reason is None or any(fnmatch.fnmatchcase(label, p) for p in config.allow_labels):
+                continue
+            why, instead = reason
+            yield self.finding(
+                site,
+                metric=metric,
+                label=label,
+                detail=why,
+                hint=f"{instead}; if its values really are bounded, list {label!r} in allow-labels "
+                "of [tool.parapet.cardinality]",
+                confidence=Confidence.MEDIUM,
+            )
