@@ -113,7 +113,7 @@ def _spec_error(result, spec: Path, line: int, column: int, message: str, hint: 
         ("retention:\n  system_events: 0d\n", 13, 18, "retention.system_events: '0d' is not a duration", "2w"),
         ("retention:\n  incidents: 90\n", 13, 14, "retention.incidents: '90' is not a duration", "a unit"),
         ("retention:\n  incident: 30d\n", 13, 3, "unknown key 'incident'", "did you mean 'incidents'"),
-        ("retention: 90d\n", 12, 12, "got the string '90d'", "fix the value's type"),
+        ("retention: 90d\n", 12, 12, "got the string '90d'", "key: value"),
         ("database:\n  url: mysql://u:s3cr3t-pw@db/x\n", 13, 8, "unsupported database 'mysql'", "postgresql://"),
         ("database:\n  uri: sqlite:///x.db\n", 13, 3, "unknown key 'uri'", "did you mean 'url'"),
     ],
