@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from parapet.errors import EXIT_FINDINGS, WriteRefused
-from parapet.spec import load_spec
+from parapet.spec import Spec, load_spec
 from parapet_cli.cli import _render
 from parapet_cli.generators import PlannedFile, header, slo_rules
 from parapet_cli.plan import apply_plan, build_plan, unified_diff
@@ -45,6 +45,12 @@ DryOpt = Annotated[bool, typer.Option("--dry-run", help="Show the plan, write no
 FormatOpt = Annotated[Format, typer.Option("--format", help="Plan output on stdout: text (on stderr) or json.")]
 
 
+def load_project(spec: Path) -> tuple[Spec, Path, str]:
+    """The spec's model, the project root (the spec's directory) and the spec's name relative to it."""
+    root = spec.resolve().parent
+    return load_spec(spec), root, Path(os.path.relpath(spec.resolve(), root)).as_posix()
+
+
 @gen_app.command("slo")
 def gen_slo(
     spec: SpecOpt = Path("parapet.yaml"),
@@ -56,10 +62,8 @@ def gen_slo(
     fmt: FormatOpt = Format.text,
 ) -> None:
     """SLOs to multiwindow, multi-burn-rate recording and alerting rules, with promtool unit tests."""
-    model = load_spec(spec)
-    root = spec.resolve().parent
+    model, root, spec_name = load_project(spec)
     out_dir = out if out is not None else root / model.rules_dir
-    spec_name = Path(os.path.relpath(spec.resolve(), root)).as_posix()
     files = slo_rules.generate(model, spec_name)
     out_key = Path(os.path.relpath(out_dir.resolve(), root)).as_posix()
 
@@ -93,10 +97,8 @@ def gen_dashboards(
     """Grafana dashboards per service (overview and one per SLO) and their provisioning file."""
     from parapet_cli.generators import dashboards
 
-    model = load_spec(spec)
-    root = spec.resolve().parent
+    model, root, spec_name = load_project(spec)
     out_dir = out if out is not None else root / dashboards.DEFAULT_DIR
-    spec_name = Path(os.path.relpath(spec.resolve(), root)).as_posix()
     files = dashboards.generate(model, spec_name)
     run_plan(files, out_dir, root, check=check, diff=diff, force=force, dry_run=dry_run, fmt=fmt)
 
