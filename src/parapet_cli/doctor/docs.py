@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from parapet_cli.doctor.registry import FAMILIES, all_infos
@@ -56,22 +57,27 @@ def render() -> str:
     return "\n".join(out) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
+def write_or_check(argv: list[str] | None, default: Path, render: Callable[[], str], module: str) -> int:
+    """``python -m MODULE [PATH] [--check]``: write a generated doc, or exit 1 when the file is stale."""
     args = list(sys.argv[1:] if argv is None else argv)
     check = "--check" in args
     paths = [a for a in args if a != "--check"]
-    target = Path(paths[0]) if paths else DEFAULT
+    target = Path(paths[0]) if paths else default
     text = render()
     if check:
         current = target.read_text(encoding="utf-8") if target.is_file() else ""
         if current != text:
-            sys.stderr.write(f"{target} is out of date: run python -m parapet_cli.doctor.docs\n")
+            sys.stderr.write(f"{target} is out of date: run python -m {module}\n")
             return 1
         return 0
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
     sys.stderr.write(f"wrote {target}\n")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return write_or_check(argv, DEFAULT, render, "parapet_cli.doctor.docs")
 
 
 if __name__ == "__main__":

@@ -7,13 +7,13 @@ when the file on disk differs; a test runs the same comparison.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from parapet_cli.analyzers.cardinality.engine import PREFILTER
 from parapet_cli.analyzers.cardinality.names import MAX_LABELS
 from parapet_cli.analyzers.cardinality.rule import Example, Rule
 from parapet_cli.analyzers.cardinality.rules import RULES
+from parapet_cli.doctor.docs import write_or_check
 
 DEFAULT = Path(__file__).resolve().parents[4] / "docs" / "cardinality.md"
 
@@ -125,21 +125,7 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    check = "--check" in args
-    paths = [a for a in args if a != "--check"]
-    target = Path(paths[0]) if paths else DEFAULT
-    text = render()
-    if check:
-        current = target.read_text(encoding="utf-8") if target.is_file() else ""
-        if current != text:
-            sys.stderr.write(f"{target} is out of date: run python -m parapet_cli.analyzers.cardinality.docs\n")
-            return 1
-        return 0
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
-    sys.stderr.write(f"wrote {target}\n")
-    return 0
+    return write_or_check(argv, DEFAULT, render, "parapet_cli.analyzers.cardinality.docs")
 
 
 if __name__ == "__main__":
