@@ -75,3 +75,11 @@ def rules_test_file(service: str) -> str:
 
 def absent_alert_name(alert_name: str) -> str:
     return f"{alert_name}NoData"
+
+
+# Where the host serves Alertmanager's webhook (Parapet's web app), and the receiver that calls it.
+WEBHOOK_PATH = "/parapet/webhook"
+
+
+def receiver_name(service: str) -> str:
+    return f"parapet-{service}"

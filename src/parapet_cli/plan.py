@@ -102,7 +102,7 @@ def build_plan(
         target = out_dir / planned.path
         key = _key(root, target)
         if target.is_dir():
-            raise WriteRefused(f"{target} is a directory", hint="move it away, or choose another --out")
+            raise WriteRefused(f"{target} is a directory", hint="move it away, or generate into another directory")
         try:
             current: bytes | None = target.read_bytes()
         except (FileNotFoundError, NotADirectoryError):
@@ -185,12 +185,12 @@ def _preflight(entry: PlanEntry) -> None:
     if not probe.is_dir():
         raise WriteRefused(
             f"cannot write {entry.target}: {probe} is a file, not a directory",
-            hint="move that file away or choose another --out; nothing was written",
+            hint="move that file away (or generate into another directory); nothing was written",
         )
     if not os.access(probe, os.W_OK) or (entry.target.exists() and not os.access(entry.target, os.W_OK)):
         raise WriteRefused(
             f"cannot write {entry.target}: permission denied",
-            hint="make the directory writable or choose another --out; nothing was written",
+            hint="make it writable (or generate into another directory); nothing was written",
         )
 
 

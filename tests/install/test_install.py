@@ -3,83 +3,12 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES, ROOT, tree_hash
-
-HOSTS = FIXTURES / "hosts"
-STRIP = {
-    "fastapi_shop": {"shop_fastapi.py": ("ParapetMiddleware", "metrics_asgi_app", "parapet install` adds")},
-    "flask_shop": {"shop_flask.py": ("instrument_flask", "parapet install` adds")},
-    "django_shop": {
-        "shopsite/settings.py": ("parapet.metrics.django.ParapetMiddleware",),
-        "shopsite/urls.py": ("metrics_view",),
-    },
-}
-SMOKE = {
-    "fastapi_shop": (
-        "from fastapi.testclient import TestClient\nimport shop_fastapi\n"
-        "c = TestClient(shop_fastapi.app)\nassert c.get('/items/1').status_code == 200\n"
-        "r = c.get('/metrics')\nassert r.status_code == 200 and 'http_server_request_duration_seconds' in r.text\n"
-    ),
-    "flask_shop": (
-        "import shop_flask\nc = shop_flask.app.test_client()\nassert c.get('/items/1').status_code == 200\n"
-        "r = c.get('/metrics')\nassert r.status_code == 200 and b'http_server_request_duration_seconds' in r.data\n"
-    ),
-    "django_shop": (
-        "import django\ndjango.setup()\nfrom django.test import Client\nc = Client()\n"
-        "assert c.get('/api/items/1/').status_code == 200\n"
-        "r = c.get('/metrics')\nassert r.status_code == 200 and b'http_server_request_duration_seconds' in r.content\n"
-    ),
-}
-
-
-def unwired(name: str, tmp_path: Path) -> Path:
-    host = tmp_path / name
-    shutil.copytree(HOSTS / name, host, ignore=shutil.ignore_patterns("__pycache__"))
-    for rel, needles in STRIP[name].items():
-        path = host / rel
-        lines = path.read_text().splitlines(keepends=True)
-        path.write_text("".join(line for line in lines if not any(n in line for n in needles)))
-    return host
-
-
-def smoke(name: str, host: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(host), str(ROOT / "src")])}
-    env["DJANGO_SETTINGS_MODULE"] = "shopsite.settings"
-    return subprocess.run(
-        [sys.executable, "-c", SMOKE[name]], cwd=host, env=env, capture_output=True, text=True, timeout=120, check=False
-    )
-
-
-@pytest.mark.parametrize("name", sorted(STRIP))
-def test_install_wires_a_host_and_a_second_run_changes_nothing(cli, tmp_path: Path, name: str) -> None:  # type: ignore[no-untyped-def]
-    host = unwired(name, tmp_path)
-    assert smoke(name, host).returncode != 0  # not wired yet: no /metrics
-    result = cli("install", str(host))
-    assert result.exit_code == 0, result.output
-    assert (host / "parapet.yaml").exists() and "pack: web" in (host / "parapet.yaml").read_text()
-    assert (host / "grafana/dashboards" / host.name.replace("_", "-") / "overview.json").exists()
-    code = "".join(p.read_text() for p in host.rglob("*.py"))
-    assert "parapet: managed" in code or "parapet.metrics.django.ParapetMiddleware" in code
-    done = smoke(name, host)
-    assert done.returncode == 0, done.stderr
-    before = tree_hash(host)
-    again = cli("install", str(host))
-    assert again.exit_code == 0, again.output
-    assert "create" not in again.stderr and "update" not in again.stderr
-    assert tree_hash(host) == before
-    assert cli("install", str(host), "--check").exit_code == 0
-    spec = host / "parapet.yaml"
-    spec.write_text(spec.read_text().replace("  - pack: web", "  - pack: web\n    availability: 99.5"))
-    assert cli("install", str(host), "--check").exit_code == 1
-    assert cli("install", str(host)).exit_code == 0
-    assert cli("install", str(host), "--check").exit_code == 0
+from tests.conftest import tree_hash
+from tests.install.hosts import unwired
 
 
 def test_plan_prints_detection_and_writes_nothing(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -115,31 +44,118 @@ def test_anchor_not_found_changes_nothing_and_reports_the_lines(cli, tmp_path: P
     assert app.read_text() == source
 
 
-@pytest.mark.parametrize("case", ["empty", "syntax", "spec"])
+def _chmod_works(tmp_path: Path) -> bool:
+    probe = tmp_path / "probe"
+    probe.write_text("")
+    probe.chmod(0o444)
+    try:
+        return not os.access(probe, os.W_OK)  # root writes through file modes
+    finally:
+        probe.unlink()
+
+
+BAD_INPUT = {
+    "empty": ("no recognisable project", "run parapet install at the root"),
+    "syntax-app": ("shop_fastapi/app.py:22:18: ", "fix the syntax error at shop_fastapi/app.py:22"),
+    "syntax-engine": ("shop_fastapi/db.py:20:23: ", "fix the syntax error at shop_fastapi/db.py:20"),
+    "spec": ("parapet.yaml:", ""),
+    "parent-is-a-file": ("grafana is a file, not a directory", "nothing was written"),
+    "read-only": ("permission denied", "nothing was written"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUT))
 def test_bad_input_exits_3_and_writes_nothing(cli, tmp_path: Path, case: str) -> None:  # type: ignore[no-untyped-def]
     if case == "empty":
         host = tmp_path / "empty"
         host.mkdir()
         (host / "notes.txt").write_text("hello\n")
     else:
-        host = unwired("fastapi_shop", tmp_path)
-        if case == "syntax":
-            app = host / "shop_fastapi.py"
-            app.write_text(app.read_text().replace("app = FastAPI()", "app = FastAPI()\n    def broken(:"))
-        else:
-            (host / "parapet.yaml").write_text("version: parapet/v1\nservice: shop\nslos:\n  - name: x\n")
+        host = unwired("fastapi_shop", tmp_path / "hosts")
+    if case == "syntax-app":
+        app = host / "shop_fastapi/app.py"
+        app.write_text(app.read_text().replace("    app = FastAPI()\n", "    app = FastAPI(\n"))
+    elif case == "syntax-engine":
+        db = host / "shop_fastapi/db.py"
+        source = db.read_text()
+        db.write_text(source.replace("engine = create_engine(DATABASE_URL)", "engine = create_engine(DATABASE_URL"))
+    elif case == "spec":
+        (host / "parapet.yaml").write_text("version: parapet/v1\nservice: shop\nslos:\n  - name: x\n")
+    elif case == "parent-is-a-file":  # fails for root too: no directory can be made under a file
+        (host / "grafana").write_text("not a directory\n")
+    elif case == "read-only":
+        if not _chmod_works(tmp_path):
+            pytest.skip("file modes do not stop this user (root); parent-is-a-file covers a refused write")
+        (host / "shop_fastapi/db.py").chmod(0o444)
     before = tree_hash(host)
     result = cli("install", str(host))
     assert result.exit_code == 3, result.output
-    assert "error:" in result.stderr and "hint:" in result.stderr
+    message, hint = BAD_INPUT[case]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], result.stderr
+    assert any(line.startswith("hint: ") and hint in line for line in result.stderr.splitlines()), result.stderr
     assert "Traceback" not in result.output
     assert tree_hash(host) == before
+    assert not (host / ".parapet").exists()
 
 
-def test_example_service(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    host = tmp_path / "shop"
-    shutil.copytree(ROOT / "examples/shop", host)
-    assert cli("install", str(host)).exit_code == 0
+def test_syntax_error_message_is_one_line_naming_file_and_line(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    host = unwired("fastapi_shop", tmp_path)
+    tasks = host / "shop_fastapi/tasks.py"
+    tasks.write_text(tasks.read_text().replace("def send_order_confirmation(order_id: int) -> str:", "def send(:"))
+    result = cli("install", str(host))
+    assert result.exit_code == 3
+    assert result.stderr.splitlines()[0] == (
+        "error: shop_fastapi/tasks.py:15:10: cannot wire Parapet, the file does not parse: invalid syntax"
+    )
+
+
+SINGLE_MODULE = '''"""A whole service in one module."""
+
+import os
+
+from celery import Celery
+from fastapi import FastAPI
+from sqlalchemy import create_engine
+
+engine = create_engine(os.environ.get("DATABASE_URL", "sqlite://"))
+jobs = Celery("svc", broker="memory://")
+app = FastAPI()
+
+
+@app.get("/")
+def index() -> dict[str, str]:
+    return {"ok": "yes"}
+'''
+
+
+def test_codemods_chain_on_a_single_module_service(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    host = tmp_path / "svc"
+    host.mkdir()
+    (host / "main.py").write_text(SINGLE_MODULE)
+    result = cli("install", str(host))
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("update main.py") == 1
+    code = (host / "main.py").read_text()
+    for line in ("instrument_engine(engine)", "instrument_celery(jobs)", "app.add_middleware(ParapetMiddleware)"):
+        assert f"{line}  # parapet: managed" in code
+    compile(code, "main.py", "exec")
     before = tree_hash(host)
-    assert cli("install", str(host), "--check").exit_code == 0
+    again = cli("install", str(host))
+    assert again.exit_code == 0 and "identical main.py" in again.stderr
     assert tree_hash(host) == before
+
+
+def test_anchors_it_cannot_find_are_notes_with_the_lines(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    host = tmp_path / "svc"
+    host.mkdir()
+    (host / "main.py").write_text("from fastapi import FastAPI\n\napp = FastAPI()\n")
+    db = "from sqlalchemy import create_engine\n\n\ndef get_engine():\n    return create_engine('sqlite://')\n"
+    (host / "db.py").write_text(db)
+    (host / "worker.py").write_text("from rq import Worker\n")
+    result = cli("install", str(host))
+    assert result.exit_code == 0, result.output
+    assert (host / "db.py").read_text() == db
+    assert "db.py: no anchor found for SQLAlchemy engine instrumentation; add by hand:" in result.stderr
+    assert "instrument_engine(engine)  # right after engine = create_engine(...)" in result.stderr
+    assert "rq worker -w parapet.metrics.rq.ParapetWorker" in result.stderr

@@ -23,12 +23,21 @@ def install(
     force: ForceOpt = False,
     dry_run: DryOpt = False,
     fmt: FormatOpt = Format.text,
+    with_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--with",
+            metavar="EXTRA",
+            help="Also install an extra: alertmanager, compose, k8s, ui (repeat it, or separate with commas).",
+        ),
+    ] = None,
 ) -> None:
     """Detect the host, then write parapet.yaml (if absent), the spine, rules, dashboards and wiring."""
     from parapet_cli.install import apply_install, plan_install
+    from parapet_cli.install.extras import parse_extras
 
     root = path.resolve()
-    result = plan_install(root, force=force)
+    result = plan_install(root, force=force, extras=parse_extras(with_ or ()))
     combined = result.combined
     if show_plan:
         for what, found in result.detection.lines():

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 import libcst as cst
 
-from parapet_cli.codemods import Wiring, calls_named, parse, statement, with_imports
+from parapet_cli.codemods import Wiring, assigned_calls, calls_named, parse, statement, with_imports
 
 ASGI_FACTORIES = {"FastAPI", "Starlette"}
 FLASK_FACTORIES = {"Flask"}
@@ -43,22 +43,11 @@ def _manual(imports: list[tuple[str, str | None]], lines: list[str]) -> tuple[st
 
 
 def _app_name(stmt: cst.BaseStatement, factories: set[str]) -> str | None:
-    if not isinstance(stmt, cst.SimpleStatementLine):
-        return None
-    for small in stmt.body:
-        value: cst.BaseExpression | None = None
-        target: cst.BaseExpression | None = None
-        if isinstance(small, cst.Assign) and len(small.targets) == 1:
-            value, target = small.value, small.targets[0].target
-        elif isinstance(small, cst.AnnAssign) and small.value is not None:
-            value, target = small.value, small.target
-        if isinstance(value, cst.Call) and isinstance(target, cst.Name):
-            func = value.func
-            name = (
-                func.value if isinstance(func, cst.Name) else func.attr.value if isinstance(func, cst.Attribute) else ""
-            )
-            if name in factories:
-                return target.value
+    for target, call in assigned_calls(stmt):
+        func = call.func
+        name = func.value if isinstance(func, cst.Name) else func.attr.value if isinstance(func, cst.Attribute) else ""
+        if name in factories:
+            return target
     return None
 
 

@@ -34,21 +34,60 @@ def _string_value(element: cst.BaseElement) -> str:
     return ""
 
 
+def _separator(seq: cst.List | cst.Tuple) -> cst.Comma:
+    """The comma between two elements in the literal's own style: one per line, or ``", "``."""
+    opening: cst.BaseParenthesizableWhitespace | None = None
+    if isinstance(seq, cst.List):
+        opening = seq.lbracket.whitespace_after
+    elif seq.lpar:
+        opening = seq.lpar[0].whitespace_after
+    if isinstance(opening, cst.ParenthesizedWhitespace):  # "[" then a newline: one element per line
+        return cst.Comma(whitespace_after=opening)
+    for element in seq.elements:  # a list that starts on the bracket's line and wraps
+        if isinstance(element.comma, cst.Comma) and "\n" in cst.Module([]).code_for_node(element.comma):
+            return element.comma
+    return cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+
+
+def _closing(seq: cst.List | cst.Tuple) -> cst.ParenthesizedWhitespace | None:
+    """The whitespace before ``]`` or ``)`` when it starts a new line (it holds the last element's comment)."""
+    closing: cst.BaseParenthesizableWhitespace | None = None
+    if isinstance(seq, cst.List):
+        closing = seq.rbracket.whitespace_before
+    elif seq.rpar:
+        closing = seq.rpar[-1].whitespace_before
+    return closing if isinstance(closing, cst.ParenthesizedWhitespace) else None
+
+
+def _with_closing(seq: cst.List | cst.Tuple, closing: cst.ParenthesizedWhitespace) -> cst.List | cst.Tuple:
+    if isinstance(seq, cst.List):
+        return seq.with_changes(rbracket=seq.rbracket.with_changes(whitespace_before=closing))
+    return seq.with_changes(rpar=[*seq.rpar[:-1], seq.rpar[-1].with_changes(whitespace_before=closing)])
+
+
 def _insert_element(seq: cst.List | cst.Tuple, position: int, code: str) -> cst.List | cst.Tuple:
     elements = list(seq.elements)
     new = cst.Element(cst.SimpleString(code))
-    multiline = any("\n" in cst.Module([]).code_for_node(e.comma) for e in elements if isinstance(e.comma, cst.Comma))
-    if elements:
-        template = elements[0] if position < len(elements) else elements[-1]
-        comma = template.comma if isinstance(template.comma, cst.Comma) else cst.Comma(cst.SimpleWhitespace(""))
-        if not multiline:
-            comma = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
-        new = new.with_changes(comma=comma)
-        if position >= len(elements):
-            last = elements[-1]
-            if not isinstance(last.comma, cst.Comma):
-                elements[-1] = last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
-                new = new.with_changes(comma=cst.MaybeSentinel.DEFAULT)
+    separator = _separator(seq)
+    if position < len(elements):
+        new = new.with_changes(comma=separator)
+    elif elements:  # appended: it takes over the trailing comma, if there was one
+        last = elements[-1]
+        if isinstance(last.comma, cst.Comma):
+            new = new.with_changes(comma=last.comma)
+        closing = _closing(seq)
+        if (
+            closing is not None
+            and closing.first_line.comment is not None
+            and isinstance(separator.whitespace_after, cst.ParenthesizedWhitespace)
+        ):  # the last element's comment stays on its line
+            separator = separator.with_changes(
+                whitespace_after=separator.whitespace_after.with_changes(first_line=closing.first_line)
+            )
+            seq = _with_closing(seq, closing.with_changes(first_line=cst.TrailingWhitespace()))
+        elements[-1] = last.with_changes(comma=separator)
+    elif isinstance(seq, cst.Tuple):
+        new = new.with_changes(comma=cst.Comma())  # ("x",)
     elements.insert(position, new)
     return seq.with_changes(elements=elements)
 

@@ -89,6 +89,7 @@ class AlembicTarget:
     head: str | None
     existing: Path | None  # where ``parapet_0001`` already is, if anywhere
     env_has_filter: bool
+    env: Path | None = None  # the host's env.py, where the autogenerate filter goes
 
 
 def alembic_target(alembic_ini: Path) -> AlembicTarget:
@@ -128,4 +129,5 @@ def alembic_target(alembic_ini: Path) -> AlembicTarget:
         head=heads[0] if heads else None,
         existing=Path(existing.path) if existing is not None else None,
         env_has_filter="parapet.evidence.alembic" in env_text,
+        env=env if env.is_file() else None,
     )

@@ -6,7 +6,10 @@ Ordered steps, each adding to the same plan:
     2. spine       the evidence spine: an Alembic revision, Django's packaged app, or plain SQL
     3. rules       ``gen slo``: recording and alerting rules with their promtool tests
     4. dashboards  ``gen dashboards``: Grafana dashboards and their provisioning file
-    5. wiring      libcst codemods of the host's app, settings and urls
+    5. wiring      libcst codemods of the host's app, settings and urls, SQLAlchemy engines, Celery or
+                   procrastinate app and Alembic env.py, chained per file: see ``install/wiring.py``
+    6. deployment  merges into the host's prometheus.yml and alertmanager.yml, and the ``--with``
+                   extras (alertmanager, compose, k8s; ui is a "not yet" note): see ``install/extras.py``
 
 Generated files go through ``build_plan`` (create / identical / update / conflict, with the manifest).
 Host files edited by a codemod are not Parapet's: they are planned as update or identical from the
@@ -24,6 +27,7 @@ from parapet.errors import ConfigError
 from parapet.spec import load_spec
 from parapet_cli.generators import PlannedFile, dashboards, slo_rules, spine
 from parapet_cli.install.detect import Detection, detect
+from parapet_cli.install.extras import plan_deployment
 from parapet_cli.install.starter import starter_spec
 from parapet_cli.plan import Action, Plan, PlanEntry, _preflight, _write_atomic, apply_plan, build_plan
 
@@ -56,14 +60,7 @@ def _wiring_entry(root: Path, path: Path, result: Wiring) -> PlanEntry:
     return PlanEntry(planned, path, planned.path, action, current)
 
 
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}", hint="check the file's permissions") from None
-
-
-def plan_install(root: Path, *, force: bool = False) -> InstallPlan:
+def plan_install(root: Path, *, force: bool = False, extras: frozenset[str] = frozenset()) -> InstallPlan:
     if not root.is_dir():
         raise ConfigError(f"{root} is not a directory", hint="run parapet install in your service's repository")
     found = detect(root)
@@ -82,12 +79,14 @@ def plan_install(root: Path, *, force: bool = False) -> InstallPlan:
     else:
         model = load_spec(spec_path)
 
+    alembic_env: Path | None = None
     if found.schema_tool == "alembic" and found.alembic_ini is not None:
         target = spine.alembic_target(found.alembic_ini)
         versions = target.versions_dir.resolve().relative_to(root.resolve()).as_posix()
         if target.existing is None:
             files += _at(versions, [spine.alembic_revision(target.head)])
-        if not target.env_has_filter:
+        alembic_env = target.env
+        if alembic_env is None:
             notes.append(
                 f"add Parapet's filter to Alembic's env.py: {spine.INCLUDE_NAME_IMPORT}; "
                 "context.configure(..., include_name=include_name)"
@@ -97,37 +96,20 @@ def plan_install(root: Path, *, force: bool = False) -> InstallPlan:
 
     files += _at(model.rules_dir.strip("/"), slo_rules.generate(model, SPEC_NAME))
     files += _at(dashboards.DEFAULT_DIR, dashboards.generate(model, SPEC_NAME))
+    deployment = plan_deployment(root, found, model, SPEC_NAME, files, extras)
+    files += deployment.files
     generated = build_plan(files, root, root, force=force)
 
     wiring: list[PlanEntry] = []
-    results: list[tuple[Path, Wiring]] = []
-    if found.framework is not None:  # libcst is slow to import: only when there is code to wire
-        from parapet_cli.codemods import apps, django
-    if found.framework in ("fastapi", "starlette", "flask"):
-        wire = apps.wire_flask if found.framework == "flask" else apps.wire_asgi
-        for path in found.app_files[:1]:
-            results.append((path, wire(_read(path), found.rel(path))))
-    elif found.framework == "django":
-        if found.settings_file is not None:
-            steps = django.wire_settings(_read(found.settings_file), found.rel(found.settings_file))
-            results.append((found.settings_file, steps[-1]))
-            for step in steps:
-                if step.manual:
-                    notes.append(
-                        f"{found.rel(found.settings_file)}: add by hand ({step.what}):\n    "
-                        + "\n    ".join(step.manual)
-                    )
-        if found.urls_file is not None:
-            results.append((found.urls_file, django.wire_urls(_read(found.urls_file), found.rel(found.urls_file))))
-    for path, result in results:
-        if result.manual and (found.framework != "django" or path == found.urls_file):
-            notes.append(
-                f"{found.rel(path)}: no anchor found for {result.what}; add by hand:\n    "
-                + "\n    ".join(result.manual)
-            )
-        wiring.append(_wiring_entry(root, path, result))
-    if found.framework is None:
+    if found.framework is not None or found.engine_files or found.job_files or alembic_env is not None:
+        from parapet_cli.install.wiring import wire_host  # libcst is slow to import: only with code to wire
+
+        for path, result in wire_host(found, notes, alembic_env=alembic_env):
+            wiring.append(_wiring_entry(root, path, result))
+    else:
         notes.append("no web framework detected: nothing wired (see docs/metrics/ for the lines to add)")
+    wiring += deployment.entries(root)
+    notes += deployment.notes
     return InstallPlan(found, generated, wiring, notes)
 
 

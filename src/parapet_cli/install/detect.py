@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from parapet.errors import ConfigError
+
 SKIP_DIRS = frozenset(
     {
         ".git",
@@ -46,6 +48,9 @@ _INSTRUMENTORS = {
     "opentelemetry": re.compile(r"^\s*(?:from|import)\s+opentelemetry\b", re.M),
     "parapet": re.compile(r"^\s*(?:from|import)\s+parapet\.metrics\b", re.M),
 }
+# Objects the host creates once and Parapet instruments (codemods/hooks.py checks the imports and the anchor).
+_ENGINE = re.compile(r"\bcreate_(?:async_)?engine\(")
+_JOB_APPS = {"celery": re.compile(r"\bCelery\("), "procrastinate": re.compile(r"\bApp\(")}
 _SETTINGS = re.compile(r"^(?:INSTALLED_APPS|MIDDLEWARE)\s*(?::[^=]+)?=", re.M)
 _URLS = re.compile(r"^urlpatterns\s*(?::[^=]+)?=", re.M)
 _K8S = re.compile(r"^kind:\s*(Deployment|StatefulSet|Service|Ingress|CronJob)\b", re.M)
@@ -61,6 +66,8 @@ class Detection:
     schema_tool: str = "none"  # alembic | django | none
     alembic_ini: Path | None = None
     job_system: str = "none"  # celery | rq | procrastinate | none
+    job_files: list[Path] = field(default_factory=list)  # where the Celery / procrastinate app is created
+    engine_files: list[Path] = field(default_factory=list)  # where SQLAlchemy engines are created
     instrumentors: list[str] = field(default_factory=list)
     deployment: list[Path] = field(default_factory=list)
     spec: Path | None = None
@@ -73,10 +80,12 @@ class Detection:
         app = ", ".join(self.rel(p) for p in self.app_files)
         if self.settings_file is not None:
             app = ", ".join(self.rel(p) for p in (self.settings_file, self.urls_file) if p is not None)
+        jobs = ", ".join(self.rel(p) for p in self.job_files)
         return [
             ("framework", f"{self.framework or 'none'}" + (f" ({app})" if app else "")),
             ("schema tool", self.schema_tool + (f" ({self.rel(self.alembic_ini)})" if self.alembic_ini else "")),
-            ("job system", self.job_system),
+            ("job system", self.job_system + (f" ({jobs})" if jobs else "")),
+            ("database engines", ", ".join(self.rel(p) for p in self.engine_files) or "none"),
             ("instrumentors", ", ".join(self.instrumentors) or "none"),
             ("deployment files", ", ".join(self.rel(p) for p in self.deployment) or "none"),
             ("spec", self.rel(self.spec) if self.spec else "none (a starter parapet.yaml will be written)"),
@@ -111,6 +120,11 @@ def _is_deployment(name: str) -> bool:
     )
 
 
+def _alembic_env(path: Path) -> bool:
+    """Alembic's env.py builds its own engine for migrations: not one to instrument."""
+    return path.name == "env.py" and (path.parent / "script.py.mako").exists()
+
+
 def detect(root: Path) -> Detection:
     found = Detection(root=root)
     spec = root / "parapet.yaml"
@@ -118,6 +132,7 @@ def detect(root: Path) -> Detection:
     jobs: set[str] = set()
     instrumentors: set[str] = set()
     frameworks: dict[str, list[Path]] = {}
+    job_apps: dict[str, list[Path]] = {}
     for path in _walk(root):
         name = path.name
         if _is_deployment(name):
@@ -144,6 +159,11 @@ def detect(root: Path) -> Detection:
         if name == "urls.py" and _URLS.search(text) and found.urls_file is None:
             found.urls_file = path
         jobs.update(k for k, pattern in _IMPORTS.items() if pattern.search(text))
+        for job, pattern in _JOB_APPS.items():
+            if _IMPORTS[job].search(text) and pattern.search(text):
+                job_apps.setdefault(job, []).append(path)
+        if _ENGINE.search(text) and not _alembic_env(path):
+            found.engine_files.append(path)
         instrumentors.update(k for k, pattern in _INSTRUMENTORS.items() if pattern.search(text))
     if found.settings_file is not None and ((root / "manage.py").exists() or found.urls_file is not None):
         found.framework = "django"
@@ -158,5 +178,16 @@ def detect(root: Path) -> Detection:
     elif found.framework == "django":
         found.schema_tool = "django"
     found.job_system = next((j for j in ("celery", "rq", "procrastinate") if j in jobs), "none")
+    found.job_files = job_apps.get(found.job_system, [])
     found.instrumentors = sorted(instrumentors)
     return found
+
+
+def read_host_file(path: Path) -> tuple[str, bytes]:
+    """A host file's text and bytes, or a one-line ConfigError (unreadable, not UTF-8)."""
+    try:
+        raw = path.read_bytes()
+        return raw.decode("utf-8"), raw
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
+        raise ConfigError(f"cannot read {path}: {reason}", hint="check the file; nothing was written") from None

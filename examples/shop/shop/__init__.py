@@ -1,0 +1,1 @@
+"""The example shop: a FastAPI app (app), its SQLAlchemy engine and tables (db), its Celery tasks (tasks)."""

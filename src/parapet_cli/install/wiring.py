@@ -1,0 +1,103 @@
+"""Step 5 of ``parapet install``: every codemod the detection calls for, chained per host file.
+
+In order: the web app (FastAPI/Starlette middleware and ``/metrics``, Flask's ``instrument_flask``, or
+Django's settings and ``urls.py``), Alembic's ``env.py`` filter, each module-level SQLAlchemy engine, and
+the job system's app (Celery, procrastinate; RQ's hook is a worker class, named in a note). Several
+codemods may edit one file (a single-module service): each starts from the previous one's result, and the
+file is planned once. A codemod without its anchor changes nothing and adds the lines to write by hand to
+``notes``. A host file that does not parse raises ``ConfigError`` before anything is written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from parapet_cli.codemods import Wiring, apps, django, hooks
+from parapet_cli.codemods.alembic import wire_env
+from parapet_cli.install.detect import Detection, read_host_file
+
+RQ_NOTE = (
+    "rq: nothing to wire in code; start workers with `rq worker -w parapet.metrics.rq.ParapetWorker` "
+    "(or mix parapet.metrics.rq.ParapetWorkerMixin into your worker class)"
+)
+
+
+class _Files:
+    """The pending source of every host file a codemod touched, in the order first touched."""
+
+    def __init__(self, found: Detection, notes: list[str]) -> None:
+        self.found = found
+        self.notes = notes
+        self.original: dict[Path, str] = {}
+        self.current: dict[Path, str] = {}
+        self.already: dict[Path, bool] = {}
+
+    def source(self, path: Path) -> str:
+        if path not in self.current:
+            text, _ = read_host_file(path)
+            self.original[path] = self.current[path] = text
+            self.already[path] = True
+        return self.current[path]
+
+    def take(self, path: Path, result: Wiring, *, report: bool = True) -> None:
+        self.current[path] = result.source
+        self.already[path] = self.already[path] and result.already
+        if report and result.manual:
+            self.notes.append(
+                f"{self.found.rel(path)}: no anchor found for {result.what}; add by hand:\n    "
+                + "\n    ".join(result.manual)
+            )
+
+    def results(self) -> list[tuple[Path, Wiring]]:
+        return [
+            (path, Wiring(text, changed=text != self.original[path], already=self.already[path]))
+            for path, text in self.current.items()
+        ]
+
+
+def _web(files: _Files) -> None:
+    found = files.found
+    if found.framework in ("fastapi", "starlette", "flask"):
+        wire = apps.wire_flask if found.framework == "flask" else apps.wire_asgi
+        for path in found.app_files[:1]:
+            files.take(path, wire(files.source(path), found.rel(path)))
+    elif found.framework == "django":
+        if found.settings_file is not None:
+            path = found.settings_file
+            for step in django.wire_settings(files.source(path), found.rel(path)):
+                files.take(path, step, report=False)
+                if step.manual:
+                    files.notes.append(
+                        f"{found.rel(path)}: add by hand ({step.what}):\n    " + "\n    ".join(step.manual)
+                    )
+        if found.urls_file is not None:
+            path = found.urls_file
+            files.take(path, django.wire_urls(files.source(path), found.rel(path)))
+    else:
+        files.notes.append("no web framework detected: nothing wired (see docs/metrics/ for the lines to add)")
+
+
+def _hooks(files: _Files, paths: list[Path], hook: hooks.Hook) -> None:
+    for path in paths:
+        files.take(path, hooks.wire_hook(files.source(path), files.found.rel(path), hook))
+
+
+def wire_host(found: Detection, notes: list[str], *, alembic_env: Path | None = None) -> list[tuple[Path, Wiring]]:
+    """Run the codemods; returns one final ``Wiring`` per touched file (``changed`` against the disk)."""
+    files = _Files(found, notes)
+    _web(files)
+    if alembic_env is not None:
+        files.take(alembic_env, wire_env(files.source(alembic_env), found.rel(alembic_env)))
+    _hooks(files, found.engine_files, hooks.ENGINE)
+    job_hook = {"celery": hooks.CELERY, "procrastinate": hooks.PROCRASTINATE}.get(found.job_system)
+    if job_hook is not None:
+        if found.job_files:
+            _hooks(files, found.job_files, job_hook)
+        else:
+            notes.append(
+                f"{found.job_system}: no app created in the code Parapet read; add by hand:\n    "
+                + "\n    ".join(hooks.manual_lines(job_hook))
+            )
+    elif found.job_system == "rq":
+        notes.append(RQ_NOTE)
+    return files.results()
