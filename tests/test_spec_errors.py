@@ -347,6 +347,34 @@ MORE_CASES = [
         "has no route label",
         "drop routes",
     ),
+    (
+        "doctor-cardinality-unknown-key",
+        HEAD + GOOD_SLO + "doctor:\n  cardinality:\n    max_label: 3\n",
+        14,
+        "doctor.cardinality.max_label",
+        "unknown key 'max_label'",
+        "did you mean 'max_labels'",
+    ),
+    (
+        "doctor-cardinality-wrapper-key",
+        HEAD
+        + GOOD_SLO
+        + "doctor:\n  cardinality:\n    wrappers:\n      - {call: app.m.counter, kind: counter, lables: 1}\n",
+        15,
+        "doctor.cardinality.wrappers[0].lables",
+        "unknown key 'lables'",
+        "did you mean 'labels'",
+    ),
+    (
+        "doctor-cardinality-wrapper-arguments",
+        HEAD
+        + GOOD_SLO
+        + "doctor:\n  cardinality:\n    wrappers:\n      - {call: app.m.counter, kind: counter, labels: [1, 2]}\n",
+        15,
+        "doctor.cardinality.wrappers[0].labels",
+        "at most one position and one keyword",
+        "[2, labelnames]",
+    ),
 ]
 
 

@@ -3,6 +3,8 @@ JSON/SARIF/text output it shares with the doctor, inline suppression, ``--path``
 
 from __future__ import annotations
 
+import importlib
+import io
 import json
 import subprocess
 from pathlib import Path
@@ -10,12 +12,16 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+from rich.console import Console
 
 from parapet_cli.analyzers.cardinality import engine
 from parapet_cli.analyzers.cardinality.engine import analyze, select_files
+from parapet_cli.analyzers.cardinality.rules import RULES
+from parapet_cli.cli import _render
 from parapet_cli.doctor.repo import Repo
 from tests.doctor.helpers import assert_real_lines, doctor
 
+doctor_cli = importlib.import_module("parapet_cli.cli.doctor")  # the package's `doctor` is the command function
 SCHEMA = Path(__file__).resolve().parent.parent / "fixtures" / "sarif-schema-2.1.0.json"
 
 METRICS = """\
@@ -65,11 +71,20 @@ def test_paths_limit_the_files(app: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert select_files(app, Repo(app).files, (Path("app"),)) == ["app/metrics.py", "app/utils.py", "app/views.py"]
 
 
-def test_the_process_pool_gives_the_same_facts(tmp_path: Path) -> None:
-    files = {f"pkg/m{i}.py": METRICS.replace("REQUESTS", f"R{i}") for i in range(engine.POOL_THRESHOLD + 2)}
+def test_worker_processes_give_the_same_facts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    files = {f"pkg/m{i}.py": METRICS.replace("REQUESTS", f"R{i}") + VIEWS for i in range(12)}
     root = host(tmp_path, files)
     rels = sorted(files)
-    assert analyze(root, rels, jobs=2).files == analyze(root, rels, jobs=1).files
+    alone = analyze(root, rels, jobs=1)
+    monkeypatch.setattr(engine, "POOL_MIN_BYTES", 0)
+    together = analyze(root, rels, jobs=3)
+    assert together.stats.workers == 2 and alone.stats.workers == 0
+    assert together.files == alone.files and len(alone.files) == 12
+
+
+def test_a_handful_of_small_files_starts_no_worker(app: Path) -> None:
+    analysis = analyze(app, ["app/metrics.py", "app/views.py"], jobs=4)
+    assert analysis.stats.parsed == 2 and analysis.stats.workers == 0
 
 
 def test_findings_across_files_with_metric_and_label(app: Path) -> None:
@@ -84,7 +99,7 @@ def test_findings_across_files_with_metric_and_label(app: Path) -> None:
     ]
     (request,) = [r.finding for r in report.active if r.finding.rule == "PAR404"]
     assert 'request.scope["route"].path' in request.hint
-    assert {c.id for c in report.checks} == {f"PAR40{i}" for i in range(1, 9)}
+    assert {c.id for c in report.checks} == {r.ID for r in RULES}
 
 
 def test_a_broken_file_is_a_note(tmp_path: Path) -> None:
@@ -221,3 +236,25 @@ def test_diff_base_reports_only_changed_lines(cli, app: Path) -> None:  # type: 
     assert sorted(found) == [("PAR404", "app/views.py", 14), ("PAR406", "app/new.py", 2)]
     bad = cli("doctor", "cardinality", "--root", str(app), "--diff-base", "no-such-ref")
     assert bad.exit_code not in (0, 1) and "--diff-base origin/main" in bad.stderr
+
+
+def test_a_progress_bar_only_on_a_terminal(cli, app: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    calls: list[tuple[str, int, int]] = []
+
+    class Recording(doctor_cli._CardinalityBar):
+        def __call__(self, phase: str, done: int, total: int) -> None:
+            calls.append((phase, done, total))
+            super().__call__(phase, done, total)
+            assert self.progress is not None
+            self.progress.refresh()  # draw now: a run this short ends before the bar's own refresh
+
+    monkeypatch.setattr(doctor_cli, "_CardinalityBar", Recording)
+    piped = cli("doctor", "cardinality", "--root", str(app), "--format", "json", "--no-cache")
+    assert calls == [] and "cardinality:" not in piped.stderr
+    terminal = io.StringIO()
+    monkeypatch.setenv("TERM", "xterm")  # Rich draws no live display on a dumb terminal
+    monkeypatch.setattr(_render, "stderr", Console(file=terminal, force_terminal=True, width=100))
+    shown = cli("doctor", "cardinality", "--root", str(app), "--format", "json", "--no-cache")
+    assert calls[-1] == ("parsing", 2, 2)
+    assert "cardinality: parsing" in terminal.getvalue() and "2/2" in terminal.getvalue()
+    assert json.loads(shown.stdout)["findings"] == json.loads(piped.stdout)["findings"]  # stdout is data only

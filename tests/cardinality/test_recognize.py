@@ -121,6 +121,8 @@ def test_self_attribute_falls_back_to_a_unique_name() -> None:
         ("type(self).__name__", Kind.BOUNDED),
         ("f'{self.__class__.__name__}'", Kind.BOUNDED),
         ("str(resp.status_code)", Kind.BOUNDED),
+        ("str(response_code)", Kind.BOUNDED),  # a status code held in a parameter (Synapse's request metrics)
+        ("f'{self.__class__.__module__}.{type(self).__name__}'", Kind.BOUNDED),  # JupyterHub's handler label
         ("'ok' if ok else 'failed'", Kind.BOUNDED),
         ("guarded", Kind.BOUNDED),
         ("closure", Kind.BOUNDED),
@@ -169,3 +171,104 @@ def test_a_file_that_does_not_parse_is_a_fact_not_a_crash() -> None:
     facts = analyze_source("app/broken.py", b"def f(:\n    pass\n")
     assert facts.error is not None and "libcst cannot parse it" in facts.error
     assert facts.definitions == () and facts.uses == ()
+
+
+@pytest.mark.parametrize(
+    ("buckets", "count"),
+    [
+        ("", 15),  # prometheus_client's DEFAULT_BUCKETS, +Inf included
+        (", buckets=(0.1, 0.5, 1)", 4),  # +Inf is added
+        (', buckets=[0.1, 1, float("inf")]', 3),  # unless it is there
+        (", buckets=[0.1, 1, INF]", 3),
+        (", buckets=BOUNDS", 5),
+        (", buckets=(*BOUNDS, 10, 30)", 7),
+        (", buckets=BOUNDS + [60]", 6),
+        (", buckets=Histogram.DEFAULT_BUCKETS", 15),
+        (", buckets=[0.001 * 2**i for i in range(16)]", 17),
+        (", buckets=tuple(x / 10 for x in range(1, 10, 2))", 6),
+        (", buckets=exponential_buckets(0.01, 2, 12)", 13),
+        (", buckets=linear_buckets(start=1, width=1, count=9)", 10),
+        (", buckets=LOCAL", 3),
+        (", buckets=settings.BUCKETS", None),  # does not fold: unknown
+        (", buckets=make(10)", None),
+    ],
+)
+def test_histogram_buckets_fold(buckets: str, count: int | None) -> None:
+    source = (
+        "from prometheus_client import Histogram\nfrom prometheus_client.utils import INF\n"
+        "BOUNDS = [0.1, 0.25, 0.5, 1]\n"
+        "def build(settings, make):\n"
+        "    LOCAL = (1, 2)\n"
+        f'    return Histogram("h_seconds", "H."{buckets})\n'
+    )
+    (d,) = analyze_source("app/m.py", source).definitions
+    assert d.buckets == count
+
+
+def test_opentelemetry_histogram_buckets_and_attribute_dicts() -> None:
+    source = (
+        "from opentelemetry import metrics\n"
+        'meter = metrics.get_meter("shop")\n'
+        'A = meter.create_histogram("a")\n'
+        'B = meter.create_histogram("b", explicit_bucket_boundaries_advisory=[0.1, 1, 10])\n'
+        "def done(seconds, user_id):\n"
+        '    attributes = {"user": user_id, "step": "pay"}\n'
+        "    A.record(seconds, attributes)\n"
+        "    B.record(seconds, attributes=attributes)\n"
+    )
+    facts = analyze_source("app/m.py", source)
+    assert [d.buckets for d in facts.definitions] == [16, 4]
+    for use in facts.uses:
+        assert not use.star and [k for k, _ in use.keywords] == ["user", "step"]
+        assert use.keywords[0][1].kind is Kind.UNBOUNDED
+
+
+def test_labels_from_a_local_dict() -> None:
+    source = (
+        "from prometheus_client import Counter\n"
+        'C = Counter("c_total", "C.", ["queue", "user"])\n'
+        "def f(queue, user_id, extra):\n"
+        '    labels = {"queue": queue, "user": user_id}\n'
+        "    C.labels(**labels).inc()\n"
+        "    C.labels(**extra).inc()\n"
+    )
+    first, second = analyze_source("app/m.py", source).uses
+    assert not first.star and [k for k, _ in first.keywords] == ["queue", "user"]
+    assert second.star and second.keywords == ()
+
+
+@pytest.mark.parametrize(
+    ("source", "multiprocess"),
+    [
+        ("from prometheus_client import multiprocess\n", True),
+        ("from prometheus_client.multiprocess import MultiProcessCollector\n", True),
+        ("import prometheus_client.multiprocess\n", True),
+        ('import os\nimport prometheus_client\nos.environ["PROMETHEUS_MULTIPROC_DIR"] = "/tmp/m"\n', True),
+        ("from prometheus_client import Counter, Gauge\n", False),
+    ],
+)
+def test_multiprocess_mode_is_noticed(source: str, multiprocess: bool) -> None:
+    assert analyze_source("app/m.py", source).multiprocess is multiprocess
+    assert Index.build([analyze_source("app/m.py", source)]).multiprocess is multiprocess
+
+
+def test_a_multiprocess_mode_passed_through_is_given_not_missing() -> None:
+    # SGLang's gauge_histogram.py: Gauge(..., multiprocess_mode=multiprocess_mode) inside a factory
+    source = (
+        "from prometheus_client import Gauge, multiprocess\n"
+        "def make(name, mode):\n    return Gauge(name, 'G.', multiprocess_mode=mode)\n"
+        "G = Gauge('g', 'G.')\n"
+    )
+    modes = [d.multiprocess_mode for d in analyze_source("app/m.py", source).definitions]
+    assert modes == ["?", None]
+
+
+def test_a_value_assigned_after_its_use_is_followed() -> None:
+    # the closure's use comes before the assignment it reads: its parents are found after the walk reached it
+    source = (
+        "from prometheus_client import Counter\nC = Counter('c_total', 'C.', ['path'])\n"
+        "def handler(request):\n    def done():\n        C.labels(path).inc()\n"
+        "    path = request.path\n    return done\n"
+    )
+    (use,) = analyze_source("app/m.py", source).uses
+    assert use.positional[0].kind is Kind.REQUEST

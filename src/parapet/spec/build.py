@@ -15,7 +15,10 @@ from parapet.spec.model import (
     SLO,
     Alerting,
     AlertTier,
+    ArgRef,
+    CardinalitySettings,
     Database,
+    MetricWrapper,
     Retention,
     SLIKind,
     Spec,
@@ -187,6 +190,7 @@ def build_v1(doc: SourceDocument, spec: v1.SpecV1) -> Spec:
         ),
         retention=_retention(doc, spec),
         database=_database(doc, spec.database),
+        cardinality=_cardinality(doc, spec.doctor.cardinality),
     )
 
 
@@ -217,6 +221,42 @@ def _database(doc: SourceDocument, database: v1.Database | None) -> Database | N
     except DatabaseUrlError as exc:
         raise doc.error(("database", "url"), exc.message, exc.hint) from None
     return Database(url=database.url.strip())
+
+
+def _cardinality(doc: SourceDocument, section: v1.DoctorCardinality | None) -> CardinalitySettings | None:
+    """``doctor: cardinality:``, the settings of ``parapet doctor cardinality`` (unset keys stay None)."""
+    if section is None:
+        return None
+    wrappers = None
+    if section.wrappers is not None:
+        wrappers = tuple(
+            MetricWrapper(
+                call=w.call.strip(),
+                kind=w.kind,
+                name=_arg_ref(doc, ("doctor", "cardinality", "wrappers", i, "name"), w.name),
+                labels=_arg_ref(doc, ("doctor", "cardinality", "wrappers", i, "labels"), w.labels),
+                buckets=_arg_ref(doc, ("doctor", "cardinality", "wrappers", i, "buckets"), w.buckets),
+            )
+            for i, w in enumerate(section.wrappers)
+        )
+    return CardinalitySettings(
+        max_labels=section.max_labels,
+        allow_labels=None if section.allow_labels is None else tuple(section.allow_labels),
+        histogram_budget=section.histogram_budget,
+        label_fanout=section.label_fanout,
+        label_sizes=None if section.label_sizes is None else tuple(section.label_sizes.items()),
+        wrappers=wrappers,
+    )
+
+
+def _arg_ref(doc: SourceDocument, loc: PathKey, value: int | str | list[int | str]) -> ArgRef:
+    """A wrapper's argument: a position, a keyword, or one of each."""
+    items = value if isinstance(value, list) else [value]
+    positions = [v for v in items if isinstance(v, int)]
+    keywords = [v for v in items if isinstance(v, str)]
+    if len(positions) > 1 or len(keywords) > 1:
+        raise doc.error(loc, "give at most one position and one keyword", "write e.g. [2, labelnames]")
+    return (positions[0] if positions else None, keywords[0] if keywords else None)
 
 
 def _topology(topology: v1.Topology | None) -> Topology | None:

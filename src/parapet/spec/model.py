@@ -119,6 +119,36 @@ class Suppression:
     line: int | None = None  # where the entry stands in the spec
 
 
+# An argument of a call: (0-based position, keyword), either may be None.
+ArgRef = tuple[int | None, str | None]
+
+
+@dataclass(frozen=True)
+class MetricWrapper:
+    """A project's own metric factory (``doctor: cardinality: wrappers:``): calls of ``call`` (a qualified name or
+    an fnmatch pattern) define a metric of ``kind``, with the name, label names and buckets in the arguments
+    given here (prometheus_client's own layout by default)."""
+
+    call: str
+    kind: str  # counter, gauge, histogram, summary, info or enum
+    name: ArgRef = (0, "name")
+    labels: ArgRef = (2, "labelnames")
+    buckets: ArgRef = (None, "buckets")
+
+
+@dataclass(frozen=True)
+class CardinalitySettings:
+    """``doctor: cardinality:`` in the spec: settings of ``parapet doctor cardinality``. ``None`` is "not set
+    here", so ``[tool.parapet.cardinality]`` of pyproject.toml (or the default) applies to that key."""
+
+    max_labels: int | None = None
+    allow_labels: tuple[str, ...] | None = None
+    histogram_budget: int | None = None
+    label_fanout: int | None = None
+    label_sizes: tuple[tuple[str, int], ...] | None = None
+    wrappers: tuple[MetricWrapper, ...] | None = None
+
+
 @dataclass(frozen=True)
 class Retention:
     """How long the incident store keeps resolved incidents and system events (``retention:``);
@@ -150,3 +180,4 @@ class Spec:
     journeys: tuple[str, ...] = ()  # the names of the journey SLIs, in spec order, each once
     retention: Retention = Retention()
     database: Database | None = None
+    cardinality: CardinalitySettings | None = None  # doctor: cardinality:

@@ -198,8 +198,36 @@ class DoctorIgnore(_Model):
     reason: str = Field(min_length=1)
 
 
+Position = Annotated[int, Field(ge=0, strict=True)]
+Keyword = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+# An argument of a call: a 0-based position, a keyword, or both as [position, keyword].
+ArgRef = Position | Keyword | Annotated[list[Position | Keyword], Field(min_length=1, max_length=2)]
+
+
+class MetricWrapper(_Model):
+    """A project's own metric factory: its calls define a metric of ``kind`` (``parapet doctor cardinality``)."""
+
+    call: str = Field(min_length=1, description="qualified name (myapp.metrics.counter) or fnmatch pattern")
+    kind: Literal["counter", "gauge", "histogram", "summary", "info", "enum"]
+    name: ArgRef = [0, "name"]
+    labels: ArgRef = [2, "labelnames"]
+    buckets: ArgRef = "buckets"
+
+
+class DoctorCardinality(_Model):
+    """Settings of ``parapet doctor cardinality``; each key set here wins over ``[tool.parapet.cardinality]``."""
+
+    max_labels: int | None = Field(None, ge=1)
+    allow_labels: list[str] | None = None
+    histogram_budget: int | None = Field(None, ge=1)
+    label_fanout: int | None = Field(None, ge=1)
+    label_sizes: dict[str, Annotated[int, Field(ge=1)]] | None = None
+    wrappers: list[MetricWrapper] | None = None
+
+
 class Doctor(_Model):
     ignore: list[DoctorIgnore] = []
+    cardinality: DoctorCardinality | None = None
 
 
 # A retention as ``parapet archive --older-than`` takes it: a whole number and a unit (checked when the

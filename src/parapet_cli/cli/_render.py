@@ -6,6 +6,7 @@ import json
 import sys
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from parapet.errors import UserError
 from parapet_cli.plan import Action, Plan
@@ -20,6 +21,18 @@ _STYLE = {
     Action.DELETE: "magenta",
     Action.CONFLICT: "bold red",
 }
+
+
+def progress_bar() -> Progress:
+    """The progress bar long commands draw on stderr (only on a terminal; gone when done)."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=stderr,
+        transient=True,
+    )
 
 
 def error(exc: UserError) -> None:

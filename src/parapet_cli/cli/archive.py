@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 
 from parapet.evidence.archive import (
     DEFAULT_BATCH_SIZE,
@@ -155,14 +155,7 @@ class _Bar:
 def _progress() -> AbstractContextManager[_Bar | None]:
     if not _render.stderr.is_terminal:
         return nullcontext(None)
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=_render.stderr,
-        transient=True,
-    )
+    progress = _render.progress_bar()
 
     class _Ctx(AbstractContextManager[_Bar | None]):
         def __enter__(self) -> _Bar:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import Progress, TaskID
 from rich.table import Table
 from rich.text import Text
 
@@ -80,11 +81,14 @@ def doctor(
     from parapet_cli.analyzers.cardinality.engine import OPTIONS, Options
     from parapet_cli.analyzers.diffbase import apply_diff_base
 
-    token = OPTIONS.set(Options(jobs=jobs, paths=tuple(paths or ()), cache=not no_cache))
+    bar = _CardinalityBar() if _render.stderr.is_terminal else None
+    token = OPTIONS.set(Options(jobs=jobs, paths=tuple(paths or ()), cache=not no_cache, progress=bar))
     try:
         report = run_doctor(root, spec=spec, selectors=checks or [], fail_on=Severity(fail_on.value))
     finally:
         OPTIONS.reset(token)
+        if bar is not None:
+            bar.close()
     if update_baseline:
         if baseline is None:
             raise typer.BadParameter("--update-baseline needs --baseline PATH", param_hint="--update-baseline")
@@ -106,6 +110,27 @@ def doctor(
         raise typer.Exit(report.exit_code)
 
 
+class _CardinalityBar:
+    """Rich progress on stderr while the cardinality checks read and parse files, for people: only when stderr is
+    a terminal, drawn from the first report on (a warm run that parses nothing may show none) and gone when done."""
+
+    def __init__(self) -> None:
+        self.progress: Progress | None = None
+        self.task: TaskID | None = None
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if self.progress is None:
+            self.progress = _render.progress_bar()
+            self.progress.start()
+            self.task = self.progress.add_task(f"cardinality: {phase}", total=total)
+        assert self.task is not None
+        self.progress.update(self.task, description=f"cardinality: {phase}", completed=done, total=total)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
 def render_table(report: Report) -> None:
     if report.topology is not None:
         _render.note(f"topology: {report.topology.summary()}")
@@ -116,8 +141,14 @@ def render_table(report: Report) -> None:
         table.add_column("check", no_wrap=True)
         table.add_column("where", overflow="fold")
         table.add_column("finding", overflow="fold")
-        for r in active:
+        # grouped by file (a rule between files), in line order within each; findings of no file come first
+        ordered = sorted(active, key=lambda r: (r.finding.path or "", r.finding.line or 0, r.finding.column or 0))
+        previous: str | None = None
+        for i, r in enumerate(ordered):
             f = r.finding
+            if i and f.path != previous:
+                table.add_section()
+            previous = f.path
             body = Text(f.message)
             if f.hint:
                 body.append(f"\nfix: {f.hint}", style="dim")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from parapet_cli.analyzers.cardinality.engine import PREFILTER
+from parapet_cli.analyzers.cardinality.config import DEFAULT_BUCKETS, HISTOGRAM_BUDGET, LABEL_FANOUT
 from parapet_cli.analyzers.cardinality.names import MAX_LABELS
 from parapet_cli.analyzers.cardinality.rule import Example, Rule
 from parapet_cli.analyzers.cardinality.rules import RULES
@@ -49,8 +49,13 @@ globals, class attributes and `self.…` in methods are indexed across the repos
 `.labels()`, `.remove()` and `.add_metric()` in one file resolve to a metric defined in another (by import,
 relative import, `self.attr`, or, at medium confidence, by a unique attribute name). OpenTelemetry instruments
 (`meter.create_counter`, `create_up_down_counter`, `create_histogram`, `create_gauge`) are recognised in files
-that import `opentelemetry`, and the attribute dicts of their `add()`, `record()` and `set()` calls are checked
-like labels (a use in a file that does not import `opentelemetry` is not seen).
+that import `opentelemetry`, and the attribute dicts of their `add()`, `record()` and `set()` calls (written
+inline or bound to a local name) are checked like labels (a use in a file that does not import `opentelemetry`
+is not seen). The project's own metric factories are recognised when the configuration declares them
+(`wrappers`, below). A histogram's buckets are counted from `buckets=` when it folds (a literal list or tuple, a
+module or local constant, `*` and `+` of those, `Histogram.DEFAULT_BUCKETS`, `exponential_buckets(start, factor,
+count)`-style calls, comprehensions over `range(n)`), +Inf included; without `buckets=` it has prometheus_client's
+{DEFAULT_BUCKETS}. The spec's SLO queries are read too (PAR410), when a spec loads.
 
 **Values.** A label value follows one level of local assignment (and closures). It is *bounded* when it is a
 literal, a module constant, an enum member (`Status.OK`, `Status.OK.value`), a class name
@@ -62,22 +67,67 @@ reported unless their name says they are unbounded (`user_id`, `hostname`, …).
 `os.getpid()`, request paths, exception text) are errors at high confidence; f-strings and `str()` of runtime
 values, and names that only look unbounded, are warnings at medium or low confidence.
 
-**Configuration** in the analysed repository's `pyproject.toml`:
+**Configuration** lives in the analysed repository's `pyproject.toml` or in the spec. In `pyproject.toml` keys are
+spelt with dashes, as TOML tools do:
 
 ```toml
 [tool.parapet.cardinality]
 max-labels = {MAX_LABELS}                   # PAR401's ceiling, counting `le` and injected `pid`
-allow-labels = ["region_id"]       # label names (fnmatch patterns) that are bounded in this project
+allow-labels = ["region_id"]       # label names (fnmatch patterns) that are bounded in this project (PAR402, PAR410)
+histogram-budget = {HISTOGRAM_BUDGET}          # PAR409: series per histogram and process
+label-fanout = {LABEL_FANOUT}                  # PAR409: values assumed for a label nothing tells the size of
+label-sizes = {{ region = 8, "*_tier" = 3 }}   # PAR409: values of these labels (names or fnmatch patterns)
+wrappers = [                       # the project's own metric factories
+  {{ call = "myapp.metrics.counter", kind = "counter" }},
+  {{ call = "myapp.metrics.timed", kind = "histogram", name = "metric", labels = 1, buckets = [2, "buckets"] }},
+]
 ```
 
-**Speed.** A byte-level prefilter (`{PREFILTER.pattern.decode()}`) sends only files that can define or use a
-metric to libcst. Inside such a file, functions and classes (and methods) that mention nothing metric-like are
-blanked out before libcst parses it, line numbers intact, because libcst's scope and name metadata is the
-expensive part. With many candidate files they are parsed in a process pool (`--jobs`, default: every core).
-Facts are cached per file (path and SHA-256 of its bytes; the whole cache is dropped when the analyzer changes)
-in `$PARAPET_CACHE_DIR` (default `$XDG_CACHE_HOME/parapet` or `~/.cache/parapet`), so an unchanged run parses
-nothing; `--no-cache` parses everything again. A file that cannot be read or parsed is a PAR000 note with its
-path, never a crash. `python benchmarks/cardinality.py [--root PATH]` times a cold and a warm run.
+In the spec the same keys sit under `doctor: cardinality:`, spelt with underscores as the rest of the spec is
+(`max_labels`, `allow_labels`, `histogram_budget`, `label_fanout`, `label_sizes`, `wrappers`), and are checked
+with the spec: an unknown key is an error naming the file, line and field. **Precedence:** key by key, the spec
+wins over `pyproject.toml`, which wins over the default; lists (`allow_labels`, `wrappers`) replace each other,
+they are not merged. A spec that does not load contributes nothing (PAR201 reports it).
+
+```yaml
+doctor:
+  cardinality:
+    allow_labels: [region_id]
+    wrappers:
+      - {{call: myapp.metrics.counter, kind: counter}}
+```
+
+A **wrapper** says that a call of `call` defines a metric of `kind` (`counter`, `gauge`, `histogram`, `summary`,
+`info` or `enum`). `call` is the factory's qualified name as the code imports it (`myapp.metrics.counter`, also
+for `from myapp.metrics import counter as c` and calls inside `myapp/metrics.py`), or an fnmatch pattern matched
+against that name and against the call as written (`"*.metrics.counter"` matches `self.metrics.counter(...)`).
+`name`, `labels` and `buckets` say which argument holds the metric's name, its label names and its buckets: a
+0-based position, a keyword, or both as `[position, "keyword"]`. The defaults are prometheus_client's own
+layout: `name = [0, "name"]`, `labels = [2, "labelnames"]`, `buckets = "buckets"`, so a wrapper with
+prometheus_client's signature needs only `call` and `kind`. A wrapped metric is then indexed, resolved and
+checked like any other, by every rule.
+
+**Speed.** libcst is the slow part, so three things keep most code away from it. A byte-level prefilter
+sends to libcst only the files that contain what defining or using a metric needs: `prometheus_client`,
+`.labels(`, `.add_metric(`, `…MetricFamily(`, an OpenTelemetry `.create_counter(` (and its kin), or the last
+part of a declared wrapper's `call` (`wrappers` extend the prefilter). A file that only imports a metric and calls
+`.labels()` on it is analysed. Inside such a file, functions and classes (and methods) that mention nothing
+metric-like become one-line stubs before libcst parses it, line numbers intact. What is left is parsed by
+`--jobs` processes (default: every core), this one and `jobs - 1` workers, largest file first; workers are
+started only when there is enough source to pay for their start-up, so a handful of small files is parsed at
+once without them.
+
+Facts are cached per file in `$PARAPET_CACHE_DIR` (default `$XDG_CACHE_HOME/parapet` or `~/.cache/parapet`),
+one JSON file per repository path, dropped whole when the analyzer's code, parapet's or libcst's version, or the
+configuration that changes facts (`wrappers`) changes. A file whose size, mtime, ctime and inode are those of the
+last run is not even read; one whose stat changed (a fresh CI checkout) is read and hashed (SHA-256), and parsed
+again only if its bytes changed; a file changed within two seconds of a run is hashed again next time, since its
+next change could leave the same stat. Rules run on the cached facts every time, so the rest of the configuration
+needs no invalidation; `--no-cache` parses everything again. In CI, keep `$PARAPET_CACHE_DIR` between runs and
+check out to the same path. On a terminal, a progress bar on stderr shows the files being read and parsed; on a
+pipe or in CI there is none, and stdout (JSON, SARIF, GitHub annotations) never carries progress. A file that
+cannot be read or parsed is a PAR000 note with its path, never a crash. `python benchmarks/cardinality.py`
+times cold and warm runs on a large real tree (SGLang, 1.6 million lines) next to Fixit with one trivial rule.
 
 **In pre-commit.** This repository's `.pre-commit-hooks.yaml` offers the hook `parapet-cardinality`.
 """
@@ -88,7 +138,7 @@ def _example(example: Example) -> list[str]:
         return ["```python", example.rstrip("\n"), "```"]
     out: list[str] = []
     for path, source in example.items():
-        lang = "toml" if path.endswith(".toml") else "python"
+        lang = "toml" if path.endswith(".toml") else "yaml" if path.endswith((".yaml", ".yml")) else "python"
         out += [f"`{path}`:", "", f"```{lang}", source.rstrip("\n"), "```", ""]
     return out[:-1]
 

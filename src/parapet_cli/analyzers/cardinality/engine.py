@@ -1,50 +1,96 @@
-"""Find the files that can define or use metrics, parse them (in a process pool when it pays), run the rules.
+"""Find the files that can define or use metrics, parse them (in several processes when it pays), run the rules.
 
-    analyze(root, files, jobs) -> Analysis        facts of every candidate file and the repository index
+    analyze(root, files, jobs, cache=…, config=…, progress=…) -> Analysis   facts of every candidate file, index
     run_rules(analysis, rules, config) -> [Finding]
 
-libcst is slow next to ``ast``, so a byte-level prefilter (``PREFILTER``) keeps every file that cannot define
-or use a prometheus_client metric away from it. A file that cannot be read or parsed becomes a PAR000 note.
+libcst is slow next to ``ast``: position, scope and name metadata cost more than the parse. So the work is cut
+in three places before libcst sees anything:
+
+1. **The cache** (``cache.py``): a file whose stat, or else whose bytes, are what the last run recorded is not
+   parsed again; with an unchanged stat it is not even read.
+2. **The prefilter** (``prefilter_for(config)``): a file reaches libcst only if its bytes contain a word that
+   defining or using a metric needs: ``prometheus_client``, ``.labels(``, ``.add_metric(``, ``…MetricFamily(``,
+   an OpenTelemetry ``.create_counter(`` & co., or the name of a wrapper declared in the configuration. A file
+   that uses a metric defined elsewhere calls ``.labels(`` on it, so it passes.
+3. **Pruning** (``prune.py``): inside a candidate file, functions and classes that mention nothing metric-like
+   become one-line stubs before libcst parses it.
+
+What is left is parsed by ``jobs`` processes (default: every core): this one and ``jobs - 1`` workers, largest
+file first, each process taking the next file when it is free. Workers are only started when there are at least
+two files and ``POOL_MIN_BYTES`` of source to parse, since starting one (a fresh interpreter importing libcst)
+costs about half a second; this process starts parsing at once, and a worker that has not claimed a file by the
+time everything is done is stopped without being waited for. A file that cannot be read or parsed becomes a
+PAR000 note; a worker that dies leaves its files to this process.
 """
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
+import queue
 import re
-import tomllib
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+import stat
+import sys
+import time
+import types
+from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import cache
+from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from parapet.errors import ConfigError
-from parapet_cli.analyzers.cardinality.cache import FactsCache
+from parapet_cli.analyzers.cardinality.cache import FactsCache, digest
+from parapet_cli.analyzers.cardinality.config import Config
 from parapet_cli.analyzers.cardinality.model import FileFacts, Index
-from parapet_cli.analyzers.cardinality.recognize import analyze_source
-from parapet_cli.analyzers.cardinality.rule import Config, Rule
+from parapet_cli.analyzers.cardinality.rule import Rule
 from parapet_cli.doctor.findings import Finding, Severity
 
-# A file reaches libcst only if it names prometheus_client or calls what only a metric (or OpenTelemetry meter) has.
+if TYPE_CHECKING:
+    from parapet.spec.model import MetricWrapper
+
+# Literal words one of which every candidate contains (a fast ``in`` test), then the pattern that confirms it.
+PREFILTER_WORDS: tuple[bytes, ...] = (b"prometheus_client", b".labels", b".add_metric", b"MetricFamily", b".create_")
 PREFILTER = re.compile(
-    rb"prometheus_client|\.labels\(|\.add_metric\(|MetricFamily\(|\.create_(?:counter|up_down_counter|histogram|gauge)\("
+    rb"prometheus_client|\.labels\s*\(|\.add_metric\s*\(|MetricFamily\s*\("
+    rb"|\.create_(?:counter|up_down_counter|histogram|gauge)\s*\("
 )
-# Below this many candidate files a pool costs more (start-up, imports) than it saves.
-POOL_THRESHOLD = 24
+# Workers are started only for at least this much source to parse: below it, this process alone is done before a
+# worker has imported libcst.
+POOL_MIN_BYTES = 96 * 1024
 NOTE_ID = "PAR000"
+
+Progress = Callable[[str, int, int], None]  # (phase: "reading" or "parsing", done, total)
 
 
 @dataclass(frozen=True)
 class Options:
-    """What the command line adds to a doctor run: how many processes, and which paths (none: the whole root)."""
+    """What the command line adds to a doctor run: how many processes, which paths (none: the whole root), whether
+    to use the cache, and where to report progress."""
 
     jobs: int | None = None  # None: every core
     paths: tuple[Path, ...] = ()
     cache: bool = False  # the command line turns it on; library calls and tests leave no files behind
+    progress: Progress | None = None
 
 
 OPTIONS: ContextVar[Options] = ContextVar("parapet_cardinality_options", default=Options())  # noqa: B039
+
+
+@dataclass
+class Stats:
+    """What a run did, for ``--verbose`` people and the benchmark."""
+
+    files: int = 0  # Python files looked at
+    read: int = 0  # files whose bytes were read (the rest were known by their stat)
+    candidates: int = 0  # files that passed the prefilter (cached or parsed)
+    parsed: int = 0  # files parsed by libcst in this run
+    parsed_bytes: int = 0
+    workers: int = 0  # worker processes started
+    cached: int = 0  # candidate files whose facts came from the cache
 
 
 @dataclass
@@ -53,39 +99,56 @@ class Analysis:
     index: Index
     notes: list[Finding] = field(default_factory=list)
     notes_reported: bool = False
+    stats: Stats = field(default_factory=Stats)
 
 
-def load_config(root: Path) -> Config:
-    """``[tool.parapet.cardinality]`` from ``root/pyproject.toml``: ``max-labels`` and ``allow-labels``."""
-    path = root / "pyproject.toml"
-    if not path.is_file():
-        return Config()
+@dataclass(frozen=True)
+class Prefilter:
+    """The test a file's bytes pass to be parsed: one of ``words`` occurs and ``pattern`` matches."""
+
+    words: tuple[bytes, ...]
+    pattern: re.Pattern[bytes]
+
+    def __call__(self, data: bytes) -> bool:
+        return any(w in data for w in self.words) and self.pattern.search(data) is not None
+
+    @property
+    def key(self) -> str:
+        text = repr((self.words, self.pattern.pattern))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def prefilter_for(config: Config) -> Prefilter:
+    """prometheus_client's words, plus the name of every wrapper the configuration declares."""
+    return _prefilter(config.prefilter_names, config.prefilter)
+
+
+@cache
+def _prefilter(names: tuple[str, ...], extra: re.Pattern[bytes] | None) -> Prefilter:
+    words = list(PREFILTER_WORDS)
+    for name in names:
+        # the longest literal run of a wrapper's name (fnmatch wildcards allowed) must occur in the file
+        literal = max(re.split(r"[*?\[\]]", name), key=len)
+        if literal:
+            words.append(literal.encode())
+        else:
+            words = [b""]  # a wrapper named only by wildcards: the pattern alone decides
+            break
+    pattern = PREFILTER if extra is None else re.compile(PREFILTER.pattern + b"|" + extra.pattern)
+    return Prefilter(tuple(dict.fromkeys(words)), pattern)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (a container's cpuset, not the host's count), at least 1."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}", hint="fix the TOML, or remove the file") from exc
-    return config_from(data, str(path))
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
 
 
-def config_from(data: dict[str, object], where: str) -> Config:
-    tool = data.get("tool")
-    parapet = tool.get("parapet") if isinstance(tool, dict) else None
-    section = parapet.get("cardinality") if isinstance(parapet, dict) else None
-    if not isinstance(section, dict):
-        return Config()
-    max_labels = section.get("max-labels", Config.max_labels)
-    allow = section.get("allow-labels", [])
-    if not isinstance(max_labels, int) or isinstance(max_labels, bool) or max_labels < 1:
-        raise ConfigError(
-            f"{where}: [tool.parapet.cardinality] max-labels must be a positive integer, not {max_labels!r}",
-            hint="write e.g. max-labels = 10",
-        )
-    if not isinstance(allow, list) or not all(isinstance(a, str) for a in allow):
-        raise ConfigError(
-            f"{where}: [tool.parapet.cardinality] allow-labels must be a list of label names",
-            hint='write e.g. allow-labels = ["region_id"]',
-        )
-    return Config(max_labels=max_labels, allow_labels=tuple(allow))
+def cache_key(config: Config) -> str:
+    """What, besides the analyzer itself, decides a file's facts: the wrappers and the prefilter."""
+    return f"{config.recognition_key}:{prefilter_for(config).key}"
 
 
 def _note(path: str, message: str) -> Finding:
@@ -118,48 +181,174 @@ def select_files(root: Path, files: Iterable[str], paths: Sequence[Path]) -> lis
     return out
 
 
-def _work(item: tuple[str, bytes]) -> FileFacts:
-    return analyze_source(*item)
+# ------------------------------------------------------------------------------------------------- parsing
+
+_Item = tuple[str, bytes]
 
 
-def analyze(root: Path, files: Iterable[str], jobs: int | None = None, *, cache: bool = False) -> Analysis:
-    notes: list[Finding] = []
-    items: list[tuple[str, bytes]] = []
-    store = FactsCache.load(root) if cache else None
-    cached: list[FileFacts] = []
-    digests: dict[str, str] = {}
-    for rel in files:
+def _work(item: _Item, wrappers: tuple[MetricWrapper, ...] = ()) -> FileFacts:
+    from parapet_cli.analyzers.cardinality.recognize import analyze_source  # libcst: only when there is work
+
+    return analyze_source(item[0], item[1], wrappers)
+
+
+def _claim(counter: Synchronized[int]) -> int:
+    with counter.get_lock():
+        i = counter.value
+        counter.value = i + 1
+    return i
+
+
+def _worker(items: list[_Item], wrappers: tuple[MetricWrapper, ...], counter: Synchronized[int], out: Any) -> None:
+    """A worker process: parse the next unclaimed file until none is left, sending (index, facts) back."""
+    while (i := _claim(counter)) < len(items):
+        out.put((i, _work(items[i], wrappers)))
+
+
+def _parse(
+    items: list[_Item], jobs: int, wrappers: tuple[MetricWrapper, ...], progress: Progress | None, stats: Stats
+) -> list[FileFacts]:
+    """The facts of every item, parsed here and, when it pays, in ``jobs - 1`` worker processes too."""
+    total = len(items)
+    if progress is not None and total:
+        progress("parsing", 0, total)
+    items = sorted(items, key=lambda item: -len(item[1]))  # largest first: no long file left for last
+    stats.parsed, stats.parsed_bytes = total, sum(len(data) for _, data in items)
+    workers = min(jobs, total) - 1 if stats.parsed_bytes >= POOL_MIN_BYTES else 0
+    results: dict[int, FileFacts] = {}
+    if workers <= 0:
+        for i, item in enumerate(items):
+            results[i] = _work(item, wrappers)
+            if progress is not None:
+                progress("parsing", i + 1, total)
+        return [results[i] for i in range(total)]
+    ctx = multiprocessing.get_context("spawn")  # fork is unsafe with threads (the progress bar has one)
+    counter: Synchronized[int] = ctx.Value("q", 0)
+    out: Any = ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(items, wrappers, counter, out), daemon=True) for _ in range(workers)]
+    stats.workers = workers
+    # multiprocessing runs the parent's main script again in every spawned child; for the `parapet` script that
+    # imports the whole command line (SQLAlchemy, Typer, Rich: a third of a second). The workers need nothing of
+    # it (their target and arguments live in this module and the model), so they start from a blank __main__.
+    real_main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        for p in procs:
+            p.start()
+    finally:
+        sys.modules["__main__"] = real_main
+
+    def receive(wait: float = 0.0) -> bool:
+        """Take one worker's result, waiting up to ``wait`` seconds for it; False if none came."""
         try:
-            data = (root / rel).read_bytes()
+            i, facts = out.get(timeout=wait) if wait else out.get_nowait()
+        except queue.Empty:
+            return False
+        results[i] = facts
+        return True
+
+    try:
+        while (i := _claim(counter)) < total:
+            results[i] = _work(items[i], wrappers)
+            while receive():
+                pass
+            if progress is not None:
+                progress("parsing", len(results), total)
+        # every file is claimed; wait for those the workers took, unless a worker died with its file
+        while len(results) < total:
+            if receive(0.05):
+                if progress is not None:
+                    progress("parsing", len(results), total)
+            elif not any(p.is_alive() for p in procs) and not receive(0.2):
+                break
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()  # still starting up (it claimed nothing), or this process is unwinding
+        for p in procs:
+            p.join()
+        out.close()
+    for i in range(total):
+        if i not in results:  # its worker died: parse it here
+            results[i] = _work(items[i], wrappers)
+    return [results[i] for i in range(total)]
+
+
+# ------------------------------------------------------------------------------------------------ analysis
+
+
+def analyze(
+    root: Path,
+    files: Iterable[str],
+    jobs: int | None = None,
+    *,
+    cache: bool = False,
+    config: Config | None = None,
+    progress: Progress | None = None,
+) -> Analysis:
+    """The facts of every file among ``files`` (relative to ``root``) that can define or use a metric."""
+    config = config or Config()
+    accepts = prefilter_for(config)
+    store = FactsCache.load(root, cache_key(config)) if cache else None
+    stats = Stats()
+    notes: list[Finding] = []
+    known: list[FileFacts] = []
+    todo: list[_Item] = []
+    recorded: dict[str, tuple[os.stat_result, str]] = {}
+    files = list(files)
+    stats.files = len(files)
+    base = str(root)  # os.path and open() in this loop over every file: pathlib's objects cost more than the stat
+    last_report = time.monotonic()
+    for n, rel in enumerate(files):
+        if progress is not None and time.monotonic() - last_report > 0.1:
+            progress("reading", n, len(files))
+            last_report = time.monotonic()
+        full = os.path.join(base, rel)  # noqa: PTH118
+        try:
+            if store is not None:
+                hit = store.by_stat(rel, os.stat(full))  # noqa: PTH116
+                if hit is not None:
+                    if hit.facts is not None:
+                        known.append(hit.facts)
+                    continue
+            with open(full, "rb") as fh:  # noqa: PTH123
+                st = os.fstat(fh.fileno())
+                if not stat.S_ISREG(st.st_mode):
+                    notes.append(_note(rel, "cannot read it: not a regular file"))
+                    continue
+                data = fh.read()
         except OSError as exc:
             notes.append(_note(rel, f"cannot read it: {exc.strerror or exc}"))
             continue
-        if not PREFILTER.search(data):
-            continue
+        stats.read += 1
         if store is not None:
-            digests[rel] = store.digest(data)
-            hit = store.get(rel, digests[rel])
+            hexdigest = digest(data)
+            hit = store.by_digest(rel, hexdigest, st)
             if hit is not None:
-                cached.append(hit)
+                if hit.facts is not None:
+                    known.append(hit.facts)
                 continue
-        items.append((rel, data))
-    workers = max(1, jobs if jobs is not None else (os.cpu_count() or 1))
-    if workers == 1 or len(items) < POOL_THRESHOLD:
-        facts = [_work(item) for item in items]
-    else:
-        chunk = max(1, len(items) // (workers * 4))
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            facts = list(pool.map(_work, items, chunksize=chunk))
+            if not accepts(data):
+                store.put(rel, st, hexdigest, None)
+                continue
+            recorded[rel] = (st, hexdigest)
+        elif not accepts(data):
+            continue
+        todo.append((rel, data))
+    workers = max(1, jobs if jobs is not None else usable_cores())
+    parsed = _parse(todo, workers, config.wrappers, progress, stats)
     if store is not None:
-        for f in facts:
-            store.put(f.path, digests[f.path], f)
-        if store.new or store.old:  # a repository without metrics leaves no cache file behind
-            store.save()
-    facts = sorted([*cached, *facts], key=lambda f: f.path)
+        for new in parsed:
+            st, hexdigest = recorded[new.path]
+            store.put(new.path, st, hexdigest, new)
+        store.save()
+    stats.cached = len(known)
+    stats.candidates = len(known) + len(parsed)
+    facts = sorted([*known, *parsed], key=lambda f: f.path)
     for f in facts:
         if f.error is not None:
             notes.append(_note(f.path, f.error))
-    return Analysis(facts, Index.build(facts), notes)
+    return Analysis(facts, Index.build(facts), notes, stats=stats)
 
 
 def run_rules(analysis: Analysis, rules: Iterable[Rule], config: Config) -> list[Finding]:

@@ -57,6 +57,7 @@ class Definition:
     multiprocess_mode: str | None = None
     otel: bool = False  # an OpenTelemetry instrument: attributes are given at each add()/record(), not declared
     dynamic_name: Value | None = None  # the name, when it is built from unbounded runtime values
+    buckets: int | None = None  # a histogram's buckets, +Inf included (the default when none are given); None: unknown
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ class FileFacts:
     uses: tuple[Use, ...] = ()
     framework: str | None = None  # fastapi, starlette, flask, django, aiohttp … when the file imports one
     error: str | None = None  # why the file could not be parsed
+    multiprocess: bool = False  # the file uses prometheus_client's multiprocess mode (MultiProcessCollector …)
 
 
 @dataclass
@@ -89,11 +91,16 @@ class Index:
 
     by_key: dict[str, Definition] = field(default_factory=dict)
     by_attr: dict[str, list[Definition]] = field(default_factory=dict)
+    uses: list[Use] = field(default_factory=list)
+    multiprocess: bool = False  # some file of the repository uses prometheus_client's multiprocess mode
+    _uses_of: dict[int, list[Use]] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def build(cls, files: list[FileFacts]) -> Index:
         index = cls()
         for facts in files:
+            index.uses.extend(facts.uses)
+            index.multiprocess = index.multiprocess or facts.multiprocess
             for d in facts.definitions:
                 if not d.key:
                     continue
@@ -115,3 +122,13 @@ class Index:
         if len(same) == 1 and use.attr:
             return same[0], Confidence.MEDIUM
         return None
+
+    def uses_of(self, definition: Definition) -> list[Use]:
+        """Every use in the repository that resolves to ``definition``."""
+        if self._uses_of is None:
+            self._uses_of = {}
+            for use in self.uses:
+                resolved = self.resolve(use)
+                if resolved is not None:
+                    self._uses_of.setdefault(id(resolved[0]), []).append(use)
+        return self._uses_of.get(id(definition), [])

@@ -1,8 +1,8 @@
 """Label names that are unbounded by nature, and words that tell a label value's story.
 
 The table of METRICS.md lives in ``parapet.metrics.labels`` (ids, emails, paths, IPs, tokens, sessions, trace
-and request ids); this module only adds what the static analyzer also looks for: hostnames and pods,
-timestamps and process ids.
+and request ids); this module only adds what the static analyzer also looks for: hostnames and pods, worker
+node names (Celery's ``celery@host``), timestamps and process ids.
 """
 
 from __future__ import annotations
@@ -18,6 +18,12 @@ _EXTRA: tuple[tuple[frozenset[str], tuple[str, ...], str, str], ...] = (
         ("_host", "_hostname", "_pod"),
         "takes one value per machine or pod, and pods change with every deploy",
         "leave it out: Prometheus adds instance and the Kubernetes pod labels from service discovery",
+    ),
+    (
+        frozenset({"worker", "worker_name", "worker_hostname", "nodename"}),
+        ("_worker_name", "_nodename"),
+        "names a worker process by its node name (Celery's celery@<hostname>), one per pod, new with every deploy",
+        "label by queue or task name; count workers with a gauge, or let Prometheus's instance label tell them apart",
     ),
     (
         frozenset({"timestamp", "ts", "time", "datetime", "date"}),

@@ -1,11 +1,11 @@
 """Blank out the functions and classes of a file that mention no metric, before libcst sees it.
 
-libcst's metadata (scopes, qualified names, positions) costs about a second per thousand lines, and in an
-application most functions never touch a metric. ``ast`` parses twenty times faster, so it finds the top-level
-functions and classes (and the methods of kept classes) whose text mentions nothing metric-like, and their
-lines are replaced by ``pass`` and blank lines (a stub costs libcst more than it is worth: the names are
-only ever looked up for prometheus_client). Line numbers stay exact, and whatever mentions a metric keeps its
-whole body, closures included.
+libcst's metadata (scopes, qualified names, parents, positions) walks every node of the tree, blank lines
+included, and in an application most functions never touch a metric. ``ast`` parses twenty times faster, so it
+finds the top-level functions and classes (and the methods of kept classes) whose text mentions nothing
+metric-like. Each of them becomes one string statement spanning exactly its lines (``pass`` when it is one
+line): one node for libcst instead of a node per line, and every line number after it stays exact. Whatever
+mentions a metric keeps its whole body, closures included.
 """
 
 from __future__ import annotations
@@ -14,10 +14,17 @@ import ast
 import re
 import warnings
 
-_ALWAYS = (
-    r"prometheus_client|\.labels\(|\.add_metric\(|\.remove\(|MetricFamily|Counter|Gauge|Histogram|Summary"
-    r"|\bInfo\b|\bEnum\b"
-)
+# What keeps a function: a metric's use, or prometheus_client by name. Its classes count under the names this module
+# imports them as (``_aliases``): the bare words ``Counter`` or ``Enum`` would also keep collections.Counter and
+# enum.Enum code, which the recognizer has no use for (enum members are bounded by their spelling, ``Status.OK``).
+_ALWAYS = r"prometheus_client|\.labels\(|\.add_metric\(|\.remove\(|MetricFamily"
+# Lines as Python's tokenizer counts them: str.splitlines() would also split at form feeds and other separators.
+_LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
+def source_lines(source: str) -> list[str]:
+    """``source`` split into lines (ends kept) exactly where Python numbers its lines."""
+    return _LINES.findall(source)
 
 
 def _aliases(tree: ast.Module) -> list[str]:
@@ -31,6 +38,14 @@ def _aliases(tree: ast.Module) -> list[str]:
     return out
 
 
+def _stub(first_line: str, count: int) -> list[str]:
+    """``count`` lines holding one statement that does nothing, indented like ``first_line``."""
+    indent = first_line[: len(first_line) - len(first_line.lstrip(" \t"))]
+    if count == 1:
+        return [indent + "pass\n"]
+    return [indent + '"""\n', *(["\n"] * (count - 2)), '"""\n']
+
+
 def prune(source: str) -> str:
     """``source`` with metric-free functions and classes stubbed out, line for line; unchanged if ``ast`` fails."""
     try:
@@ -42,8 +57,8 @@ def prune(source: str) -> str:
     names = [re.escape(n.split(".")[0]) for n in _aliases(tree)]
     otel = r"|create_\w+\(|\.add\(|\.record\(|\.set\(" if "opentelemetry" in source else ""
     trigger = re.compile(_ALWAYS + otel + "".join(rf"|\b{n}\b" for n in names))
-    lines = source.splitlines(keepends=True)
-    blank: dict[int, str] = {}  # 0-based line -> replacement
+    lines = source_lines(source)
+    stubs: dict[int, tuple[int, list[str]]] = {}  # 0-based first line -> (last line, replacement lines)
 
     def visit(body: list[ast.stmt]) -> None:
         for stmt in body:
@@ -51,18 +66,28 @@ def prune(source: str) -> str:
                 continue
             first = min([stmt.lineno, *(d.lineno for d in stmt.decorator_list)]) - 1
             last = (stmt.end_lineno or stmt.lineno) - 1
+            if last >= len(lines):
+                continue
             text = "".join(lines[first : last + 1])
             if trigger.search(text):
                 if isinstance(stmt, ast.ClassDef):
                     visit(stmt.body)
                 continue
-            if any(lines[i].rstrip().endswith("\\") for i in range(first, last + 1)):
-                continue  # continuation lines: keep the text as it is
-            blank[first] = " " * stmt.col_offset + "pass\n"
-            for i in range(first + 1, last + 1):
-                blank[i] = "\n"
+            if lines[last].rstrip("\r\n").rstrip().endswith("\\"):
+                continue  # the statement after it continues this line: keep the text as it is
+            stubs[first] = (last, _stub(lines[first], last - first + 1))
 
     visit(tree.body)
-    if not blank:
+    if not stubs:
         return source
-    return "".join(blank.get(i, line) for i, line in enumerate(lines))
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        if i in stubs:
+            last, replacement = stubs[i]
+            out += replacement
+            i = last + 1
+        else:
+            out.append(lines[i])
+            i += 1
+    return "".join(out)

@@ -8,10 +8,17 @@ counter, and ``enum.Enum`` is not prometheus_client's ``Enum``. Names fold throu
 module's own constants. Each value passed to ``.labels()``, ``.remove()`` or ``.add_metric()`` is classified
 (``Kind``) here, where the syntax tree and its scopes are at hand: one level of local assignment is followed,
 through closures, and ``x in ALLOWED`` anywhere in the function bounds ``x``.
+
+The project's own factories (``wrappers`` of the configuration, ``MetricWrapper``) are definitions too, matched
+by the qualified name of what is called or, for patterns, by the call as written. A histogram's buckets are
+counted where they fold (literal lists, constants, ``exponential_buckets(start, factor, count)``-style calls,
+comprehensions over ``range(n)``), +Inf included as prometheus_client adds it.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import PurePosixPath
@@ -24,7 +31,6 @@ from libcst.metadata import (
     FunctionScope,
     GlobalScope,
     MetadataWrapper,
-    ParentNodeProvider,
     PositionProvider,
     QualifiedNameProvider,
     QualifiedNameSource,
@@ -32,6 +38,7 @@ from libcst.metadata import (
     ScopeProvider,
 )
 
+from parapet.spec.model import ArgRef, MetricWrapper
 from parapet_cli.analyzers.cardinality.model import (
     BOUNDED,
     UNKNOWN,
@@ -43,7 +50,7 @@ from parapet_cli.analyzers.cardinality.model import (
     Value,
 )
 from parapet_cli.analyzers.cardinality.names import unbounded_name
-from parapet_cli.analyzers.cardinality.prune import prune
+from parapet_cli.analyzers.cardinality.prune import prune, source_lines
 from parapet_cli.doctor.findings import Confidence
 
 # prometheus_client class -> (kind, index of the label names when passed by position, their keyword)
@@ -72,6 +79,22 @@ OTEL_CREATE = {
     "create_gauge": "gauge",
 }
 OTEL_METHODS = frozenset({"add", "record", "set"})
+# The OpenTelemetry SDK's default explicit bucket boundaries (0, 5, 10, … 10000): 15 bounds, 16 buckets.
+OTEL_DEFAULT_BUCKETS = 16
+PROMETHEUS_DEFAULT_BUCKETS = 15  # Histogram.DEFAULT_BUCKETS: 14 bounds and +Inf
+# Calls that build bucket bounds: (name, the argument that counts them as (position, keyword)).
+BUCKET_CALLS: dict[str, tuple[int, str]] = {
+    "exponential_buckets": (2, "count"),
+    "linear_buckets": (2, "count"),
+    "exponential_buckets_range": (2, "count"),
+}
+# Words that say a file uses prometheus_client's multiprocess mode.
+MULTIPROCESS_WORDS = (
+    "MultiProcessCollector",
+    "mark_process_dead",
+    "PROMETHEUS_MULTIPROC_DIR",
+    "prometheus_multiproc_dir",
+)
 
 # Calls whose result differs on every call, process or machine.
 UNBOUNDED_CALLS: dict[str, str] = {
@@ -126,6 +149,10 @@ ROUTE_WORDS = frozenset(
 BOUNDED_ATTRS = frozenset(
     {"status_code", "status", "status_int", "code", "errno", "method", "__name__", "__qualname__", "kind", "level"}
 )
+# Plain names (parameters, locals) that hold a status code or another small set, like the attributes above.
+BOUNDED_NAMES = BOUNDED_ATTRS | {
+    "response_code", "response_status", "http_status", "http_code", "returncode", "exit_code",
+}  # fmt: skip
 EXCEPTION_ATTRS = frozenset({"args", "message", "msg", "strerror", "detail", "reason", "description", "text"})
 
 FRAMEWORKS = ("fastapi", "starlette", "litestar", "flask", "quart", "django", "aiohttp", "sanic", "falcon", "tornado")
@@ -164,19 +191,24 @@ def absolute(name: str, module: str, is_package: bool) -> str:
     return ".".join([*base, rest] if rest else base)
 
 
-def analyze_source(path: str, source: str | bytes) -> FileFacts:
-    """The facts of one file; a file that does not parse gives facts with ``error`` set, never an exception."""
+def analyze_source(path: str, source: str | bytes, wrappers: Sequence[MetricWrapper] = ()) -> FileFacts:
+    """The facts of one file; a file that does not parse gives facts with ``error`` set, never an exception.
+    ``wrappers`` are the project's own metric factories (``Config.wrappers``)."""
     module, is_package = module_name(path)
     try:
         text = source.decode("utf-8") if isinstance(source, bytes) else source
     except UnicodeDecodeError as exc:
         return FileFacts(path, module, error=f"it is not UTF-8: {exc.reason}")
+    # prune() keeps only code that mentions prometheus_client's words; a file that calls a wrapper is parsed whole
+    wrapped = any(w.call.rsplit(".", 1)[-1].strip("*?") in text for w in wrappers)
     try:
-        tree = cst.parse_module(prune(text))
+        tree = cst.parse_module(text if wrapped else prune(text))
     except (cst.ParserSyntaxError, UnicodeDecodeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return FileFacts(path, module, error=f"libcst cannot parse it: {first}")
-    recognizer = Recognizer(path, module, is_package, text.splitlines())
+    recognizer = Recognizer(
+        path, module, is_package, [line.rstrip("\r\n") for line in source_lines(text)], tuple(wrappers)
+    )
     MetadataWrapper(tree, unsafe_skip_copy=True).visit(recognizer)
     return FileFacts(
         path,
@@ -184,6 +216,7 @@ def analyze_source(path: str, source: str | bytes) -> FileFacts:
         tuple(recognizer.definitions),
         tuple(recognizer.uses),
         recognizer.framework,
+        multiprocess=recognizer.multiprocess or any(word in text for word in MULTIPROCESS_WORDS),
     )
 
 
@@ -238,6 +271,50 @@ def _fold_names(expr: cst.BaseExpression, constants: dict[str, object]) -> tuple
     return None
 
 
+def _bucket_count(bounds: int, last: cst.BaseExpression | None) -> int:
+    """prometheus_client appends +Inf unless the last bound already is infinite."""
+    if last is not None and _is_inf(last):
+        return bounds
+    return bounds + 1
+
+
+def _is_inf(expr: cst.BaseExpression) -> bool:
+    if isinstance(expr, cst.Name):
+        return expr.value in ("INF", "inf", "INFINITY")
+    if isinstance(expr, cst.Attribute):
+        return expr.attr.value in ("inf", "INF", "infinity")
+    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value == "float" and expr.args:
+        text = _fold_str(expr.args[0].value, {})
+        return text is not None and text.strip().lstrip("+").lower() in ("inf", "infinity")
+    return False
+
+
+def _int_literal(expr: cst.BaseExpression) -> int | None:
+    if isinstance(expr, cst.Integer):
+        value = expr.evaluated_value
+        return value if isinstance(value, int) else None
+    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus):
+        inner = _int_literal(expr.expression)
+        return None if inner is None else -inner
+    return None
+
+
+def _range_length(call: cst.BaseExpression) -> int | None:
+    """The length of ``range(...)`` with literal arguments."""
+    if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Name) and call.func.value == "range"):
+        return None
+    args = [_int_literal(a.value) for a in call.args]
+    if not args or len(args) > 3 or any(a is None for a in args) or any(a.keyword for a in call.args):
+        return None
+    numbers = [a for a in args if a is not None]
+    start, stop, step = (0, numbers[0], 1) if len(numbers) == 1 else (numbers[0], numbers[1], 1)
+    if len(numbers) == 3:
+        step = numbers[2]
+    if step == 0:
+        return None
+    return max(0, math.ceil((stop - start) / step))
+
+
 def _module_constants(tree: cst.Module) -> dict[str, object]:
     """``NAME = "text"`` and ``NAMES = ("a", "b")`` at module level, folded in order."""
     constants: dict[str, object] = {}
@@ -271,22 +348,37 @@ def _arg(call: cst.Call, index: int, keyword: str) -> cst.BaseExpression | None:
     return positional[index].value if index < len(positional) else None
 
 
-class Recognizer(cst.CSTVisitor):
-    METADATA_DEPENDENCIES = (QualifiedNameProvider, ScopeProvider, ParentNodeProvider, PositionProvider)
+def _ref(call: cst.Call, ref: ArgRef) -> cst.BaseExpression | None:
+    """The argument a wrapper's ``(position, keyword)`` points at."""
+    position, keyword = ref
+    return _arg(call, 10_000 if position is None else position, keyword or "")
 
-    def __init__(self, path: str, module: str, is_package: bool, lines: Sequence[str]) -> None:
+
+class Recognizer(cst.CSTVisitor):
+    # No ParentNodeProvider: it walks the whole tree once more (a sixth of the time on a large file); parents are
+    # recorded during this visitor's own walk instead (``parent``).
+    METADATA_DEPENDENCIES = (QualifiedNameProvider, ScopeProvider, PositionProvider)
+
+    def __init__(
+        self, path: str, module: str, is_package: bool, lines: Sequence[str], wrappers: tuple[MetricWrapper, ...] = ()
+    ) -> None:
         super().__init__()
         self.path = path
         self.module = module
         self.is_package = is_package
         self.lines = lines
+        self.wrappers = wrappers
         self.definitions: list[Definition] = []
         self.uses: list[Use] = []
         self.framework: str | None = None
         self.otel = False  # the file imports opentelemetry
+        self.multiprocess = False  # the file imports prometheus_client.multiprocess
         self.constants: dict[str, object] = {}
         self._tree: cst.Module | None = None
         self._guards: dict[cst.CSTNode, frozenset[str]] = {}
+        self._parents: dict[cst.CSTNode, cst.CSTNode] = {}
+        self._path: list[cst.CSTNode] = []  # the nodes from the module down to the one being visited
+        self._all_parents = False
 
     # ------------------------------------------------------------------------------------------ helpers
 
@@ -315,8 +407,24 @@ class Recognizer(cst.CSTVisitor):
                 out.add(q.name)
         return out
 
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if self._path:
+            self._parents[node] = self._path[-1]
+        self._path.append(node)
+        return super().on_visit(node)
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        super().on_leave(original_node)
+        self._path.pop()
+
     def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
-        return self.get_metadata(ParentNodeProvider, node, None)
+        """The node's parent: recorded when the walk passed it, else from one walk of the whole tree."""
+        found = self._parents.get(node)
+        if found is None and not self._all_parents and self._tree is not None:
+            self._all_parents = True
+            self._tree.visit(_ParentRecorder(self._parents))
+            found = self._parents.get(node)
+        return found
 
     def _note_framework(self, module: str) -> None:
         top = module.split(".")[0]
@@ -327,10 +435,18 @@ class Recognizer(cst.CSTVisitor):
     def visit_Import(self, node: cst.Import) -> None:
         for alias in node.names:
             self._note_framework(self.code(alias.name))
+            self.multiprocess = self.multiprocess or self.code(alias.name) == "prometheus_client.multiprocess"
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
         if node.module is not None and not node.relative:
-            self._note_framework(self.code(node.module))
+            module = self.code(node.module)
+            self._note_framework(module)
+            if module == "prometheus_client.multiprocess" or (
+                module == "prometheus_client"
+                and not isinstance(node.names, cst.ImportStar)
+                and any(self.code(a.name) == "multiprocess" for a in node.names)
+            ):
+                self.multiprocess = True
 
     # -------------------------------------------------------------------------------------- definitions
 
@@ -348,10 +464,29 @@ class Recognizer(cst.CSTVisitor):
                 return parts[-1]
         return None
 
+    def wrapper_for(self, call: cst.Call) -> MetricWrapper | None:
+        """The configured wrapper ``call`` calls: by qualified name (as imported, or ``module.name`` for the
+        module's own functions), or by the call as written."""
+        if not self.wrappers:
+            return None
+        names = set(self.qualified(call.func))
+        names |= {f"{self.module}.{n}" for n in names if "." not in n}
+        if isinstance(call.func, cst.Name | cst.Attribute):
+            names.add(self.code(call.func))
+        names |= {"." + n for n in names}  # so that "*.metrics.counter" also matches metrics.counter(...)
+        for wrapper in self.wrappers:
+            if any(fnmatch.fnmatchcase(n, wrapper.call) for n in names):
+                return wrapper
+        return None
+
     def visit_Call(self, node: cst.Call) -> None:
         cls = self.metric_class(node)
         if cls is not None:
             self.definitions.append(self.definition(node, cls))
+            return
+        wrapper = self.wrapper_for(node)
+        if wrapper is not None:
+            self.definitions.append(self.wrapped(node, wrapper))
             return
         func = node.func
         if not isinstance(func, cst.Attribute):
@@ -363,8 +498,22 @@ class Recognizer(cst.CSTVisitor):
             name = _fold_str(name_expr, self.constants) if name_expr is not None else None
             kind = OTEL_CREATE[func.attr.value]
             dynamic = self.dynamic_name(name_expr) if name is None and name_expr is not None else None
+            buckets = None
+            if kind == "histogram":
+                advisory = _arg(node, 99, "explicit_bucket_boundaries_advisory")
+                bounds = self.bounds(advisory) if advisory is not None else OTEL_DEFAULT_BUCKETS - 1
+                buckets = None if bounds is None else bounds + 1  # OpenTelemetry adds the +Inf bucket
             self.definitions.append(
-                Definition(self.binding(node), kind, name, None, self.site(node), otel=True, dynamic_name=dynamic)
+                Definition(
+                    self.binding(node),
+                    kind,
+                    name,
+                    None,
+                    self.site(node),
+                    otel=True,
+                    dynamic_name=dynamic,
+                    buckets=buckets,
+                )
             )
         elif self.otel and func.attr.value in OTEL_METHODS:
             attributes = _arg(node, 1, "attributes")
@@ -372,15 +521,8 @@ class Recognizer(cst.CSTVisitor):
                 self.uses.append(self.otel_use(node, func, attributes))
 
     def otel_use(self, call: cst.Call, func: cst.Attribute, attributes: cst.BaseExpression) -> Use:
-        keywords: list[tuple[str, Value]] = []
-        star = not isinstance(attributes, cst.Dict)
-        if isinstance(attributes, cst.Dict):
-            for el in attributes.elements:
-                key = _fold_str(el.key, self.constants) if isinstance(el, cst.DictElement) else None
-                if key is None or not isinstance(el, cst.DictElement):
-                    star = True
-                    continue
-                keywords.append((key, self.classify(el.value)))
+        items = self.dict_items(attributes)
+        keywords, star = (items[0], not items[1]) if items is not None else ([], True)
         receiver = func.value
         attr = receiver.attr.value if isinstance(receiver, cst.Attribute) else self.code(receiver)
         return Use(func.attr.value, self.targets(receiver), attr, (), tuple(keywords), star, self.site(call))
@@ -401,8 +543,133 @@ class Recognizer(cst.CSTVisitor):
             labels = _fold_names(labels_expr, self.constants)
         mode_expr = _arg(call, 99, "multiprocess_mode")
         mode = _fold_str(mode_expr, self.constants) if mode_expr is not None else None
+        if mode_expr is not None and mode is None:
+            mode = "?"  # given but not a constant (a parameter): not "missing", and no mode to judge
         dynamic = self.dynamic_name(name_expr) if name is None and name_expr is not None else None
-        return Definition(self.binding(call), kind, name, labels, self.site(call), family, mode, dynamic_name=dynamic)
+        buckets = None
+        if kind == "histogram" and not family:
+            buckets = self.histogram_buckets(_arg(call, 99, "buckets"))
+        return Definition(
+            self.binding(call),
+            kind,
+            name,
+            labels,
+            self.site(call),
+            family,
+            mode,
+            dynamic_name=dynamic,
+            buckets=buckets,
+        )
+
+    def wrapped(self, call: cst.Call, wrapper: MetricWrapper) -> Definition:
+        """A metric made by one of the project's own factories."""
+        name_expr = _ref(call, wrapper.name)
+        name = _fold_str(name_expr, self.constants) if name_expr is not None else None
+        labels_expr = _ref(call, wrapper.labels)
+        labels = () if labels_expr is None else _fold_names(labels_expr, self.constants)
+        dynamic = self.dynamic_name(name_expr) if name is None and name_expr is not None else None
+        buckets = None  # the factory's own default buckets are unknown
+        if wrapper.kind == "histogram" and (buckets_expr := _ref(call, wrapper.buckets)) is not None:
+            buckets = self.bounds(buckets_expr, with_inf=True)
+        return Definition(
+            self.binding(call), wrapper.kind, name, labels, self.site(call), dynamic_name=dynamic, buckets=buckets
+        )
+
+    # ------------------------------------------------------------------------------------------ buckets
+
+    def histogram_buckets(self, expr: cst.BaseExpression | None) -> int | None:
+        """The buckets of a prometheus_client histogram, +Inf included: the default 15 when none are given."""
+        if expr is None:
+            return PROMETHEUS_DEFAULT_BUCKETS
+        return self.bounds(expr, with_inf=True)
+
+    def bounds(self, expr: cst.BaseExpression, *, with_inf: bool = False, depth: int = 0) -> int | None:
+        """How many bounds ``expr`` holds (with ``with_inf``: how many buckets prometheus_client makes of them),
+        or None when it does not fold."""
+        folded = self._bounds(expr, depth)
+        if folded is None:
+            return None
+        count, last = folded
+        return _bucket_count(count, last) if with_inf else count
+
+    def _bounds(self, e: cst.BaseExpression, depth: int) -> tuple[int, cst.BaseExpression | None] | None:
+        """(number of bounds, the last bound's expression when it is written out)."""
+        if depth > 3:
+            return None
+        if isinstance(e, cst.List | cst.Tuple):
+            count, last = 0, None
+            for el in e.elements:
+                if isinstance(el, cst.StarredElement):
+                    inner = self._bounds(el.value, depth + 1)
+                    if inner is None:
+                        return None
+                    count, last = count + inner[0], inner[1]
+                else:
+                    count, last = count + 1, el.value
+            return count, last
+        if isinstance(e, cst.BinaryOperation) and isinstance(e.operator, cst.Add):
+            left, right = self._bounds(e.left, depth + 1), self._bounds(e.right, depth + 1)
+            if left is None or right is None:
+                return None
+            return left[0] + right[0], right[1] if right[0] else left[1]
+        if isinstance(e, cst.ListComp | cst.GeneratorExp) and e.for_in.inner_for_in is None and not e.for_in.ifs:
+            n = _range_length(e.for_in.iter)
+            return None if n is None else (n, None)
+        if isinstance(e, cst.Call):
+            names = self.qualified(e.func) | ({e.func.value} if isinstance(e.func, cst.Name) else set())
+            short = {n.rsplit(".", 1)[-1] for n in names}
+            if short & {"list", "tuple", "sorted"} and len(e.args) == 1:
+                return self._bounds(e.args[0].value, depth + 1)
+            for name in short & BUCKET_CALLS.keys():
+                index, keyword = BUCKET_CALLS[name]
+                n_expr = _arg(e, index, keyword)
+                n = _int_literal(n_expr) if n_expr is not None else None
+                return None if n is None else (n, None)
+            return None
+        if isinstance(e, cst.Attribute) and e.attr.value == "DEFAULT_BUCKETS":
+            return PROMETHEUS_DEFAULT_BUCKETS, cst.Name("INF")
+        if isinstance(e, cst.Name):
+            assigned = [a for a in self._assignments(e) if not isinstance(a.node, cst.Import | cst.ImportFrom)]
+            if len(assigned) != 1:
+                return None
+            parent = self.parent(assigned[0].node)
+            if isinstance(parent, cst.AssignTarget):
+                parent = self.parent(parent)
+            if isinstance(parent, cst.Assign | cst.AnnAssign) and parent.value is not None:
+                return self._bounds(parent.value, depth + 1)
+        return None
+
+    def dict_items(self, expr: cst.BaseExpression) -> tuple[list[tuple[str, Value]], bool] | None:
+        """The classified items of a dict literal, or of the one a local name is bound to, and whether that is all
+        of them (False when a key does not fold to a string, or ``**`` spreads another mapping into it)."""
+        found = self.local_dict(expr)
+        if found is None:
+            return None
+        out: list[tuple[str, Value]] = []
+        complete = True
+        for el in found.elements:
+            key = _fold_str(el.key, self.constants) if isinstance(el, cst.DictElement) else None
+            if key is None or not isinstance(el, cst.DictElement):
+                complete = False
+                continue
+            out.append((key, self.classify(el.value)))
+        return out, complete
+
+    def local_dict(self, expr: cst.BaseExpression) -> cst.Dict | None:
+        """The dict literal a name is bound to by its only assignment (``attrs = {...}; c.add(1, attrs)``)."""
+        if isinstance(expr, cst.Dict):
+            return expr
+        if not isinstance(expr, cst.Name):
+            return None
+        assigned = self._assignments(expr)
+        if len(assigned) != 1:
+            return None
+        parent = self.parent(assigned[0].node)
+        if isinstance(parent, cst.AssignTarget):
+            parent = self.parent(parent)
+        if isinstance(parent, cst.Assign) and isinstance(parent.value, cst.Dict):
+            return parent.value
+        return None
 
     def dynamic_name(self, expr: cst.BaseExpression) -> Value | None:
         """The name's value when it is built from unbounded runtime parts; a plain parameter (a factory) is not."""
@@ -464,7 +731,9 @@ class Recognizer(cst.CSTVisitor):
             else:
                 star = True
         for a in args:
-            if a.star:
+            if a.star == "**" and (items := self.dict_items(a.value)) is not None and items[1]:
+                keywords.extend(items[0])  # .labels(**{"queue": q}) or labels = {...}; .labels(**labels)
+            elif a.star:
                 star = True
             elif a.keyword is not None:
                 keywords.append((a.keyword.value, self.classify(a.value)))
@@ -644,7 +913,7 @@ class Recognizer(cst.CSTVisitor):
 
     @staticmethod
     def _by_name(name: str) -> Value:
-        if name.isupper():
+        if name.isupper() or name in BOUNDED_NAMES:
             return BOUNDED
         reason = unbounded_name(name)
         if reason is not None:
@@ -675,7 +944,7 @@ class Recognizer(cst.CSTVisitor):
             return UNKNOWN
         root = node.value
         named = [s for s in segments if s not in ("()", "[]")]
-        if any(s in ("__name__", "__qualname__") for s in named):
+        if any(s in ("__name__", "__qualname__", "__module__") for s in named):  # a class's or module's name
             return BOUNDED
         if root in ("self", "flask") and named[:1] == ["request"]:
             root, segments = "request", segments[1:]
@@ -703,6 +972,24 @@ class Recognizer(cst.CSTVisitor):
         if segments[-1] != "()":
             return self._by_name(last) if not last.isupper() else BOUNDED
         return UNKNOWN
+
+
+class _ParentRecorder(cst.CSTVisitor):
+    """Every node's parent, for the nodes ``Recognizer`` asks about before its own walk reached them."""
+
+    def __init__(self, parents: dict[cst.CSTNode, cst.CSTNode]) -> None:
+        super().__init__()
+        self.parents = parents
+        self.path: list[cst.CSTNode] = []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if self.path:
+            self.parents.setdefault(node, self.path[-1])
+        self.path.append(node)
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        self.path.pop()
 
 
 class _GuardFinder(cst.CSTVisitor):

@@ -3,7 +3,8 @@
 A rule looks at one file's facts with the repository index at hand and yields ``Finding`` objects of the
 doctor framework, so suppression, fingerprints and the output formats are shared with ``parapet doctor``.
 ``VALID`` and ``INVALID`` examples are source snippets, or ``{path: source}`` dicts for examples that span
-files; ``tests/cardinality`` turns each one into a named test, so a rule without examples cannot pass.
+files (a ``pyproject.toml`` entry is the configuration, a ``parapet.yaml`` entry the spec that ``check_spec``
+reads); ``tests/cardinality`` turns each one into a named test, so a rule without examples cannot pass.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from parapet.spec.model import Spec
+from parapet_cli.analyzers.cardinality.config import Config
 from parapet_cli.analyzers.cardinality.model import Definition, FileFacts, Index, Kind, Site, Use, Value
-from parapet_cli.analyzers.cardinality.names import MAX_LABELS
 from parapet_cli.doctor.findings import Confidence, Finding, Severity
+
+__all__ = ["Config", "Example", "Rule", "SpecInput", "label_values", "lowest", "metric_name", "values_of_kind"]
 
 Example = str | Mapping[str, str]
 
@@ -23,11 +27,13 @@ _CONFIDENCE_RANK = {Confidence.LOW: 0, Confidence.MEDIUM: 1, Confidence.HIGH: 2}
 
 
 @dataclass(frozen=True)
-class Config:
-    """``[tool.parapet.cardinality]`` of the analysed repository's pyproject.toml."""
+class SpecInput:
+    """The repository's spec, for rules that read it: its repository-relative path, its text (to find lines and
+    positions in) and the loaded model."""
 
-    max_labels: int = MAX_LABELS
-    allow_labels: tuple[str, ...] = ()  # label names (fnmatch patterns) that are bounded in this project
+    path: str
+    text: str
+    spec: Spec
 
 
 def lowest(*confidences: Confidence) -> Confidence:
@@ -50,6 +56,10 @@ class Rule:
 
     def check(self, facts: FileFacts, index: Index, config: Config) -> Iterator[Finding]:
         raise NotImplementedError
+
+    def check_spec(self, spec: SpecInput, index: Index, config: Config) -> Iterator[Finding]:
+        """Findings in the spec (its SLO queries), run once per analysis when a spec loads; none by default."""
+        return iter(())
 
     def finding(
         self,

@@ -11,6 +11,9 @@ from parapet_cli.analyzers.cardinality.rules.par405_exception_label_value import
 from parapet_cli.analyzers.cardinality.rules.par406_label_mismatch import LabelMismatch
 from parapet_cli.analyzers.cardinality.rules.par407_dynamic_metric_name import DynamicMetricName
 from parapet_cli.analyzers.cardinality.rules.par408_reserved_label_name import ReservedLabelName
+from parapet_cli.analyzers.cardinality.rules.par409_histogram_budget import HistogramBudget
+from parapet_cli.analyzers.cardinality.rules.par410_slo_query_label import SloQueryLabel
+from parapet_cli.analyzers.cardinality.rules.par411_multiprocess_gauge_pid import MultiprocessGaugePid
 
 RULES: tuple[type[Rule], ...] = (
     TooManyLabels,
@@ -21,4 +24,7 @@ RULES: tuple[type[Rule], ...] = (
     LabelMismatch,
     DynamicMetricName,
     ReservedLabelName,
+    HistogramBudget,
+    SloQueryLabel,
+    MultiprocessGaugePid,
 )

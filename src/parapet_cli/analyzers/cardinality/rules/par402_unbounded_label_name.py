@@ -13,9 +13,9 @@ from parapet_cli.doctor.findings import Confidence, Finding, Severity
 
 class UnboundedLabelName(Rule):
     """Some labels take a new value for every user, request, machine or moment: ids, emails, paths and URLs,
-    IP addresses, hostnames and pods, tokens, sessions, trace and request ids, timestamps and pids. Each value
-    is a new series that Prometheus keeps in memory and on disk, so such a label turns one metric into
-    millions of series. The name alone is a strong hint; a project where such a name is bounded (a
+    IP addresses, hostnames, pods and worker node names, tokens, sessions, trace and request ids, timestamps
+    and pids. Each value is a new series that Prometheus keeps in memory and on disk, so such a label turns
+    one metric into millions of series. The name alone is a strong hint; a project where such a name is bounded (a
     ``region_id`` with five values) lists it in ``allow-labels`` of ``[tool.parapet.cardinality]``."""
 
     ID = "PAR402"
@@ -32,12 +32,31 @@ class UnboundedLabelName(Rule):
             "pyproject.toml": '[tool.parapet.cardinality]\nallow-labels = ["region_id"]\n',
             "app/m.py": 'from prometheus_client import Gauge\nG = Gauge("capacity", "Capacity.", ["region_id"])\n',
         },
+        # the spec's doctor: cardinality: wins over pyproject.toml, key by key
+        {
+            "pyproject.toml": '[tool.parapet.cardinality]\nallow-labels = ["region_id"]\n',
+            "parapet.yaml": "version: parapet/v1\nservice: shop\n"
+            "doctor:\n  cardinality:\n    allow_labels: [shard_id]\n"
+            "slos:\n  - pack: web\n    alerting: {runbook_url: https://runbooks.example.com/web}\n",
+            "app/m.py": 'from prometheus_client import Gauge\nG = Gauge("shard_lag", "Lag.", ["shard_id"])\n',
+        },
     )
     INVALID = (
         'from prometheus_client import Counter\nC = Counter("orders_total", "Orders.", ["tenant_id", "status"])\n',
         'import prometheus_client\nG = prometheus_client.Gauge("workers", "Workers.", labelnames=["hostname"])\n',
         'from prometheus_client import Histogram as H\nURL = "url"\nT = H("fetch_seconds", "Fetch.", [URL])\n',
         'from prometheus_client import Summary\nS = Summary("s", "S.", ["email", "trace_id"])\n',
+        # a Celery worker's name is celery@<hostname>: one series per pod (as in flower's worker label)
+        'import prometheus_client\nT = prometheus_client.Counter("tasks_total", "T.", ["worker", "task"])\n',
+        # a project's own factory, declared in the configuration
+        {
+            "pyproject.toml": "[tool.parapet.cardinality]\n"
+            'wrappers = [{ call = "app.telemetry.counter", kind = "counter", labels = 1 }]\n',
+            "app/telemetry.py": "from prometheus_client import Counter\n"
+            "def counter(name, labels):\n    return Counter(name, name, labels)\n",
+            "app/orders.py": "from app.telemetry import counter\n"
+            'ORDERS = counter("orders_total", ["customer_email"])\n',
+        },
         # OpenTelemetry: the attribute keys at add()/record() are the labels
         "from opentelemetry import metrics\n"
         'meter = metrics.get_meter("shop")\n'

@@ -75,6 +75,17 @@ class UnboundedLabelValue(Rule):
         "import uuid\nfrom opentelemetry import metrics\n"
         'LATENCY = metrics.get_meter("jobs").create_histogram("job.duration", unit="s")\n'
         'def done(seconds):\n    LATENCY.record(seconds, attributes={"run": str(uuid.uuid4())})\n',
+        # a custom collector's add_metric() sets label values too
+        "import socket\nfrom prometheus_client.core import GaugeMetricFamily\n"
+        "def collect():\n"
+        '    g = GaugeMetricFamily("node_up", "Up.", labels=["node"])\n'
+        "    g.add_metric([socket.gethostname()], 1)\n"
+        "    yield g\n",
+        # and remove() names the series it drops
+        "from prometheus_client import Gauge\n"
+        'ACTIVE = Gauge("active_sessions", "Active.", ["session"])\n'
+        "def close(session_key):\n"
+        "    ACTIVE.remove(session_key)\n",
     )
 
     def check(self, facts: FileFacts, index: Index, config: Config) -> Iterator[Finding]:

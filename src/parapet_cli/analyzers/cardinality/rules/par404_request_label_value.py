@@ -56,8 +56,10 @@ class RequestLabelValue(Rule):
     def check(self, facts: FileFacts, index: Index, config: Config) -> Iterator[Finding]:
         template = ROUTE_TEMPLATES.get(facts.framework or "")
         hint = (
-            f"use the route template instead: {template}" if template else self.FIX
-        ) + "; drop headers, query and client addresses"
+            f"use the route template instead: {template}; drop headers, query and client addresses"
+            if template
+            else self.FIX
+        )
         for use, metric, label, value, confidence in values_of_kind(facts, index, Kind.REQUEST):
             yield self.finding(
                 use.site,

@@ -69,6 +69,16 @@ class LabelMismatch(Rule):
         '    g = GaugeMetricFamily("queue_depth", "Depth.", labels=["queue"])\n'
         '    g.add_metric(["mail", "eu"], 3)\n    yield g\n',
         'from prometheus_client import Gauge\nUP = Gauge("up", "Up.")\nUP.labels("x").set(1)\n',
+        # a project's factory reached through an attribute, declared as a pattern
+        {
+            "pyproject.toml": "[tool.parapet.cardinality]\nwrappers = [\n"
+            '  { call = "*.metrics.histogram", kind = "histogram", name = "metric", labels = "labels" },\n]\n',
+            "app/jobs.py": "class Worker:\n"
+            "    def __init__(self, metrics):\n"
+            '        self.duration = metrics.histogram(metric="job_seconds", labels=["queue"])\n'
+            "    def done(self, queue, task, seconds):\n"
+            "        self.duration.labels(queue, task).observe(seconds)\n",
+        },
     )
 
     def check(self, facts: FileFacts, index: Index, config: Config) -> Iterator[Finding]:
