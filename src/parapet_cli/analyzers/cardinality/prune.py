@@ -18,6 +18,8 @@ import warnings
 # imports them as (``_aliases``): the bare words ``Counter`` or ``Enum`` would also keep collections.Counter and
 # enum.Enum code, which the recognizer has no use for (enum members are bounded by their spelling, ``Status.OK``).
 _ALWAYS = r"prometheus_client|\.labels\(|\.add_metric\(|\.remove\(|MetricFamily"
+# The fields of ast's statements (and except handlers, match cases) that hold statements.
+_BODIES = ("body", "orelse", "finalbody", "handlers", "cases")
 # Lines as Python's tokenizer counts them: str.splitlines() would also split at form feeds and other separators.
 _LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 
@@ -30,11 +32,16 @@ def source_lines(source: str) -> list[str]:
 def _aliases(tree: ast.Module) -> list[str]:
     """Names under which this module refers to prometheus_client or its classes."""
     out: list[str] = []
-    for node in ast.walk(tree):
+    # imports are statements, and statements live only in these fields: no walk through every expression
+    todo: list[ast.AST] = [tree]
+    while todo:
+        node = todo.pop()
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("prometheus_client"):
             out += [a.asname or a.name for a in node.names]
         elif isinstance(node, ast.Import):
             out += [a.asname or a.name for a in node.names if a.name.startswith("prometheus_client")]
+        for field in _BODIES:
+            todo += getattr(node, field, ())
     return out
 
 

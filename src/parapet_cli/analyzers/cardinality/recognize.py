@@ -2,7 +2,7 @@
 
     analyze_source(path, source) -> FileFacts
 
-Metric classes are recognised by their qualified name (``QualifiedNameProvider``), so ``from prometheus_client
+Metric classes are recognised by their qualified name (asked of libcst's scope analysis), so ``from prometheus_client
 import Counter as C``, ``import prometheus_client as pc`` and ``prometheus_client.metrics.Counter`` are all a
 counter, and ``enum.Enum`` is not prometheus_client's ``Enum``. Names fold through string literals and the
 module's own constants. Each value passed to ``.labels()``, ``.remove()`` or ``.add_metric()`` is classified
@@ -19,24 +19,29 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import PurePosixPath
+from typing import cast
 
 import libcst as cst
 import libcst.matchers as m
 from libcst.metadata import (
     Assignment,
+    BatchableMetadataProvider,
     ClassScope,
+    CodePosition,
+    CodeRange,
     FunctionScope,
     GlobalScope,
     MetadataWrapper,
     PositionProvider,
-    QualifiedNameProvider,
+    QualifiedName,
     QualifiedNameSource,
     Scope,
     ScopeProvider,
 )
+from libcst.metadata.position_provider import NEWLINE_RE, PositionProvidingCodegenState
 
 from parapet.spec.model import ArgRef, MetricWrapper
 from parapet_cli.analyzers.cardinality.model import (
@@ -201,15 +206,17 @@ def analyze_source(path: str, source: str | bytes, wrappers: Sequence[MetricWrap
         return FileFacts(path, module, error=f"it is not UTF-8: {exc.reason}")
     # prune() keeps only code that mentions prometheus_client's words; a file that calls a wrapper is parsed whole
     wrapped = any(w.call.rsplit(".", 1)[-1].strip("*?") in text for w in wrappers)
+    parsed = text if wrapped else prune(text)
     try:
-        tree = cst.parse_module(text if wrapped else prune(text))
+        tree = cst.parse_module(parsed)
     except (cst.ParserSyntaxError, UnicodeDecodeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return FileFacts(path, module, error=f"libcst cannot parse it: {first}")
     recognizer = Recognizer(
         path, module, is_package, [line.rstrip("\r\n") for line in source_lines(text)], tuple(wrappers)
     )
-    MetadataWrapper(tree, unsafe_skip_copy=True).visit(recognizer)
+    recognizer.parsed = parsed
+    recognizer.run(MetadataWrapper(tree, unsafe_skip_copy=True))
     return FileFacts(
         path,
         module,
@@ -354,10 +361,85 @@ def _ref(call: cst.Call, ref: ArgRef) -> cst.BaseExpression | None:
     return _arg(call, 10_000 if position is None else position, keyword or "")
 
 
+def _node_types(cls: type) -> set[str]:
+    """The names of ``cls`` and of every class under it: every kind of node libcst makes."""
+    out = {cls.__name__}
+    subclasses: list[type] = cls.__subclasses__()
+    for sub in subclasses:
+        out |= _node_types(sub)
+    return out
+
+
+_NODE_TYPES = sorted(_node_types(cst.CSTNode))
+# What leads from a statement to the statements in its blocks.
+_CLAUSES = (
+    cst.BaseCompoundStatement,
+    cst.IndentedBlock,
+    cst.Else,
+    cst.ExceptHandler,
+    cst.ExceptStarHandler,
+    cst.Finally,
+)
+_EVENTS = (cst.Module, cst.Import, cst.ImportFrom, cst.Call, cst.Comparison)
+
+
+class _Walk(BatchableMetadataProvider[object]):
+    """Records, in the walk libcst's ``ExpressionContextProvider`` makes anyway, every node's parent and, in the
+    order a visitor meets them, the module, imports and calls: the ``Recognizer`` replays them instead of walking
+    the tree once more. And the names compared with ``in`` or ``not in`` in each function (and lambda) and in the
+    module, not counting the functions nested in it (those of its lambdas count). All three are the metadata of
+    the module."""
+
+    def __init__(self, cache: object = None) -> None:
+        super().__init__(cache)
+        self.parents: dict[cst.CSTNode, cst.CSTNode] = {}
+        self.events: list[cst.CSTNode] = []
+        self.path: list[cst.CSTNode] = []
+        self.guards: dict[cst.CSTNode, set[str]] = {}
+
+    def get_visitors(self) -> Mapping[str, Callable[[cst.CSTNode], None]]:
+        methods: dict[str, Callable[[cst.CSTNode], None]] = {}
+        for name in _NODE_TYPES:
+            methods[f"visit_{name}"] = self.enter
+            methods[f"leave_{name}"] = self.leave
+        return methods
+
+    def enter(self, node: cst.CSTNode) -> None:
+        path = self.path
+        if path:
+            self.parents[node] = path[-1]
+        path.append(node)
+        if isinstance(node, _EVENTS):
+            if not isinstance(node, cst.Comparison):
+                self.events.append(node)
+            elif isinstance(node.left, cst.Name) and any(
+                isinstance(t.operator, cst.In | cst.NotIn) for t in node.comparisons
+            ):
+                self.guard(node.left.value)
+
+    def guard(self, name: str) -> None:
+        """``name`` is compared in the lambdas around the node being entered, up to the function around it, and
+        in that function, or in the module when no function is around it."""
+        for ancestor in reversed(self.path[:-1]):
+            if isinstance(ancestor, cst.Lambda | cst.FunctionDef):
+                self.guards.setdefault(ancestor, set()).add(name)
+                if isinstance(ancestor, cst.FunctionDef):
+                    return
+        self.guards.setdefault(self.path[0], set()).add(name)
+
+    def leave(self, node: cst.CSTNode) -> None:
+        self.path.pop()
+        if not self.path:
+            self.set_metadata(node, (self.events, self.parents, self.guards))
+
+
 class Recognizer(cst.CSTVisitor):
     # No ParentNodeProvider: it walks the whole tree once more (a sixth of the time on a large file); parents are
-    # recorded during this visitor's own walk instead (``parent``).
-    METADATA_DEPENDENCIES = (QualifiedNameProvider, ScopeProvider, PositionProvider)
+    # recorded by ``_Walk`` in the walk of the scope's own dependency, and so are the nodes this class visits
+    # (``run``). No QualifiedNameProvider either: it walks the tree to attach to every node what ``qualified`` asks
+    # the node's scope for, for the few nodes that need it. Positions (``PositionProvider``, a whole code
+    # generation) are made for the statements that hold a ``site`` (``position``).
+    METADATA_DEPENDENCIES = (ScopeProvider, _Walk)
 
     def __init__(
         self, path: str, module: str, is_package: bool, lines: Sequence[str], wrappers: tuple[MetricWrapper, ...] = ()
@@ -375,10 +457,15 @@ class Recognizer(cst.CSTVisitor):
         self.multiprocess = False  # the file imports prometheus_client.multiprocess
         self.constants: dict[str, object] = {}
         self._tree: cst.Module | None = None
-        self._guards: dict[cst.CSTNode, frozenset[str]] = {}
+        self._guards: dict[cst.CSTNode, set[str]] = {}  # the names ``in`` bounds in each function and the module
         self._parents: dict[cst.CSTNode, cst.CSTNode] = {}
-        self._path: list[cst.CSTNode] = []  # the nodes from the module down to the one being visited
-        self._all_parents = False
+        self._current: cst.CSTNode | None = None  # the node being visited
+        self.wrapper: MetadataWrapper | None = None  # set by run(), for positions resolved lazily
+        self._positions: Mapping[cst.CSTNode, CodeRange] | None = None
+        self.parsed: str | None = None  # the text libcst parsed, which is the tree's code exactly
+        self._statements: dict[cst.CSTNode, tuple[Mapping[cst.CSTNode, CodeRange], int]] = {}
+        # the statements whose code was found in ``parsed``: the nodes around each, where its code starts and ends
+        self._placed: dict[cst.CSTNode, tuple[list[cst.CSTNode], int, int]] = {}
 
     # ------------------------------------------------------------------------------------------ helpers
 
@@ -390,13 +477,90 @@ class Recognizer(cst.CSTVisitor):
         assert self._tree is not None
         return " ".join(self._tree.code_for_node(node).split())
 
+    def ancestors(self, node: cst.CSTNode) -> list[cst.CSTNode]:
+        """The nodes around ``node``, the module first."""
+        out: list[cst.CSTNode] = []
+        parent = self.parent(node)
+        while parent is not None:
+            out.append(parent)
+            parent = self.parent(parent)
+        out.reverse()
+        return out
+
+    def statement(self, node: cst.CSTNode) -> tuple[cst.CSTNode, list[cst.CSTNode], list[str]] | None:
+        """The innermost statement of a body (the module's or an indented block's) around ``node`` that only
+        statements, their clauses and blocks lead to from the module; the nodes around it; the indents of the
+        blocks it is in."""
+        if self._tree is None:
+            return None
+        chain = self.ancestors(node)
+        if not chain or chain[0] is not self._tree:
+            return None
+        found = None
+        indents: list[str] = []
+        for i in range(1, len(chain)):
+            here = chain[i]
+            if isinstance(here, cst.BaseStatement) and isinstance(chain[i - 1], cst.Module | cst.IndentedBlock):
+                found = (here, chain[:i], list(indents))
+            if isinstance(here, cst.IndentedBlock):
+                indents.append(self._tree.default_indent if here.indent is None else here.indent)
+            elif isinstance(here, cst.Match) or not isinstance(here, _CLAUSES):
+                break  # an expression, or a match statement (it indents its cases itself)
+        return found
+
+    def position(self, node: cst.CSTNode) -> CodePosition:
+        """What ``PositionProvider`` gives ``node``: the positions of the code of the innermost statement around it
+        alone (``statement``), shifted by the lines before that code in the text parsed, which is found after what
+        comes before the statement for sure (the statements placed before it, the start of those around it) when
+        it occurs there exactly once. Else one generation of the whole module's code."""
+        # only for the node being visited: the statements placed before are then before it, or around it
+        ready = node is self._current and self._positions is None and self.parsed is not None
+        where = self.statement(node) if ready else None
+        if where is not None and self._tree is not None and self.parsed is not None:
+            stmt, around, indents = where
+            found = self._statements.get(stmt)
+            if found is None:
+                provider = PositionProvider()
+                state = PositionProvidingCodegenState(
+                    default_indent=self._tree.default_indent,
+                    default_newline=self._tree.default_newline,
+                    provider=provider,
+                    indent_tokens=indents,
+                )
+                stmt._codegen(state)
+                code = "".join(state.tokens)
+                low = 0
+                for placed, (placed_around, start, end) in self._placed.items():
+                    if any(a is placed for a in around):
+                        low = max(low, start)  # a statement this one is in
+                    elif not any(a is stmt for a in placed_around):
+                        low = max(low, end)  # a statement before this one (one inside it says nothing)
+                start = self.parsed.find(code, low) if code else -1
+                if start >= 0 and self.parsed.find(code, start + 1) < 0:
+                    self._placed[stmt] = (around, start, start + len(code))
+                    positions = cast(Mapping[cst.CSTNode, CodeRange], provider._computed)
+                    found = (positions, len(NEWLINE_RE.findall(self.parsed, 0, start)))
+                    self._statements[stmt] = found
+            if found is not None:
+                local = found[0][node].start
+                return CodePosition(local.line + found[1], local.column)
+        if self._positions is None:
+            assert self.wrapper is not None
+            self._positions = self.wrapper.resolve(PositionProvider)
+        return self._positions[node].start
+
     def site(self, node: cst.CSTNode) -> Site:
-        pos = self.get_metadata(PositionProvider, node).start
+        pos = self.position(node)
         text = self.lines[pos.line - 1].strip() if 0 < pos.line <= len(self.lines) else ""
         return Site(self.path, pos.line, pos.column + 1, text)
 
+    def qualified_names(self, node: cst.CSTNode) -> Collection[QualifiedName]:
+        """What ``QualifiedNameProvider`` gives ``node``, asked of its scope only when needed."""
+        scope = self.get_metadata(ScopeProvider, node, None)
+        return set() if scope is None else scope.get_qualified_names_for(node)
+
     def qualified(self, node: cst.CSTNode) -> set[str]:
-        names = self.get_metadata(QualifiedNameProvider, node, set())
+        names = self.qualified_names(node)
         out = set()
         for q in names:
             if q.source is QualifiedNameSource.IMPORT:
@@ -407,24 +571,35 @@ class Recognizer(cst.CSTVisitor):
                 out.add(q.name)
         return out
 
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if self._path:
-            self._parents[node] = self._path[-1]
-        self._path.append(node)
-        return super().on_visit(node)
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        super().on_leave(original_node)
-        self._path.pop()
+    def run(self, wrapper: MetadataWrapper) -> None:
+        """Visit, in the order of a walk of the tree, the nodes this class has ``visit_`` methods for."""
+        self.wrapper = wrapper
+        with self.resolve(wrapper):
+            events, parents, guards = cast(
+                tuple[
+                    list[cst.CSTNode],
+                    dict[cst.CSTNode, cst.CSTNode],
+                    dict[cst.CSTNode, set[str]],
+                ],
+                self.get_metadata(_Walk, wrapper.module),
+            )
+            self._parents = parents
+            self._guards = guards
+            for node in events:
+                self._current = node
+                if isinstance(node, cst.Call):
+                    self.visit_Call(node)
+                elif isinstance(node, cst.Import):
+                    self.visit_Import(node)
+                elif isinstance(node, cst.ImportFrom):
+                    self.visit_ImportFrom(node)
+                elif isinstance(node, cst.Module):
+                    self.visit_Module(node)
+            self._current = None
 
     def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
-        """The node's parent: recorded when the walk passed it, else from one walk of the whole tree."""
-        found = self._parents.get(node)
-        if found is None and not self._all_parents and self._tree is not None:
-            self._all_parents = True
-            self._tree.visit(_ParentRecorder(self._parents))
-            found = self._parents.get(node)
-        return found
+        """The node's parent, as ``_Walk`` recorded it."""
+        return self._parents.get(node)
 
     def _note_framework(self, module: str) -> None:
         top = module.split(".")[0]
@@ -755,7 +930,7 @@ class Recognizer(cst.CSTVisitor):
             for a in scope[receiver.value]:
                 if isinstance(a, Assignment) and not isinstance(a.node, cst.Import | cst.ImportFrom):
                     out.append(self.scoped_key(a.scope, receiver.value))
-        for q in sorted(self.get_metadata(QualifiedNameProvider, receiver, set()), key=lambda q: q.name):
+        for q in sorted(self.qualified_names(receiver), key=lambda q: q.name):
             if q.source is QualifiedNameSource.IMPORT:
                 out.append(absolute(q.name, self.module, self.is_package))
             elif q.source is QualifiedNameSource.LOCAL and "." in q.name:
@@ -900,11 +1075,7 @@ class Recognizer(cst.CSTVisitor):
         while scope is not None and self._tree is not None:
             if isinstance(scope, FunctionScope | GlobalScope):
                 node: cst.CSTNode = scope.node if isinstance(scope, FunctionScope) else self._tree
-                if node not in self._guards:
-                    finder = _GuardFinder(node)
-                    node.visit(finder)
-                    self._guards[node] = frozenset(finder.names)
-                if e.value in self._guards[node]:
+                if e.value in self._guards.get(node, ()):
                     return True
             if isinstance(scope, GlobalScope):
                 break
@@ -972,39 +1143,3 @@ class Recognizer(cst.CSTVisitor):
         if segments[-1] != "()":
             return self._by_name(last) if not last.isupper() else BOUNDED
         return UNKNOWN
-
-
-class _ParentRecorder(cst.CSTVisitor):
-    """Every node's parent, for the nodes ``Recognizer`` asks about before its own walk reached them."""
-
-    def __init__(self, parents: dict[cst.CSTNode, cst.CSTNode]) -> None:
-        super().__init__()
-        self.parents = parents
-        self.path: list[cst.CSTNode] = []
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if self.path:
-            self.parents.setdefault(node, self.path[-1])
-        self.path.append(node)
-        return True
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        self.path.pop()
-
-
-class _GuardFinder(cst.CSTVisitor):
-    """The names compared with ``in``/``not in`` in one function (or module), not in functions nested in it."""
-
-    def __init__(self, root: cst.CSTNode) -> None:
-        super().__init__()
-        self.root = root
-        self.names: set[str] = set()
-
-    def visit_Comparison(self, node: cst.Comparison) -> None:
-        if isinstance(node.left, cst.Name) and any(
-            isinstance(t.operator, cst.In | cst.NotIn) for t in node.comparisons
-        ):
-            self.names.add(node.left.value)
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return node is self.root
