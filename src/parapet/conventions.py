@@ -83,3 +83,9 @@ WEBHOOK_PATH = "/parapet/webhook"
 
 def receiver_name(service: str) -> str:
     return f"parapet-{service}"
+
+
+# The incident store's URL in the environment (``parapet archive``, the runtime's store, ``doctor`` PAR301).
+DATABASE_URL_ENV = "PARAPET_DATABASE_URL"
+# Incidents per ``parapet archive`` batch: one read, one archive write + fsync, one short delete transaction.
+ARCHIVE_BATCH_SIZE = 2000

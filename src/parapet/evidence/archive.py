@@ -43,6 +43,7 @@ from typing import Any, BinaryIO, Final
 from sqlalchemy import JSON, Engine, Row, Table, delete, func, literal, select, text, tuple_
 from sqlalchemy.engine import Connection
 
+from parapet import conventions
 from parapet.errors import ConfigError, WriteRefused
 from parapet.evidence.db import check_schema
 from parapet.evidence.schema import (
@@ -59,7 +60,7 @@ from parapet.evidence.store import utcnow
 ARCHIVE_FORMAT: Final = "parapet.evidence/v1"
 DEFAULT_OLDER_THAN: Final = timedelta(days=90)
 DEFAULT_EVENTS_OLDER_THAN: Final = timedelta(days=7)
-DEFAULT_BATCH_SIZE: Final = 2000
+DEFAULT_BATCH_SIZE: Final = conventions.ARCHIVE_BATCH_SIZE
 MAX_BATCH_SIZE: Final = 5000
 # gzip level of the archive file: 3 compresses about twice as fast as the default 6, for files ~15% larger.
 GZIP_LEVEL: Final = 3

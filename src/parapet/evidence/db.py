@@ -21,10 +21,11 @@ from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
+from parapet import conventions
 from parapet.errors import ConfigError
 from parapet.evidence.schema import TABLES
 
-ENV_URL: Final = "PARAPET_DATABASE_URL"
+ENV_URL: Final = conventions.DATABASE_URL_ENV
 DEFAULT_SQLITE: Final = Path(".parapet") / "parapet.db"
 SQLITE_BUSY_TIMEOUT_S: Final = 30.0
 

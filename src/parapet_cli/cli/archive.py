@@ -7,22 +7,18 @@ import sys
 from contextlib import AbstractContextManager, nullcontext
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import Progress
 
-from parapet.evidence.archive import (
-    DEFAULT_BATCH_SIZE,
-    ArchiveOptions,
-    ArchiveResult,
-    parse_duration,
-    run_archive,
-)
-from parapet.evidence.db import ENV_URL, create_engine_for, mask_url, resolve_url
+from parapet import conventions
 from parapet.spec import Spec, load_spec
 from parapet.spec.model import Retention
 from parapet_cli.cli import _render
+
+if TYPE_CHECKING:
+    from parapet.evidence.archive import ArchiveResult
 
 DEFAULT_SPEC = Path("parapet.yaml")
 
@@ -47,7 +43,7 @@ def archive(
     ] = None,
     batch_size: Annotated[
         int, typer.Option("--batch-size", help="Incidents per batch: written, fsynced, then deleted.")
-    ] = DEFAULT_BATCH_SIZE,
+    ] = conventions.ARCHIVE_BATCH_SIZE,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Count what would be archived; write and delete nothing.")
     ] = False,
@@ -63,7 +59,7 @@ def archive(
         str | None,
         typer.Option(
             "--database-url",
-            envvar=ENV_URL,
+            envvar=conventions.DATABASE_URL_ENV,
             show_envvar=True,
             help="The store (default: the spec's database.url, else sqlite:///.parapet/parapet.db). "
             "Prefer the environment variable for secrets.",
@@ -87,6 +83,10 @@ def archive(
     Safe to run from cron: an overlapping run exits 0 without doing anything, and a run killed at any moment
     loses nothing (a batch is deleted only after the archive file holding it was fsynced).
     """
+    # SQLAlchemy and the store load only when archive runs: every other command starts faster without them.
+    from parapet.evidence.archive import ArchiveOptions, parse_duration, run_archive
+    from parapet.evidence.db import create_engine_for, mask_url, resolve_url
+
     incidents_after = parse_duration(older_than) if older_than is not None else None
     events_after = (
         parse_duration(events_older_than, option="--events-older-than") if events_older_than is not None else None

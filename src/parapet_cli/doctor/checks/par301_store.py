@@ -9,13 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from parapet import conventions
 from parapet.errors import UserError
 from parapet_cli.doctor.context import Context
 from parapet_cli.doctor.findings import Finding, Severity
 from parapet_cli.doctor.registry import check
 
 STORE_PACKAGE = "parapet.evidence"
-ENV_URL = "PARAPET_DATABASE_URL"
+ENV_URL = conventions.DATABASE_URL_ENV
 
 
 def store_module() -> Any | None:
