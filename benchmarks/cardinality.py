@@ -8,10 +8,10 @@
 Everything it needs comes with ``pip install -e '.[dev]'`` (Fixit is in the dev extra). The default tree is a
 real, large project that uses prometheus_client heavily: the ``.py`` files of the SGLang 0.5.23 wheel (4,719
 files; 4,024 and 1.59 million lines once the doctor's usual skips, tests and docs, are applied). ``pip download``
-fetches the wheel pinned by file name and SHA-256 into ``$XDG_CACHE_HOME/parapet-bench`` (else
-``~/.cache/parapet-bench``), once; the Python files are the same on every platform, so the x86_64 wheel is
-fetched everywhere. Without network, pass ``--root``: the installed Django package is on every dev machine, but
-at 152,000 lines it is smaller than the target's 400,000.
+(real_projects.py's fetcher) takes the wheel pinned by file name and SHA-256 into
+``$XDG_CACHE_HOME/parapet-bench/real`` (else ``~/.cache/parapet-bench/real``), once; the Python files are the
+same on every platform, so the x86_64 wheel is fetched everywhere. Without network, pass ``--root``: the
+installed Django package is on every dev machine, but at 152,000 lines it is smaller than the target's 400,000.
 
 The rows, all on the same tree and in the same run:
 
@@ -33,7 +33,6 @@ printed before and after, since other work on the machine slows every row.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -42,10 +41,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
+
+import real_projects
 
 from parapet_cli.analyzers.cardinality import cache as facts_cache
 from parapet_cli.analyzers.cardinality.config import load_config
@@ -59,57 +59,8 @@ TARGET_RATIO = 15.0
 TARGET_WARM_SECONDS = 1.0
 
 
-@dataclass(frozen=True)
-class Wheel:
-    name: str
-    version: str
-    filename: str
-    sha256: str
-    platform: str
-    python: str
-
-
-SGLANG = Wheel(
-    "sglang",
-    "0.5.23",
-    "sglang-0.5.23-cp311-cp311-manylinux_2_34_x86_64.whl",
-    "00b3cd5b265ac76c64185fbb6b95424f324ddd9f428d0306b77bc9db9d859937",
-    "manylinux_2_34_x86_64",
-    "3.11",
-)
-
-
-def _bench_dir() -> Path:
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "parapet-bench"
-
-
-def fetch(wheel: Wheel) -> Path:
-    """The wheel's ``.py`` files, unpacked once; pip downloads the pinned file and its SHA-256 is checked."""
-    tree = _bench_dir() / f"{wheel.name}-{wheel.version}"
-    if (tree / ".complete").is_file():
-        return tree
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [
-            sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-            "--platform", wheel.platform, "--python-version", wheel.python, "--implementation", "cp",
-            "-d", tmp, f"{wheel.name}=={wheel.version}",
-        ]  # fmt: skip
-        print(f"downloading {wheel.filename} with pip …", file=sys.stderr)
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        path = Path(tmp) / wheel.filename
-        if done.returncode != 0 or not path.is_file():
-            sys.exit(f"pip could not download {wheel.filename}:\n{done.stderr[-2000:]}\nhint: pass --root PATH")
-        got = hashlib.sha256(path.read_bytes()).hexdigest()
-        if got != wheel.sha256:
-            sys.exit(f"{wheel.filename}: SHA-256 {got}, expected {wheel.sha256}")
-        shutil.rmtree(tree, ignore_errors=True)
-        with zipfile.ZipFile(path) as archive:
-            for member in archive.infolist():
-                if member.filename.endswith(".py"):
-                    archive.extract(member, tree)
-    (tree / ".complete").write_text(f"{wheel.filename} {wheel.sha256}\n")
-    return tree
+# The tree: SGLang's wheel, pinned (with its SHA-256) in real_projects.py's list and fetched by it.
+SGLANG = next(p for p in real_projects.PROJECTS if p.name == "sglang")
 
 
 def settle(root: Path, files: list[str]) -> None:
@@ -196,7 +147,8 @@ def main() -> int:
     if args.root is not None:
         root, what = args.root.resolve(), str(args.root)
     else:
-        root, what = fetch(SGLANG), f"SGLang {SGLANG.version} ({SGLANG.filename}, sha256 {SGLANG.sha256[:12]}…)"
+        root = real_projects.fetch(SGLANG)
+        what = f"SGLang {SGLANG.version} ({SGLANG.filename}, sha256 {SGLANG.sha256[:12]}…)"
     files = select_files(root, Repo(root).files, ())
     lines = line_count([root / rel for rel in files])
     settle(root, files)
