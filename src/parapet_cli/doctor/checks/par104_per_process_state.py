@@ -93,25 +93,21 @@ def per_process_state(ctx: Context) -> Iterator[Finding]:
                 else:
                     severity = gate(base, multi)
                     where = "each process's memory"
-                if severity is not None:
-                    yield at_node(
-                        "PAR104",
-                        severity,
-                        module,
-                        backend[1].lineno,
-                        backend[1].col_offset,
-                        f"the default cache ({backend[0].rsplit('.', 1)[-1]}) lives in {where}"
-                        + (", and django-ratelimit counts in it" if uses_ratelimit else "")
-                        + suffix,
-                        "use django.core.cache.backends.redis.RedisCache (or Memcached)",
-                    )
+                yield from _report(
+                    severity,
+                    module,
+                    backend[1].lineno,
+                    backend[1].col_offset,
+                    f"the default cache ({backend[0].rsplit('.', 1)[-1]}) lives in {where}"
+                    + (", and django-ratelimit counts in it" if uses_ratelimit else "")
+                    + suffix,
+                    "use django.core.cache.backends.redis.RedisCache (or Memcached)",
+                )
         elif ctx.py.uses("django.core.cache") or uses_ratelimit:
             apps = module.assigned("INSTALLED_APPS")
-            severity = gate(Severity.WARNING, multi)
-            if apps is not None and severity is not None and not has_caches:
-                yield at_node(
-                    "PAR104",
-                    severity,
+            if apps is not None and not has_caches:
+                yield from _report(
+                    gate(Severity.WARNING, multi),
                     module,
                     apps[1].lineno,
                     None,
@@ -122,51 +118,42 @@ def per_process_state(ctx: Context) -> Iterator[Finding]:
                 )
         session = module.assigned("SESSION_ENGINE")
         if session is not None and const_str(session[0]) == "django.contrib.sessions.backends.cache" and locmem:
-            severity = gate(Severity.ERROR, multi)
-            if severity is not None:
-                yield at_node(
-                    "PAR104",
-                    severity,
-                    module,
-                    session[1].lineno,
-                    None,
-                    "sessions are stored in a per-process cache: a user is logged out whenever another worker answers"
-                    + suffix,
-                    "use a shared cache, or SESSION_ENGINE django.contrib.sessions.backends.cached_db",
-                )
+            yield from _report(
+                gate(Severity.ERROR, multi),
+                module,
+                session[1].lineno,
+                None,
+                "sessions are stored in a per-process cache: a user is logged out whenever another worker answers"
+                + suffix,
+                "use a shared cache, or SESSION_ENGINE django.contrib.sessions.backends.cached_db",
+            )
         layers = module.assigned("CHANNEL_LAYERS")
         if layers is not None:
             backend = _cache_backend(layers[0])
             if backend is not None and backend[0].endswith("InMemoryChannelLayer"):
-                severity = gate(Severity.ERROR, multi)
-                if severity is not None:
-                    yield at_node(
-                        "PAR104",
-                        severity,
-                        module,
-                        backend[1].lineno,
-                        backend[1].col_offset,
-                        "Channels' InMemoryChannelLayer reaches only the clients of one process" + suffix,
-                        "use channels_redis.core.RedisChannelLayer",
-                    )
+                yield from _report(
+                    gate(Severity.ERROR, multi),
+                    module,
+                    backend[1].lineno,
+                    backend[1].col_offset,
+                    "Channels' InMemoryChannelLayer reaches only the clients of one process" + suffix,
+                    "use channels_redis.core.RedisChannelLayer",
+                )
     for module in ctx.py.modules:
         if ctx.py.is_dev_settings(module):
             continue
         for node in ast.walk(module.tree):
             if isinstance(node, ast.Assign) and any(_secret_targets(t) for t in node.targets):
                 if _random_call(module, node.value):
-                    severity = gate(Severity.ERROR, multi)
-                    if severity is not None:
-                        yield at_node(
-                            "PAR104",
-                            severity,
-                            module,
-                            node.lineno,
-                            node.col_offset,
-                            "the secret key is generated at start-up, so each process signs sessions and CSRF tokens "
-                            "with its own key" + suffix,
-                            "read SECRET_KEY from the environment or a secret store",
-                        )
+                    yield from _report(
+                        gate(Severity.ERROR, multi),
+                        module,
+                        node.lineno,
+                        node.col_offset,
+                        "the secret key is generated at start-up, so each process signs sessions and CSRF tokens "
+                        "with its own key" + suffix,
+                        "read SECRET_KEY from the environment or a secret store",
+                    )
             elif isinstance(node, ast.Assign) and any(
                 (isinstance(t, ast.Name) and t.id == "CACHE_TYPE")
                 or const_str(getattr(t, "slice", None)) == "CACHE_TYPE"
@@ -186,18 +173,30 @@ def per_process_state(ctx: Context) -> Iterator[Finding]:
                 if storage is None and _storage_configured(ctx):
                     continue
                 if storage is None or storage.startswith("memory://"):
-                    severity = gate(Severity.ERROR, multi)
-                    if severity is not None:
-                        yield at_node(
-                            "PAR104",
-                            severity,
-                            module,
-                            site.call.lineno,
-                            site.call.col_offset,
-                            "the rate limiter counts in memory:// storage, so each worker and replica allows the full "
-                            "limit" + suffix,
-                            "pass storage_uri='redis://…' (or another shared storage)",
-                        )
+                    yield from _report(
+                        gate(Severity.ERROR, multi),
+                        module,
+                        site.call.lineno,
+                        site.call.col_offset,
+                        "the rate limiter counts in memory:// storage, so each worker and replica allows the full "
+                        "limit" + suffix,
+                        "pass storage_uri='redis://…' (or another shared storage)",
+                    )
+
+
+def _report(
+    severity: Severity | None,
+    module: Module,
+    lineno: int,
+    col: int | None,
+    message: str,
+    hint: str,
+    *,
+    confidence: Confidence = Confidence.HIGH,
+) -> Iterator[Finding]:
+    """The finding, unless the topology gated its severity away (``gate`` gave None)."""
+    if severity is not None:
+        yield at_node("PAR104", severity, module, lineno, col, message, hint, confidence=confidence)
 
 
 def _storage_configured(ctx: Context) -> bool:
@@ -207,14 +206,11 @@ def _storage_configured(ctx: Context) -> bool:
 
 
 def _simple_cache(module: Module, node: ast.expr, multi: bool | None) -> Iterator[Finding]:
-    severity = gate(Severity.WARNING, multi)
-    if severity is not None:
-        yield at_node(
-            "PAR104",
-            severity,
-            module,
-            node.lineno,
-            node.col_offset,
-            "Flask-Caching's SimpleCache lives in each process's memory" + unknown_suffix(multi),
-            "use CACHE_TYPE RedisCache or MemcachedCache",
-        )
+    yield from _report(
+        gate(Severity.WARNING, multi),
+        module,
+        node.lineno,
+        node.col_offset,
+        "Flask-Caching's SimpleCache lives in each process's memory" + unknown_suffix(multi),
+        "use CACHE_TYPE RedisCache or MemcachedCache",
+    )
