@@ -1,0 +1,109 @@
+"""The app factory: settings resolved once, then route groups and middleware composed into one Starlette app.
+
+A route group is a function ``(settings) -> list of routes``; ``ROUTE_GROUPS`` lists them in order (the
+webhook, health, the operator UI). Middleware factories work the same way (``MIDDLEWARE``). Handlers read
+the settings from ``request.app.state.parapet`` (``settings_of(request)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import HTTPConnection
+from starlette.routing import BaseRoute
+
+from parapet.evidence.db import create_engine_for, resolve_url
+from parapet.evidence.store import Store
+from parapet.spec.model import Spec
+
+# ``user_provider(connection) -> user or None``: the host's own identity (a session it already has).
+UserProvider = Callable[[HTTPConnection], Any]
+
+
+@dataclass
+class WebSettings:
+    """What every part of the app reads: the store, the spec (if any), the webhook's secrets, the UI's hooks."""
+
+    store: Store
+    spec: Spec | None = None
+    webhook_tokens: tuple[str, ...] = ()
+    user_provider: UserProvider | None = None
+    templates_dir: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # options of later route groups (the UI's, say)
+
+
+RouteGroup = Callable[[WebSettings], Sequence[BaseRoute]]
+MiddlewareFactory = Callable[[WebSettings], Sequence[Middleware]]
+
+
+def _health_routes(settings: WebSettings) -> Sequence[BaseRoute]:
+    from parapet.web import health
+
+    return health.routes(settings)
+
+
+# In order; the UI adds its group (routes at "/" and "/incidents/…") after these.
+ROUTE_GROUPS: list[RouteGroup] = [
+    _health_routes,
+]
+MIDDLEWARE: list[MiddlewareFactory] = []
+
+
+def create_app(
+    *,
+    spec_path: str | Path | None = "parapet.yaml",
+    database_url: str | None = None,
+    webhook_tokens: Sequence[str] | None = None,
+    user_provider: UserProvider | None = None,
+    templates_dir: str | Path | None = None,
+    store: Store | None = None,
+    route_groups: Sequence[RouteGroup] | None = None,
+    middleware: Sequence[MiddlewareFactory] | None = None,
+    debug: bool = False,
+    **extra: Any,
+) -> Starlette:
+    """Parapet's ASGI app, to mount at ``/parapet`` (see the module docstring of ``parapet.web``).
+
+    ``spec_path`` is read when it exists (``None``: no spec); ``database_url`` defaults to the spec's
+    ``database.url``, then ``$PARAPET_DATABASE_URL``, then ``.parapet/parapet.db``. A ``store`` given wins
+    over the URL. ``extra`` keyword options are kept for later route groups (``settings.extra``).
+    """
+    spec = _load_spec(spec_path)
+    if store is None:
+        url = database_url or (spec.database.url if spec is not None and spec.database is not None else None)
+        store = Store(create_engine_for(resolve_url(url)))
+    settings = WebSettings(
+        store=store,
+        spec=spec,
+        webhook_tokens=tuple(webhook_tokens) if webhook_tokens is not None else (),
+        user_provider=user_provider,
+        templates_dir=Path(templates_dir) if templates_dir is not None else None,
+        extra=dict(extra),
+    )
+    routes = [route for group in (ROUTE_GROUPS if route_groups is None else route_groups) for route in group(settings)]
+    stack = [mw for factory in (MIDDLEWARE if middleware is None else middleware) for mw in factory(settings)]
+    app = Starlette(debug=debug, routes=routes, middleware=stack)
+    app.state.parapet = settings
+    return app
+
+
+def settings_of(connection: HTTPConnection) -> WebSettings:
+    """The settings of the Parapet app serving this request (also when mounted in a host)."""
+    settings: WebSettings = connection.app.state.parapet
+    return settings
+
+
+def _load_spec(spec_path: str | Path | None) -> Spec | None:
+    if spec_path is None:
+        return None
+    path = Path(spec_path)
+    if not path.exists():
+        return None
+    from parapet.spec import load_spec
+
+    return load_spec(path)
