@@ -6,8 +6,9 @@
         ├── ConfigError          other configuration or input that cannot be used         exit 3
         └── WriteRefused         a write was refused (conflict, unwritable path)          exit 3
 
-Anything else that escapes is a bug and keeps its traceback (without local variables, so a
-secret held in a local never reaches a terminal).
+Anything else that escapes is a bug: the CLI prints one ``error: internal error in …`` line and exits
+70 (``EXIT_INTERNAL``); ``PARAPET_DEBUG=1`` adds the plain traceback (never Rich's, whose local variables
+could hold a secret).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 EXIT_INVALID = 3
+EXIT_INTERNAL = 70  # EX_SOFTWARE (sysexits.h): a bug in Parapet, not in the input
 
 
 class ParapetError(Exception):

@@ -7,6 +7,7 @@ import sys
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from parapet.errors import UserError
 from parapet_cli.plan import Action, Plan
@@ -36,9 +37,14 @@ def progress_bar() -> Progress:
 
 
 def error(exc: UserError) -> None:
-    stderr.print(f"[bold red]error:[/] {exc.render()}", markup=True, highlight=False)
-    if exc.hint:
-        stderr.print(f"[cyan]hint:[/] {exc.hint}", markup=True, highlight=False)
+    problem(exc.render(), exc.hint)
+
+
+def problem(message: str, hint: str | None) -> None:
+    """``error: …`` and ``hint: …`` on stderr; the text is never read as Rich markup."""
+    stderr.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False)
+    if hint:
+        stderr.print(Text.assemble(("hint:", "cyan"), " ", hint), highlight=False)
 
 
 def plan(result: Plan, *, verb_prefix: str = "") -> None:
