@@ -15,11 +15,14 @@ from __future__ import annotations
 import pprint
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from parapet.errors import ConfigError
 from parapet.evidence.schema import DIALECTS, SCHEMA_VERSION, ddl, drop_ddl
 from parapet_cli.generators import PlannedFile
+
+if TYPE_CHECKING:
+    from parapet_cli.alembic_tree import AlembicConfig
 
 GENERATOR: Final = "spine"
 REVISION_ID: Final = "parapet_0001"
@@ -90,44 +93,40 @@ class AlembicTarget:
     existing: Path | None  # where ``parapet_0001`` already is, if anywhere
     env_has_filter: bool
     env: Path | None = None  # the host's env.py, where the autogenerate filter goes
+    config: AlembicConfig | None = None
 
 
-def alembic_target(alembic_ini: Path) -> AlembicTarget:
-    """Read the host's Alembic configuration: its version directory, its single head, and whether
-    Parapet's revision is already there. Several heads are refused."""
-    try:
-        from alembic.config import Config
-        from alembic.script import ScriptDirectory
-        from alembic.util.exc import CommandError
-    except ModuleNotFoundError:
-        raise ConfigError(
-            "`parapet gen spine --for alembic` needs Alembic, which is not installed", hint="pip install alembic"
-        ) from None
-    if not alembic_ini.is_file():
-        raise ConfigError(
-            f"no Alembic configuration at {alembic_ini}",
-            hint="pass --alembic-ini PATH, or use --for sql or --for django",
-        )
-    config = Config(str(alembic_ini))
-    try:
-        script = ScriptDirectory.from_config(config)
-        heads = script.get_heads()
-        revisions = list(script.walk_revisions())
-    except CommandError as exc:
-        raise ConfigError(f"cannot read the Alembic tree of {alembic_ini}: {exc}", hint="fix alembic.ini") from None
-    existing = next((r for r in revisions if r.revision == REVISION_ID), None)
+def alembic_target(alembic_config: Path) -> AlembicTarget:
+    """Read the host's Alembic configuration (an ini file or a pyproject.toml with ``[tool.alembic]``) and
+    history statically: the version directory, the single head, and whether Parapet's revision is already
+    there. Several heads are refused. The host's migration modules are parsed, never imported.
+
+    The revision goes where ``alembic revision`` would put it: beside the head's file, else in the first
+    version location."""
+    from parapet_cli.alembic_tree import read_config, read_history, toml_section
+
+    if alembic_config.name == "alembic.ini" and not alembic_config.is_file():
+        pyproject = alembic_config.with_name("pyproject.toml")
+        if pyproject.is_file() and toml_section(pyproject) is not None:
+            alembic_config = pyproject  # Alembic 1.16+: the configuration may live in pyproject.toml alone
+    config = read_config(alembic_config)
+    history = read_history(config)
+    existing = history.revisions.get(REVISION_ID)
+    heads = history.heads
     if existing is None and len(heads) > 1:
         raise ConfigError(
-            f"the Alembic history has {len(heads)} heads ({', '.join(sorted(heads))})",
-            hint="merge them first (alembic merge heads -m merge), then re-run parapet gen spine",
+            f"{config.source}: the Alembic history has {len(heads)} heads ({', '.join(heads)})",
+            hint="merge them first (alembic merge heads -m merge), then re-run; nothing was written",
         )
-    versions = script.versions
-    env = Path(script.dir) / "env.py"
-    env_text = env.read_text(encoding="utf-8") if env.is_file() else ""
+    head = heads[0] if heads else None
+    versions = history.revisions[head].path.parent if head is not None else config.version_dirs[0]
+    env = config.env
+    env_text = env.read_text(encoding="utf-8", errors="replace") if env.is_file() else ""
     return AlembicTarget(
-        versions_dir=Path(versions),
-        head=heads[0] if heads else None,
-        existing=Path(existing.path) if existing is not None else None,
+        versions_dir=versions,
+        head=head,
+        existing=existing.path if existing is not None else None,
         env_has_filter="parapet.evidence.alembic" in env_text,
         env=env if env.is_file() else None,
+        config=config,
     )

@@ -60,6 +60,54 @@ def _wiring_entry(root: Path, path: Path, result: Wiring) -> PlanEntry:
     return PlanEntry(planned, path, planned.path, action, current)
 
 
+def _inside(root: Path, path: Path, what: str) -> str:
+    resolved, top = path.resolve(), root.resolve()
+    if not resolved.is_relative_to(top):
+        raise ConfigError(
+            f"{what} {resolved} is outside {top}, the directory parapet install runs in",
+            hint="run parapet install at the root of the repository that holds it; nothing was written",
+        )
+    return resolved.relative_to(top).as_posix()
+
+
+def choose_alembic(found: Detection, notes: list[str]) -> Path:
+    """The Alembic configuration to chain the evidence spine onto. With several, the one whose ``env.py``
+    names a ``target_metadata`` (the host's models), then the shallowest; the choice is said in a note.
+    A configuration that cannot be read is an error only when it is the only one."""
+    from parapet_cli.alembic_tree import read_config, target_metadata
+
+    configs = found.alembic_configs
+    if len(configs) == 1:
+        return configs[0]
+    ranked: list[tuple[bool, int, str, Path, str | None]] = []
+    unreadable: list[str] = []
+    first_error: ConfigError | None = None
+    for path in configs:
+        try:
+            config = read_config(path)
+        except ConfigError as exc:
+            first_error = first_error or exc
+            unreadable.append(f"{found.rel(path)} ({exc.message})")
+            continue
+        metadata = target_metadata(config.env)
+        rel = found.rel(path)
+        ranked.append((metadata is None, rel.count("/"), rel, path, metadata))
+    if not ranked:
+        assert first_error is not None
+        raise first_error
+    ranked.sort(key=lambda item: item[:3])
+    _, _, rel, chosen, metadata = ranked[0]
+    why = (
+        f"its env.py sets target_metadata = {metadata}" if metadata else "none names a target_metadata; the shallowest"
+    )
+    others = [item[2] for item in ranked[1:]] + unreadable
+    notes.append(
+        f"several Alembic configurations: chose {rel} ({why}); left alone: {', '.join(others)}. "
+        f"Another one: parapet gen spine --for alembic --alembic-ini PATH"
+    )
+    return chosen
+
+
 def plan_install(root: Path, *, force: bool = False, extras: frozenset[str] = frozenset()) -> InstallPlan:
     if not root.is_dir():
         raise ConfigError(f"{root} is not a directory", hint="run parapet install in your service's repository")
@@ -80,9 +128,10 @@ def plan_install(root: Path, *, force: bool = False, extras: frozenset[str] = fr
         model = load_spec(spec_path)
 
     alembic_env: Path | None = None
-    if found.schema_tool == "alembic" and found.alembic_ini is not None:
+    if found.schema_tool == "alembic":
+        found.alembic_ini = choose_alembic(found, notes)
         target = spine.alembic_target(found.alembic_ini)
-        versions = target.versions_dir.resolve().relative_to(root.resolve()).as_posix()
+        versions = _inside(root, target.versions_dir, "the Alembic versions directory")
         if target.existing is None:
             files += _at(versions, [spine.alembic_revision(target.head)])
         alembic_env = target.env

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from parapet.errors import ConfigError
+from parapet_cli.alembic_tree import names_alembic
 
 SKIP_DIRS = frozenset(
     {
@@ -64,7 +65,8 @@ class Detection:
     settings_file: Path | None = None
     urls_file: Path | None = None
     schema_tool: str = "none"  # alembic | django | none
-    alembic_ini: Path | None = None
+    alembic_ini: Path | None = None  # the chosen Alembic configuration (an ini, or a pyproject.toml)
+    alembic_configs: list[Path] = field(default_factory=list)  # every one found
     job_system: str = "none"  # celery | rq | procrastinate | none
     job_files: list[Path] = field(default_factory=list)  # where the Celery / procrastinate app is created
     engine_files: list[Path] = field(default_factory=list)  # where SQLAlchemy engines are created
@@ -73,7 +75,13 @@ class Detection:
     spec: Path | None = None
 
     def rel(self, path: Path) -> str:
-        return path.relative_to(self.root).as_posix()
+        """``path`` relative to the root, for messages and plan keys (a path outside the root, which a
+        configuration can name with ``..``, is shown as it resolves)."""
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            resolved, root = path.resolve(), self.root.resolve()
+            return resolved.relative_to(root).as_posix() if resolved.is_relative_to(root) else resolved.as_posix()
 
     def lines(self) -> list[tuple[str, str]]:
         """(what, found) rows for ``--plan``."""
@@ -137,8 +145,8 @@ def detect(root: Path) -> Detection:
         name = path.name
         if _is_deployment(name):
             found.deployment.append(path)
-        elif name == "alembic.ini":
-            found.alembic_ini = found.alembic_ini or path
+        elif (path.suffix == ".ini" or name == "pyproject.toml") and names_alembic(path):
+            found.alembic_configs.append(path)
         elif path.suffix in (".yml", ".yaml") and path != spec:
             try:
                 if _K8S.search(path.read_text(encoding="utf-8", errors="replace")):
@@ -173,7 +181,8 @@ def detect(root: Path) -> Detection:
                 found.framework = framework
                 found.app_files = frameworks[framework]
                 break
-    if found.alembic_ini is not None:
+    found.alembic_configs = _one_per_directory(found.alembic_configs)
+    if found.alembic_configs:
         found.schema_tool = "alembic"
     elif found.framework == "django":
         found.schema_tool = "django"
@@ -181,6 +190,12 @@ def detect(root: Path) -> Detection:
     found.job_files = job_apps.get(found.job_system, [])
     found.instrumentors = sorted(instrumentors)
     return found
+
+
+def _one_per_directory(configs: list[Path]) -> list[Path]:
+    """An ini and the pyproject.toml beside it are one configuration (the ini's options win): keep the ini."""
+    inis = {p.parent for p in configs if p.suffix == ".ini"}
+    return [p for p in configs if p.suffix == ".ini" or p.parent not in inis]
 
 
 def read_host_file(path: Path) -> tuple[str, bytes]:
