@@ -3,15 +3,21 @@
 Each case runs twice (the second plan must be all identical), and every generated rule file passes
 ``promtool check rules --lint=all --lint-fatal`` and every generated test file ``promtool test rules``.
 ``pytest --update-golden`` rewrites expected/ instead of comparing.
+
+Every link a generated file holds points at something generated (``test_links``): a dashboard link in an
+alert names the uid of a dashboard ``parapet gen dashboards`` writes, a rule test file names the rule file
+beside it, the dashboards' provisioning file names their folder, and no link keeps a ``{placeholder}``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import FIXTURES, run_promtool, tree_hash
 
@@ -60,3 +66,45 @@ def test_golden(case: Path, tmp_path: Path, cli, update_golden: bool, promtool: 
         result = run_promtool(promtool, "test", "rules", path.name, cwd=out)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "No cases for SLO" not in path.read_text(), "every SLO of a golden case must get test cases"
+
+
+def _annotations(rules: Path) -> list[dict[str, str]]:
+    groups = yaml.safe_load(rules.read_text())["groups"]
+    return [rule["annotations"] for group in groups for rule in group["rules"] if "alert" in rule]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_links(case: Path, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    spec = tmp_path / "spec.yaml"
+    shutil.copy(case / "spec.yaml", spec)
+    for target, out in (("slo", tmp_path / "rules"), ("dashboards", tmp_path / "grafana")):
+        result = cli("gen", target, "--spec", str(spec), "--out", str(out), "--format", "json")
+        assert result.exit_code == 0, result.output
+    boards = [json.loads(p.read_text()) for p in (tmp_path / "grafana" / "dashboards").rglob("*.json")]
+    uids = {board["uid"] for board in boards}
+    assert len(uids) == len(boards) >= 2, "every dashboard has its own uid"
+
+    links = 0
+    for rules in (tmp_path / "rules").glob("*.rules.yml"):
+        for notes in _annotations(rules):
+            runbook = notes["runbook_url"]
+            assert re.match(r"https?://[^\s{}]+$", runbook), f"runbook link {runbook!r} is not a filled-in URL"
+            dashboard = notes.get("dashboard")
+            if dashboard is None:
+                continue
+            assert "{" not in dashboard.replace("{{", ""), f"dashboard link {dashboard!r} keeps a placeholder"
+            found = re.search(r"/d/([^/?#]+)", dashboard)
+            if found:
+                links += 1
+                assert found.group(1) in uids, f"{dashboard} names no generated dashboard (uids: {sorted(uids)})"
+    if "{uid}" in spec.read_text():
+        assert links, "the case links its alerts to dashboards: the check must have seen those links"
+
+    for test_file in (tmp_path / "rules").glob("*.test.yml"):
+        for name in yaml.safe_load(test_file.read_text())["rule_files"]:
+            assert (tmp_path / "rules" / name).is_file(), f"{test_file.name} names {name}, which was not generated"
+
+    for provider in (tmp_path / "grafana" / "provisioning" / "dashboards").glob("*.yml"):
+        for entry in yaml.safe_load(provider.read_text())["providers"]:
+            folder = Path(entry["options"]["path"]).name
+            assert (tmp_path / "grafana" / "dashboards" / folder).is_dir(), f"{provider.name} loads a missing folder"

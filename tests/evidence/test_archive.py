@@ -187,9 +187,9 @@ def test_parse_duration_refuses(bad: str) -> None:
 
 
 def test_requires_archive_file_and_sane_batch(engine: Engine) -> None:
-    with pytest.raises(ConfigError, match="no archive file"):
+    with pytest.raises(ConfigError, match="archive_file is not set"):
         run_archive(engine, ArchiveOptions())
-    with pytest.raises(ConfigError, match="--batch-size 0"):
+    with pytest.raises(ConfigError, match="batch_size 0 is out of range"):
         run_archive(engine, ArchiveOptions(dry_run=True, batch_size=0))
 
 

@@ -71,7 +71,7 @@ def _one_error(result) -> None:  # type: ignore[no-untyped-def]
         (["--older-than", "0d"], "is not a duration"),
         (["--events-older-than", "7 days"], "--events-older-than '7 days' is not a duration"),
         (["--batch-size", "0"], "--batch-size 0 is out of range"),
-        ([], "no archive file"),
+        ([], "--archive-file is not set"),
     ],
 )
 def test_bad_options(cli, seeded, args: list[str], message: str) -> None:  # type: ignore[no-untyped-def]

@@ -13,6 +13,7 @@ import pytest
 import yaml
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
+from parapet import conventions
 from parapet.spec import load_spec
 from parapet_cli.generators import dashboards, slo_rules
 from tests.conftest import FIXTURES, ROOT, tree_hash
@@ -116,8 +117,10 @@ def test_latency_slo_has_percentiles_and_thresholds() -> None:
 
 
 def test_uid_is_bounded_and_stable() -> None:
-    long = dashboards.uid("a-very-long-service-name", "a-very-long-slo-name-that-goes-on")
-    assert len(long) == 40 and long == dashboards.uid("a-very-long-service-name", "a-very-long-slo-name-that-goes-on")
+    long = conventions.slo_dashboard_uid("a-very-long-service-name", "a-very-long-slo-name-that-goes-on")
+    assert len(long) == 40
+    assert long == conventions.slo_dashboard_uid("a-very-long-service-name", "a-very-long-slo-name-that-goes-on")
+    assert conventions.slo_dashboard_uid("shop.api", "latency") == "parapet-shop-api-latency"
 
 
 def test_cli_plan_apply_check(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -30,7 +30,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -56,6 +55,7 @@ from parapet.evidence.schema import (
     tool_audits,
 )
 from parapet.evidence.store import utcnow
+from parapet.spec.durations import DurationError, parse_retention
 
 ARCHIVE_FORMAT: Final = "parapet.evidence/v1"
 DEFAULT_OLDER_THAN: Final = timedelta(days=90)
@@ -71,36 +71,33 @@ _CHILDREN: Final = (("timeline", timeline_entries), ("tool_audits", tool_audits)
 
 def _child_order(table: Table) -> tuple[Any, ...]:
     """Children are listed by time, then id."""
-    when = {
-        "parapet_timeline_entries": "at",
-        "parapet_tool_audits": "started_at",
-        "parapet_action_claims": "claimed_at",
-    }
-    return (table.c[when[table.name]], table.c.id)
-
-
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-_UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+    when = {timeline_entries: "at", tool_audits: "started_at", action_claims: "claimed_at"}
+    return (table.c[when[table]], table.c.id)
 
 
 class BadDuration(ConfigError):
-    """A retention such as ``--older-than`` does not parse."""
+    """A retention does not parse (``parse_duration``)."""
+
+
+class ArchiveOptionError(ConfigError):
+    """An ``ArchiveOptions`` field cannot be used; ``option`` names the field (the CLI names its flag)."""
+
+    def __init__(self, option: str, problem: str, *, hint: str) -> None:
+        super().__init__(f"{option} {problem}", hint=hint)
+        self.option = option
+        self.problem = problem
 
 
 class ArchiveFileError(WriteRefused):
     """The archive file cannot be written; nothing was deleted."""
 
 
-def parse_duration(value: str, *, option: str = "--older-than") -> timedelta:
-    """``90d``, ``12h``, ``30m``, ``45s``, ``2w`` -> timedelta; zero and anything else are refused."""
-    match = _DURATION.match(value)
-    amount = int(match[1]) if match else 0
-    if match is None or amount <= 0:
-        raise BadDuration(
-            f"{option} {value!r} is not a duration",
-            hint="use a positive whole number and a unit: 90d, 12h, 30m, 45s or 2w",
-        )
-    return timedelta(**{_UNITS[match[2]]: amount})
+def parse_duration(value: str) -> timedelta:
+    """A retention: ``90d``, ``12h``, ``30m``, ``45s``, ``2w`` (``parapet.spec.durations``); zero is refused."""
+    try:
+        return parse_retention(value)
+    except DurationError as exc:
+        raise BadDuration(exc.message, hint=exc.hint) from None
 
 
 @dataclass(frozen=True)
@@ -147,14 +144,16 @@ def run_archive(
 ) -> ArchiveResult:
     """Archive and delete resolved incidents older than ``options.older_than``; see the module docstring."""
     if not 1 <= options.batch_size <= MAX_BATCH_SIZE:
-        raise ConfigError(
-            f"--batch-size {options.batch_size} is out of range",
+        raise ArchiveOptionError(
+            "batch_size",
+            f"{options.batch_size} is out of range",
             hint=f"use 1 to {MAX_BATCH_SIZE} (default {DEFAULT_BATCH_SIZE})",
         )
     if options.archive_file is None and not options.dry_run:
-        raise ConfigError(
-            "no archive file: resolved incidents are only deleted after they were written to one",
-            hint="pass --archive-file PATH (JSON Lines; gzip when it ends in .gz), or --dry-run",
+        raise ArchiveOptionError(
+            "archive_file",
+            "is not set: resolved incidents are only deleted after they were written to an archive file",
+            hint="name an archive file (JSON Lines; gzip when it ends in .gz), or make it a dry run",
         )
     started = time.monotonic()
     now = clock()
@@ -432,7 +431,7 @@ def delete_batch(conn: Connection, cutoff: datetime, versions: dict[int, int]) -
         # hash-join the arrays against every resolved incident, a scan of the table per batch), then
         # joined with the versions (a row-value IN list would plan as a long OR).
         statement = text(
-            "DELETE FROM parapet_incidents AS i USING unnest(CAST(:ids AS bigint[]), CAST(:versions AS integer[])) "
+            f"DELETE FROM {incidents.name} AS i USING unnest(CAST(:ids AS bigint[]), CAST(:versions AS integer[])) "
             "AS v(id, version) WHERE i.id = ANY(CAST(:ids AS bigint[])) AND i.id = v.id AND i.version = v.version "
             "AND i.state = :state AND i.resolved_at < :cutoff RETURNING i.id"
         )
@@ -614,7 +613,7 @@ class ArchiveWriter:
     def _refuse(self, exc: OSError) -> ArchiveFileError:
         return ArchiveFileError(
             f"cannot write the archive file {self.path}: {exc.strerror or exc}",
-            hint="choose a writable --archive-file (its directory is created if missing); nothing was deleted",
+            hint="choose a writable archive file (its directory is created if missing); nothing was deleted",
         )
 
     def open(self) -> None:

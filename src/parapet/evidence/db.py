@@ -156,7 +156,7 @@ def reachable(engine: Engine) -> Iterator[Connection]:
         raise DatabaseUnavailable(
             f"cannot connect to {mask_url(engine.url)}: {describe_error(exc, engine.url)}",
             hint=f"check that the database server runs and that the URL is right "
-            f"(--database-url, {ENV_URL} or the spec's database.url)",
+            f"(the one the command was given, {ENV_URL} or the spec's database.url)",
         ) from None
     with conn:
         yield conn

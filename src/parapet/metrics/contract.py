@@ -1,7 +1,8 @@
 """The metric contract of METRICS.md, one set per registry, each family created on first use.
 
-Names, labels and bucket bounds come from here and from ``parapet.spec.sources`` (the same bounds the SLO
-generator checks thresholds against), so the helpers and the generated rules cannot drift apart.
+Metric and label names come from ``parapet.conventions`` (re-exported here), bucket bounds and closed label
+sets from ``parapet.spec.sources`` (the same bounds the SLO generator checks thresholds against), so the
+helpers and the generated rules cannot drift apart.
 """
 
 from __future__ import annotations
@@ -13,6 +14,26 @@ from typing import TypeVar
 
 from prometheus_client import CollectorRegistry
 
+from parapet.conventions import (
+    BUILD_INFO,
+    DB_DURATION,
+    HTTP_ACTIVE,
+    HTTP_DURATION,
+    JOB_DURATION,
+    JOB_LAST_SUCCESS,
+    JOB_QUEUE_WAIT,
+    JOURNEY_EVENTS,
+    LABEL_HTTP_METHOD,
+    LABEL_HTTP_ROUTE,
+    LABEL_HTTP_STATUS,
+    LABEL_JOB_FRAMEWORK,
+    LABEL_JOB_QUEUE,
+    LABEL_JOB_TASK,
+    LABEL_JOURNEY,
+    LABEL_OUTCOME,
+    PROBE_DURATION,
+    PROBE_SUCCESS,
+)
 from parapet.metrics.declare import (
     CounterMetric,
     GaugeMetric,
@@ -24,17 +45,6 @@ from parapet.metrics.declare import (
 )
 from parapet.metrics.labels import Label
 from parapet.spec.sources import CONTRACT_HISTOGRAMS, HTTP_METHODS, JOB_FRAMEWORKS, JOB_OUTCOMES
-
-HTTP_DURATION = "http_server_request_duration_seconds"
-HTTP_ACTIVE = "http_server_active_requests"
-DB_DURATION = "db_client_operation_duration_seconds"
-JOB_DURATION = "parapet_job_duration_seconds"
-JOB_QUEUE_WAIT = "parapet_job_queue_wait_seconds"
-JOB_LAST_SUCCESS = "parapet_job_last_success_timestamp_seconds"
-JOURNEY_EVENTS = "parapet_journey_events_total"
-PROBE_DURATION = "parapet_probe_duration_seconds"
-PROBE_SUCCESS = "parapet_probe_success"
-BUILD_INFO = "parapet_build_info"
 
 # The closed set of db_operation_name: the statement's first keyword, anything else is OTHER.
 DB_OPERATIONS = (
@@ -91,9 +101,9 @@ class Contract:
             HTTP_DURATION,
             "Duration of HTTP server requests, to the end of the response body",
             (
-                Label("http_request_method", values=HTTP_METHODS),
-                Label("http_route"),
-                Label("http_response_status_code"),
+                Label(LABEL_HTTP_METHOD, values=HTTP_METHODS),
+                Label(LABEL_HTTP_ROUTE),
+                Label(LABEL_HTTP_STATUS),
                 Label("error_type"),
             ),
             buckets=buckets(HTTP_DURATION),
@@ -108,7 +118,7 @@ class Contract:
         return gauge(
             HTTP_ACTIVE,
             "HTTP server requests in flight",
-            (Label("http_request_method", values=HTTP_METHODS),),
+            (Label(LABEL_HTTP_METHOD, values=HTTP_METHODS),),
             multiprocess_mode="livesum",
             registry=self.registry,
         )
@@ -135,10 +145,10 @@ class Contract:
             JOB_DURATION,
             "Duration of background jobs, by outcome",
             (
-                Label("framework", values=JOB_FRAMEWORKS),
-                Label("task"),
-                Label("queue"),
-                Label("outcome", values=JOB_OUTCOMES),
+                Label(LABEL_JOB_FRAMEWORK, values=JOB_FRAMEWORKS),
+                Label(LABEL_JOB_TASK),
+                Label(LABEL_JOB_QUEUE),
+                Label(LABEL_OUTCOME, values=JOB_OUTCOMES),
             ),
             buckets=buckets(JOB_DURATION),
             registry=self.registry,
@@ -152,7 +162,7 @@ class Contract:
         return histogram(
             JOB_QUEUE_WAIT,
             "Time jobs waited in their queue before a worker started them",
-            (Label("framework", values=JOB_FRAMEWORKS), Label("queue")),
+            (Label(LABEL_JOB_FRAMEWORK, values=JOB_FRAMEWORKS), Label(LABEL_JOB_QUEUE)),
             buckets=buckets(JOB_QUEUE_WAIT),
             registry=self.registry,
         )
@@ -165,7 +175,7 @@ class Contract:
         return gauge(
             JOB_LAST_SUCCESS,
             "Unix time of the last successful run of each task",
-            (Label("framework", values=JOB_FRAMEWORKS), Label("task")),
+            (Label(LABEL_JOB_FRAMEWORK, values=JOB_FRAMEWORKS), Label(LABEL_JOB_TASK)),
             multiprocess_mode="max",
             registry=self.registry,
         )
@@ -178,13 +188,13 @@ class Contract:
                 family = counter(
                     JOURNEY_EVENTS,
                     "User journey outcomes (declared journeys only)",
-                    (Label("journey", values=declared), Label("outcome", values=JOURNEY_OUTCOMES)),
+                    (Label(LABEL_JOURNEY, values=declared), Label(LABEL_OUTCOME, values=JOURNEY_OUTCOMES)),
                     registry=self.registry,
                 )
                 self._families[JOURNEY_EVENTS] = family
             else:
                 assert isinstance(family, CounterMetric)
-                family.allow("journey", declared)
+                family.allow(LABEL_JOURNEY, declared)
         assert isinstance(family, CounterMetric)
         return family
 
@@ -247,3 +257,23 @@ def contract(registry: CollectorRegistry | None = None) -> Contract:
                 found = Contract(reg)
                 _contracts[reg] = found
     return found
+
+
+__all__ = [
+    "BUILD_INFO",
+    "DB_DURATION",
+    "DB_OPERATIONS",
+    "HTTP_ACTIVE",
+    "HTTP_DURATION",
+    "HTTP_METHOD_SET",
+    "JOB_DURATION",
+    "JOB_LAST_SUCCESS",
+    "JOB_QUEUE_WAIT",
+    "JOURNEY_EVENTS",
+    "JOURNEY_OUTCOMES",
+    "PROBE_DURATION",
+    "PROBE_SUCCESS",
+    "Contract",
+    "buckets",
+    "contract",
+]

@@ -17,6 +17,7 @@ from types import TracebackType
 
 from prometheus_client import CollectorRegistry
 
+from parapet.conventions import JOURNEY_EVENTS, LABEL_JOURNEY
 from parapet.metrics.contract import contract
 from parapet.metrics.errors import LabelValueError
 from parapet.metrics.labels import Label, check_definition
@@ -29,9 +30,9 @@ def declare_journeys(*names: str, registry: CollectorRegistry | None = None) -> 
     for name in names:
         if not isinstance(name, str) or not name:
             raise ValueError(f"a journey name must be a non-empty string, not {name!r}")
-    check_definition("parapet_journey_events_total", "counter", (Label("journey", values=names),))
+    check_definition(JOURNEY_EVENTS, "counter", (Label(LABEL_JOURNEY, values=names),))
     family = contract(registry).journey_events(tuple(names))
-    allowed = family.allowed("journey") or frozenset()
+    allowed = family.allowed(LABEL_JOURNEY) or frozenset()
     return tuple(sorted(allowed))
 
 
@@ -49,7 +50,7 @@ def declare_journeys_from_spec(
     if names:
         return declare_journeys(*names, registry=registry)
     family = contract(registry).journeys()
-    return tuple(sorted(family.allowed("journey") or ())) if family is not None else ()
+    return tuple(sorted(family.allowed(LABEL_JOURNEY) or ())) if family is not None else ()
 
 
 class Journey:
@@ -57,7 +58,7 @@ class Journey:
 
     def __init__(self, name: str, registry: CollectorRegistry | None = None) -> None:
         family = contract(registry).journeys()
-        allowed = family.allowed("journey") if family is not None else None
+        allowed = family.allowed(LABEL_JOURNEY) if family is not None else None
         if family is None or allowed is None or name not in allowed:
             declared = ", ".join(sorted(allowed or ())) or "none"
             raise LabelValueError(

@@ -11,7 +11,7 @@ from importlib.resources import files
 
 import yaml
 
-from parapet.spec.promql import format_duration, parse_duration
+from parapet.spec.durations import format_duration, parse_duration
 
 
 @dataclass(frozen=True)

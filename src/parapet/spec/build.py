@@ -1,15 +1,32 @@
 """Map a validated ``parapet/v1`` document onto the internal model, checking what pydantic cannot:
-PromQL that parses, ``{{window}}`` present, thresholds on bucket bounds, unique names, label names,
-runbooks on every alerting SLO, and SLI queries that aggregate to the SLO's ``group_by`` labels."""
+thresholds on bucket bounds, unique names, runbooks on every alerting SLO, and the SLIs of each kind
+(http, latency, job, journey, freshness) written as PromQL over the metric contract or a source's metrics.
+
+The checks every format shares (labels, templates, durations, events SLIs, reachability) are in
+``parapet.spec.checks``; names come from ``parapet.conventions``."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from decimal import Decimal
 
+from parapet import conventions as c
 from parapet.errors import SpecError
 from parapet.spec import v1
+from parapet.spec.checks import (
+    DEFAULT_FOR,
+    LABEL_NAME,
+    check_annotations,
+    check_duration,
+    check_labels,
+    check_slo,
+    checked_period,
+    events_sli,
+    fill_template,
+    pairs,
+)
+from parapet.spec.durations import DurationError, parse_duration, parse_retention
 from parapet.spec.model import (
     SLI,
     SLO,
@@ -25,15 +42,7 @@ from parapet.spec.model import (
     Suppression,
     Topology,
 )
-from parapet.spec.promql import (
-    TemplateError,
-    format_matchers,
-    inspect,
-    label_matcher_list,
-    normalize,
-    parse_duration,
-    quote,
-)
+from parapet.spec.promql import TemplateError, format_matchers, label_matcher_list
 from parapet.spec.source import PathKey, SourceDocument
 from parapet.spec.sources import (
     CONTRACT_HISTOGRAMS,
@@ -45,110 +54,9 @@ from parapet.spec.sources import (
     le_matcher,
 )
 
-LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-# Labels Parapet sets itself on every generated series or alert.
-RESERVED_LABELS = frozenset({"service", "slo", "alertname", "__name__"})
-# Labels of the info series, which user labels (spec and SLO labels) would otherwise collide with.
-INFO_LABELS = frozenset({"objective", "period", "sli_kind", "sli_source", "spec_format"})
-
-
-def _words(text: str) -> list[str]:
-    return [w.lower() for w in re.split(r"[^A-Za-z0-9]+", text) if w]
-
-
-def camel(*parts: str) -> str:
-    words: list[str] = []
-    for part in parts:
-        words.extend(w for w in re.split(r"[^A-Za-z0-9]+", part) if w)
-    name = "".join(w[:1].upper() + w[1:] for w in words)
-    return name if name[:1].isalpha() else "SLO" + name
-
-
-def check_labels(doc: SourceDocument, loc: PathKey, labels: Mapping[str, str], *, reserved: Iterable[str] = ()) -> None:
-    taken = RESERVED_LABELS | set(reserved)
-    for name in labels:
-        if not LABEL_NAME.match(name) or name.startswith("__"):
-            raise doc.error(
-                (*loc, name),
-                f"{name!r} is not a valid Prometheus label name",
-                "use letters, digits and '_', not starting with a digit or '__'",
-                key=True,
-            )
-        if name in taken:
-            raise doc.error(
-                (*loc, name), f"label {name!r} is set by Parapet itself", "choose another label name", key=True
-            )
-        value = labels[name]
-        if value == "":
-            raise doc.error(
-                (*loc, name),
-                f"label {name!r} has an empty value",
-                "Prometheus drops a label whose value is empty: give it a value or remove it",
-            )
-        check_template(doc, (*loc, name), value)
-
-
-def check_annotations(doc: SourceDocument, loc: PathKey, annotations: Mapping[str, str]) -> None:
-    for name, value in annotations.items():
-        if not LABEL_NAME.match(name) or name.startswith("__"):
-            raise doc.error(
-                (*loc, name),
-                f"{name!r} is not a valid Prometheus annotation name",
-                "use letters, digits and '_', not starting with a digit or '__'",
-                key=True,
-            )
-        check_template(doc, (*loc, name), value)
-
-
-def check_template(doc: SourceDocument, loc: PathKey, value: str) -> None:
-    """Alert labels and annotations are Go templates in Prometheus: refuse an action left open."""
-    open_at: int | None = None
-    for match in re.finditer(r"\{\{|\}\}", value):
-        if match.group() == "{{":
-            if open_at is not None:
-                break
-            open_at = match.start()
-        elif open_at is not None:
-            open_at = None
-    else:
-        if open_at is None:
-            return
-    raise doc.error(
-        loc,
-        "template action '{{' is not closed by '}}'",
-        'Prometheus templates alert labels and annotations; close it, or write {{ "{{" }} for a literal {{',
-    )
-
-
-def pairs(mapping: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((str(k), str(v)) for k, v in mapping.items()))
-
-
-def check_duration(doc: SourceDocument, loc: PathKey, text: str) -> str:
-    try:
-        parse_duration(text)
-    except TemplateError as exc:
-        raise doc.error(loc, str(exc), exc.hint) from None
-    return text
-
-
-MAX_PERIOD_DAYS = 3650
-
-
-def checked_period(doc: SourceDocument, loc: PathKey, text: str) -> int:
-    days = period_days(text)
-    if days > MAX_PERIOD_DAYS:
-        raise doc.error(loc, f"period {text} is longer than {MAX_PERIOD_DAYS} days", "use a period such as 30d or 90d")
-    return days
-
-
-def period_days(text: str) -> int:
-    count = int(text[:-1])
-    return count * 7 if text.endswith("w") else count
-
 
 def build_v1(doc: SourceDocument, spec: v1.SpecV1) -> Spec:
-    check_labels(doc, ("labels",), spec.labels, reserved=INFO_LABELS)
+    check_labels(doc, ("labels",), spec.labels, reserved=c.INFO_LABELS)
     glob = spec.alerting
     check_labels(doc, ("alerting", "labels"), glob.labels, reserved=[glob.severity_label])
     if spec.defaults.source not in HTTP_SOURCES:
@@ -195,18 +103,16 @@ def build_v1(doc: SourceDocument, spec: v1.SpecV1) -> Spec:
 
 
 def _retention(doc: SourceDocument, spec: v1.SpecV1) -> Retention:
-    """``retention:``, each value parsed as ``parapet archive --older-than`` parses it."""
+    """``retention:``, each value a positive duration (as ``parapet archive`` reads its own)."""
     if "retention" not in spec.model_fields_set:
         return Retention()
-    from parapet.evidence.archive import BadDuration, parse_duration
-
     values = {}
     for name in ("incidents", "system_events"):
         text = getattr(spec.retention, name)
         try:
-            values[name] = parse_duration(text, option=f"retention.{name}")
-        except BadDuration as exc:
-            raise doc.error(("retention", name), f"{text!r} is not a duration", exc.hint) from None
+            values[name] = parse_retention(text)
+        except DurationError as exc:
+            raise doc.error(("retention", name), exc.message, exc.hint) from None
     return Retention(**values)
 
 
@@ -268,10 +174,10 @@ def _topology(topology: v1.Topology | None) -> Topology | None:
 
 
 def _slo(doc: SourceDocument, spec: v1.SpecV1, slo: v1.SLO, loc: PathKey) -> SLO:
-    check_labels(doc, (*loc, "labels"), slo.labels, reserved=INFO_LABELS)
+    check_labels(doc, (*loc, "labels"), slo.labels, reserved=c.INFO_LABELS)
     group_by = tuple(slo.group_by)
     for i, label in enumerate(group_by):
-        if not LABEL_NAME.match(label) or label in RESERVED_LABELS or label.startswith("__"):
+        if not LABEL_NAME.match(label) or label in c.RESERVED_LABELS or label.startswith("__"):
             raise doc.error(
                 (*loc, "group_by", i), f"{label!r} cannot be a group_by label", "use a label of the SLI's series"
             )
@@ -301,50 +207,13 @@ def _slo(doc: SourceDocument, spec: v1.SpecV1, slo: v1.SLO, loc: PathKey) -> SLO
     return built
 
 
-def check_slo(doc: SourceDocument, loc: PathKey, slo: SLO, spec_labels: tuple[tuple[str, str], ...] = ()) -> None:
-    """Checks on a built SLO, whatever format it came from: a grouping label may not also be a fixed alert
-    label (every group's alert would get the same label set and the rule would fail), and an alerting
-    tier must be able to fire."""
-    if slo.alerting is not None:
-        fixed = {name for name, _ in (*spec_labels, *slo.labels, *slo.alerting.labels)}
-        for tier in slo.alerting.tiers:
-            fixed.update(name for name, _ in tier.labels)
-        fixed.add(slo.alerting.severity_label)
-        clash = sorted(set(slo.group_by) & fixed)
-        if clash:
-            raise doc.error(
-                loc,
-                f"group_by label {clash[0]!r} of SLO {slo.name!r} is also a fixed label of its alerts",
-                "each group's alert would carry the same label set; rename one of the two",
-            )
-    check_reachable(doc, loc, slo)
-
-
-def check_reachable(doc: SourceDocument, loc: PathKey, slo: SLO) -> None:
-    """Refuse an alerting tier that could never fire: its every pair would need an error ratio above 1."""
-    from parapet.slo.windows import window_pairs
-
-    if slo.alerting is None:
-        return
-    for tier in slo.alerting.tiers:
-        pairs_ = [p for p in window_pairs(slo.period_days) if p.severity == tier.severity]
-        if tier.enabled and pairs_ and all(p.factor * slo.error_budget >= 1 for p in pairs_):
-            lowest = min(p.factor for p in pairs_)
-            raise doc.error(
-                loc,
-                f"with objective {slo.objective}% the {tier.severity} alert could never fire "
-                f"(it needs an error ratio above {lowest * slo.error_budget:.3g})",
-                f"an objective is a percentage: write 99.9 for 99.9% (not 0.999), or disable the {tier.severity} tier",
-            )
-
-
 def _pack(doc: SourceDocument, spec: v1.SpecV1, pack: v1.Pack, loc: PathKey) -> list[SLO]:
     source = pack.source or spec.defaults.source
     period = checked_period(
         doc, (*loc, "period") if pack.period else ("defaults", "period"), pack.period or spec.defaults.period
     )
     group_by = tuple(pack.group_by)
-    check_labels(doc, (*loc, "labels"), pack.labels, reserved=INFO_LABELS)
+    check_labels(doc, (*loc, "labels"), pack.labels, reserved=c.INFO_LABELS)
     http = v1.HttpSLI(routes=pack.routes, filter=pack.filter)
     latency = v1.LatencySLI(threshold=pack.latency.threshold, filter=pack.filter)
     descriptions = {
@@ -436,81 +305,13 @@ def build_sli(
         return _rate_pair(
             SLIKind.JOURNEY,
             "parapet",
-            "parapet_journey_events_total",
-            (("journey", "=", sli.journey.name),),
-            (("outcome", "=", "failure"),),
+            c.JOURNEY_EVENTS,
+            ((c.LABEL_JOURNEY, "=", sli.journey.name),),
+            ((c.LABEL_OUTCOME, "=", "failure"),),
             group_by,
         )
     assert sli.freshness is not None
     return freshness_sli(doc, kloc, sli.freshness, group_by)
-
-
-def events_sli(
-    doc: SourceDocument,
-    loc: PathKey,
-    error_query: str | None,
-    good_query: str | None,
-    total_query: str,
-    group_by: tuple[str, ...],
-    *,
-    error_field: str = "error_query",
-    good_field: str = "good_query",
-    total_field: str = "total_query",
-    locations: Mapping[str, PathKey] | None = None,
-) -> SLI:
-    """An events SLI from its query templates, each parsed and checked against ``group_by``.
-
-    Errors about a query point at ``(*loc, field)``, or at ``locations[field]`` when given (an importer
-    whose queries sit deeper than one key below ``loc``).
-    """
-    where = dict(locations or {})
-    if (error_query is None) == (good_query is None):
-        raise doc.error(
-            loc,
-            f"an events SLI needs exactly one of {error_field} and {good_field}",
-            f"give {error_field} (bad events) or {good_field} (good events), with {total_field}",
-        )
-    checked: dict[str, str] = {}
-    modes: set[str] = set()
-    for field, query in ((error_field, error_query), (good_field, good_query), (total_field, total_query)):
-        if query is None:
-            continue
-        text = normalize(query)
-        at = where.get(field, (*loc, field))
-        try:
-            info = inspect(text)
-        except TemplateError as exc:
-            raise doc.error(at, str(exc), exc.hint) from None
-        if info.result_labels is not None and info.result_labels != frozenset(group_by):
-            have = ", ".join(sorted(info.result_labels)) or "no labels"
-            want = ", ".join(group_by) or "no labels"
-            raise doc.error(
-                at,
-                f"query aggregates to {have} but the SLO groups by {want}",
-                f"aggregate with sum by ({', '.join(group_by)}) (...)" if group_by else "aggregate with sum(...)",
-            )
-        if info.result_labels is None and info.simple:
-            raise doc.error(
-                at,
-                "query is not aggregated (or aggregates with without()): it would yield one ratio per series",
-                f"wrap it in sum by ({', '.join(group_by)}) (...)" if group_by else "wrap it in sum(...)",
-            )
-        modes.add(info.mode)
-        checked[field] = text
-    if "count" in modes and "rate" in modes:
-        raise doc.error(
-            where.get(total_field, (*loc, total_field)),
-            "queries mix rate() and increase()",
-            "use rate() in every query of the SLI (or increase() in every one)",
-        )
-    return SLI(
-        kind=SLIKind.EVENTS,
-        total=checked[total_field],
-        errors=checked.get(error_field),
-        good=checked.get(good_field),
-        source="custom",
-        per_window="count" in modes,
-    )
 
 
 def _filter(doc: SourceDocument, loc: PathKey, text: str) -> tuple[tuple[str, str, str], ...]:
@@ -675,22 +476,26 @@ def job_sli(doc: SourceDocument, loc: PathKey, job: v1.JobSLI, group_by: tuple[s
             (*loc, "ignore_outcomes"), f"outcome {sorted(overlap)[0]!r} is both bad and ignored", "list it in one place"
         )
     matchers = list(_filter(doc, loc, job.filter))
-    for label, value in (("task", job.task), ("queue", job.queue), ("framework", job.framework)):
+    for label, value in (
+        (c.LABEL_JOB_TASK, job.task),
+        (c.LABEL_JOB_QUEUE, job.queue),
+        (c.LABEL_JOB_FRAMEWORK, job.framework),
+    ):
         if value is not None:
             matchers.append((label, "=", value))
     if job.ignore_outcomes:
-        matchers.append(("outcome", "!~", "|".join(sorted(job.ignore_outcomes))))
-    bad = [("outcome", "=~", "|".join(sorted(job.bad_outcomes)))]
-    return _rate_pair(SLIKind.JOB, "parapet", "parapet_job_duration_seconds_count", matchers, bad, group_by)
+        matchers.append((c.LABEL_OUTCOME, "!~", "|".join(sorted(job.ignore_outcomes))))
+    bad = [(c.LABEL_OUTCOME, "=~", "|".join(sorted(job.bad_outcomes)))]
+    return _rate_pair(SLIKind.JOB, "parapet", f"{c.JOB_DURATION}_count", matchers, bad, group_by)
 
 
 def freshness_sli(doc: SourceDocument, loc: PathKey, fresh: v1.FreshnessSLI, group_by: tuple[str, ...]) -> SLI:
     max_age = int(parse_duration(check_duration(doc, (*loc, "max_age"), fresh.max_age)).total_seconds())
-    matchers = [("task", "=", fresh.task)]
+    matchers = [(c.LABEL_JOB_TASK, "=", fresh.task)]
     if fresh.framework is not None:
-        matchers.append(("framework", "=", fresh.framework))
+        matchers.append((c.LABEL_JOB_FRAMEWORK, "=", fresh.framework))
     by = f" by ({', '.join(group_by)}) " if group_by else ""
-    age = f"(time() - max{by}(parapet_job_last_success_timestamp_seconds{{{format_matchers(sorted(matchers))}}}))"
+    age = f"(time() - max{by}({c.JOB_LAST_SUCCESS}{{{format_matchers(sorted(matchers))}}}))"
     # Each evaluation is one time slice: total is 1, errors is 1 while the last success is too old.
     return SLI(
         kind=SLIKind.FRESHNESS,
@@ -763,13 +568,13 @@ def build_alerting(
             f"SLO {slo_name!r} alerts but has no runbook_url",
             "add alerting: runbook_url: https://… to the SLO (or a {slo} template under the top-level alerting:)",
         )
-    uid = dashboard_uid(service, slo_name)
+    uid = c.slo_dashboard_uid(service, slo_name)
     dashboard = own.dashboard_url or glob.dashboard_url
     if dashboard:
         dashboard = fill_template(dashboard, service=service, slo=slo_name, uid=uid)
     min_events = own.min_events if own.min_events is not None else glob.min_events
     return Alerting(
-        name=own.name or default_alert_name(service, slo_name),
+        name=own.name or c.alert_name(service, slo_name),
         runbook_url=runbook,
         page=tiers[0],
         ticket=tiers[1],
@@ -784,36 +589,8 @@ def build_alerting(
     )
 
 
-def default_alert_name(service: str, slo: str) -> str:
-    """``<Service><Slo>ErrorBudgetBurn``, without repeating a service name the SLO name starts with."""
-    service_words = _words(service)
-    if _words(slo)[: len(service_words)] == service_words:
-        return camel(slo, "ErrorBudgetBurn")
-    return camel(service, slo, "ErrorBudgetBurn")
-
-
-DEFAULT_FOR = {"page": "2m", "ticket": "15m"}
-
-
 def _first_set(*values: bool | None) -> bool:
     return next(v for v in values if v is not None)
 
 
-def fill_template(template: str, **values: str) -> str:
-    """Replace ``{name}`` placeholders; any other brace is left as written (URLs may hold braces)."""
-    for key, value in values.items():
-        template = template.replace("{" + key + "}", value)
-    return template
-
-
-def dashboard_uid(service: str, slo: str) -> str:
-    """Grafana dashboard uid of an SLO's detail dashboard (at most 40 characters)."""
-    import hashlib
-
-    raw = f"parapet-{service}-{slo}"
-    if len(raw) <= 40:
-        return raw
-    return raw[:31] + "-" + hashlib.sha256(raw.encode()).hexdigest()[:8]
-
-
-__all__ = ["SpecError", "build_v1", "camel", "events_sli", "quote"]
+__all__ = ["SpecError", "build_v1"]

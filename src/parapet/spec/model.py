@@ -13,6 +13,8 @@ from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 
+from parapet import conventions as c
+
 WINDOW_PLACEHOLDER = "{{window}}"
 
 
@@ -65,7 +67,7 @@ class Alerting:
     runbook_url: str
     page: AlertTier
     ticket: AlertTier
-    severity_label: str = "severity"
+    severity_label: str = c.SEVERITY_LABEL
     labels: tuple[tuple[str, str], ...] = ()
     annotations: tuple[tuple[str, str], ...] = ()
     min_events: int | None = None  # None: automatic (one bad event alone never crosses a threshold)

@@ -21,8 +21,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
+from parapet import conventions as c
 from parapet.spec import v1
-from parapet.spec.build import DEFAULT_FOR, camel, check_duration, check_labels, check_slo, events_sli, pairs
+from parapet.spec.checks import DEFAULT_FOR, check_duration, check_labels, check_slo, events_sli, pairs
 from parapet.spec.model import SLI, SLO, Alerting, AlertTier, Spec
 from parapet.spec.promql import has_placeholder
 from parapet.spec.source import PathKey, SourceDocument
@@ -34,7 +35,7 @@ API_VERSION = "openslo/v1"
 DEFAULT_PERIOD_DAYS = 30
 PAGE_SEVERITIES = frozenset({"page", "critical"})
 ABSENT_FOR = v1.AbsentAlert().for_
-SEVERITY_LABEL = "severity"
+SEVERITY_LABEL = c.SEVERITY_LABEL
 RUNBOOK_ANNOTATION = "runbook_url"
 # metricSource types whose queries are PromQL
 PROMQL_SOURCES = frozenset({"prometheus", "thanos", "cortex", "mimir", "victoriametrics"})
@@ -712,7 +713,7 @@ def _alerting(doc: SourceDocument, slo_doc: SLODoc, service: str, slo_name: str,
             "add metadata: annotations: runbook_url: https://… to the AlertPolicy (or to the SLO)",
         )
     return Alerting(
-        name=camel(service, slo_name, "ErrorBudgetBurn"),
+        name=c.alert_name(service, slo_name, imported=True),
         runbook_url=runbook,
         page=tiers[0],
         ticket=tiers[1],

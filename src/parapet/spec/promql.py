@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
 
 import promql_parser as pp
 
@@ -199,28 +198,6 @@ def _result_labels(node: pp.Expr) -> frozenset[str] | None:
     if isinstance(node, pp.NumberLiteral):
         return frozenset()
     return None
-
-
-def parse_duration(text: str) -> timedelta:
-    """A Prometheus duration such as 5m, 1h30m or 30d."""
-    match = re.fullmatch(r"(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?", text.strip())
-    if not text.strip() or match is None:
-        raise TemplateError(f"{text!r} is not a duration", "write a duration such as 30s, 5m, 1h or 7d")
-    w, d, h, m, s = (int(match.group(i) or 0) for i in (2, 4, 6, 8, 10))
-    return timedelta(weeks=w, days=d, hours=h, minutes=m, seconds=s)
-
-
-def format_duration(delta: timedelta) -> str:
-    """The shortest Prometheus spelling of a duration: 5m, 1h, 1d, 1h30m."""
-    seconds = int(delta.total_seconds())
-    if seconds == 0:
-        return "0s"
-    out = ""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size:
-            count, seconds = divmod(seconds, size)
-            out += f"{count}{unit}"
-    return out
 
 
 def label_matcher_list(text: str) -> tuple[tuple[str, str, str], ...]:

@@ -14,18 +14,18 @@ annotation, and the period is Sloth's default, 30 days.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from parapet import conventions as c
 from parapet.spec import v1
-from parapet.spec.build import (
+from parapet.spec.checks import (
     DEFAULT_FOR,
-    LABEL_NAME,
-    camel,
+    check_alert_name,
+    check_annotations,
     check_duration,
     check_labels,
     check_slo,
@@ -39,12 +39,11 @@ from parapet.spec.validate import validate
 
 FORMAT = "prometheus/v1"
 PERIOD_DAYS = 30  # Sloth's --default-slo-period
-SEVERITY_LABEL = "severity"
+SEVERITY_LABEL = c.SEVERITY_LABEL
 RUNBOOK_ANNOTATIONS = ("runbook_url", "runbook")
 # SLO plugins whose effect Parapet's own generator already has.
 ACCEPTED_PLUGINS = frozenset({"sloth.dev/contrib/alert_for/v1"})
 CORE_PLUGIN_PREFIX = "sloth.dev/core/"
-ALERT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class _Model(BaseModel):
@@ -184,14 +183,10 @@ def _slo(doc: SourceDocument, service: str, slo: SLOSpec, loc: PathKey) -> SLO:
 
 def _alerting(doc: SourceDocument, loc: PathKey, service: str, slo_name: str, spec: AlertingSpec) -> Alerting | None:
     defaults = v1.GlobalAlerting()
-    if spec.name is not None and not ALERT_NAME.match(spec.name):
-        raise doc.error(
-            (*loc, "name"),
-            f"{spec.name!r} is not a valid alert name",
-            "use letters, digits and '_', starting with a letter or '_', such as MyServiceHighErrorRate",
-        )
+    if spec.name is not None:
+        check_alert_name(doc, (*loc, "name"), spec.name)
     check_labels(doc, (*loc, "labels"), _without_severity(spec.labels))
-    _check_annotations(doc, (*loc, "annotations"), spec.annotations)
+    check_annotations(doc, (*loc, "annotations"), spec.annotations)
     shared_severity = spec.labels.get(SEVERITY_LABEL)
     tiers: list[AlertTier] = []
     for severity, key, alert in (
@@ -201,7 +196,7 @@ def _alerting(doc: SourceDocument, loc: PathKey, service: str, slo_name: str, sp
         tier_loc = (*loc, key)
         own = _without_severity(alert.labels)
         check_labels(doc, (*tier_loc, "labels"), own)
-        _check_annotations(doc, (*tier_loc, "annotations"), alert.annotations)
+        check_annotations(doc, (*tier_loc, "annotations"), alert.annotations)
         default_tier: v1.Tier = getattr(defaults, severity)
         for_ = alert.for_ or default_tier.for_ or DEFAULT_FOR[severity]
         check_duration(doc, (*tier_loc, "for"), for_)
@@ -231,7 +226,7 @@ def _alerting(doc: SourceDocument, loc: PathKey, service: str, slo_name: str, sp
             "(or disable both page_alert and ticket_alert)",
         )
     return Alerting(
-        name=spec.name or camel(service, slo_name, "ErrorBudgetBurn"),
+        name=spec.name or c.alert_name(service, slo_name, imported=True),
         runbook_url=runbook,
         page=tiers[0],
         ticket=tiers[1],
@@ -251,17 +246,6 @@ def _runbook(annotations: Mapping[str, str]) -> str | None:
         if value:
             return value
     return None
-
-
-def _check_annotations(doc: SourceDocument, loc: PathKey, annotations: Mapping[str, str]) -> None:
-    for name in annotations:
-        if not LABEL_NAME.match(name) or name.startswith("__"):
-            raise doc.error(
-                (*loc, name),
-                f"{name!r} is not a valid Prometheus annotation name",
-                "use letters, digits and '_', not starting with a digit or '__'",
-                key=True,
-            )
 
 
 def _check_plugins(doc: SourceDocument, loc: PathKey, plugins: Plugins) -> None:

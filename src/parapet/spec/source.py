@@ -64,7 +64,7 @@ def load_documents(path: Path, text: str | None = None) -> list[SourceDocument]:
             raise SpecError(
                 "spec file not found",
                 location=Location(path),
-                hint="create parapet.yaml (see docs/spec.md) or pass --spec FILE",
+                hint="create parapet.yaml (see docs/spec.md), or point the command at the spec you have",
             ) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise SpecError(

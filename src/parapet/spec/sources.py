@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from parapet import conventions as c
+
 _PROM_DEFAULT = ("0.005", "0.01", "0.025", "0.05", "0.075", "0.1", "0.25", "0.5", "0.75", "1", "2.5", "5", "7.5", "10")
 
 
@@ -36,23 +38,24 @@ HTTP_SOURCES: dict[str, HttpSource] = {
     for s in (
         HttpSource(
             "parapet",
-            "http_server_request_duration_seconds_count",
-            "http_route",
-            "http_request_method",
-            "http_response_status_code",
+            f"{c.HTTP_DURATION}_count",
+            c.LABEL_HTTP_ROUTE,
+            c.LABEL_HTTP_METHOD,
+            c.LABEL_HTTP_STATUS,
             False,
-            "http_server_request_duration_seconds",
+            c.HTTP_DURATION,
             _b(_PROM_DEFAULT),
             Decimal(1),
         ),
+        # OpenTelemetry's stable HTTP semantic conventions: the contract took its names from them.
         HttpSource(
             "otel",
-            "http_server_request_duration_seconds_count",
-            "http_route",
-            "http_request_method",
-            "http_response_status_code",
+            f"{c.HTTP_DURATION}_count",
+            c.LABEL_HTTP_ROUTE,
+            c.LABEL_HTTP_METHOD,
+            c.LABEL_HTTP_STATUS,
             False,
-            "http_server_request_duration_seconds",
+            c.HTTP_DURATION,
             _b(_PROM_DEFAULT),
             Decimal(1),
         ),
@@ -137,17 +140,17 @@ HTTP_SOURCES: dict[str, HttpSource] = {
 
 # Histograms of the metric contract other than HTTP, by base name: their bucket bounds (METRICS.md).
 CONTRACT_HISTOGRAMS: dict[str, tuple[Decimal, ...]] = {
-    "http_server_request_duration_seconds": _b(_PROM_DEFAULT),
-    "db_client_operation_duration_seconds": _b(
+    c.HTTP_DURATION: _b(_PROM_DEFAULT),
+    c.DB_DURATION: _b(
         ("0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10")
     ),
-    "parapet_job_duration_seconds": _b(
+    c.JOB_DURATION: _b(
         ("0.01", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "30", "60", "120", "300", "600", "1800", "3600")
     ),
-    "parapet_job_queue_wait_seconds": _b(
+    c.JOB_QUEUE_WAIT: _b(
         ("0.05", "0.1", "0.5", "1", "5", "10", "30", "60", "120", "300", "600", "1800", "3600", "7200")
     ),
-    "parapet_probe_duration_seconds": _b(_PROM_DEFAULT),
+    c.PROBE_DURATION: _b(_PROM_DEFAULT),
 }
 
 JOB_OUTCOMES = ("success", "failure", "retry", "revoked", "timeout", "rejected", "skipped")

@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
 
+from parapet import conventions as c
+
 NAME_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=128)]
 Duration = Annotated[str, Field(pattern=r"^([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$", min_length=2)]
@@ -66,7 +68,7 @@ class GlobalAlerting(_Model):
 
     runbook_url: str | None = Field(None, description="template; {service} and {slo} are replaced")
     dashboard_url: str | None = Field(None, description="template; {service}, {slo} and {uid} are replaced")
-    severity_label: str = "severity"
+    severity_label: str = c.SEVERITY_LABEL
     severities: Severities = Severities()
     labels: Labels = {}
     annotations: Labels = {}

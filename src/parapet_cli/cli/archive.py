@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import AbstractContextManager, nullcontext
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -13,12 +14,13 @@ import typer
 from rich.progress import Progress
 
 from parapet import conventions
+from parapet.errors import ConfigError
 from parapet.spec import Spec, load_spec
 from parapet.spec.model import Retention
 from parapet_cli.cli import _render
 
 if TYPE_CHECKING:
-    from parapet.evidence.archive import ArchiveResult
+    from parapet.evidence.archive import ArchiveOptionError, ArchiveResult
 
 DEFAULT_SPEC = Path("parapet.yaml")
 
@@ -84,13 +86,11 @@ def archive(
     loses nothing (a batch is deleted only after the archive file holding it was fsynced).
     """
     # SQLAlchemy and the store load only when archive runs: every other command starts faster without them.
-    from parapet.evidence.archive import ArchiveOptions, parse_duration, run_archive
+    from parapet.evidence.archive import ArchiveOptionError, ArchiveOptions, run_archive
     from parapet.evidence.db import create_engine_for, mask_url, resolve_url
 
-    incidents_after = parse_duration(older_than) if older_than is not None else None
-    events_after = (
-        parse_duration(events_older_than, option="--events-older-than") if events_older_than is not None else None
-    )
+    incidents_after = _duration(older_than, "--older-than")
+    events_after = _duration(events_older_than, "--events-older-than")
     # The spec is read only when it supplies something the command line did not (or was named).
     needed = spec is not None or any(v is None for v in (incidents_after, events_after, database_url))
     model = _load_spec(spec) if needed else None
@@ -108,7 +108,10 @@ def archive(
     engine = create_engine_for(url)
     try:
         with _progress() as bar:
-            result = run_archive(engine, options, progress=bar)
+            try:
+                result = run_archive(engine, options, progress=bar)
+            except ArchiveOptionError as exc:
+                raise _flagged(exc) from None
     finally:
         engine.dispose()
     if not result.locked:
@@ -166,3 +169,24 @@ def _progress() -> AbstractContextManager[_Bar | None]:
             progress.stop()
 
     return _Ctx()
+
+
+# The archive's options and the flags that set them: the runtime names an option, the command its flag.
+_FLAGS = {"batch_size": "--batch-size", "archive_file": "--archive-file"}
+_FLAG_HINTS = {"archive_file": "pass --archive-file PATH (JSON Lines; gzip when it ends in .gz), or --dry-run"}
+
+
+def _duration(value: str | None, flag: str) -> timedelta | None:
+    from parapet.spec.durations import DurationError, parse_retention
+
+    if value is None:
+        return None
+    try:
+        return parse_retention(value)
+    except DurationError as exc:
+        raise ConfigError(f"{flag} {exc.message}", hint=exc.hint) from None
+
+
+def _flagged(exc: ArchiveOptionError) -> ConfigError:
+    flag = _FLAGS.get(exc.option, exc.option)
+    return ConfigError(f"{flag} {exc.problem}", hint=_FLAG_HINTS.get(exc.option, exc.hint))

@@ -17,9 +17,7 @@ that Parapet generated it sits in each dashboard's ``description`` and ``tags`` 
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from decimal import Decimal
 from typing import Final
 
@@ -28,7 +26,6 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import DataSourceRef, GridPos
 
 from parapet import conventions as c
-from parapet.metrics.contract import BUILD_INFO
 from parapet.slo.windows import window_pairs
 from parapet.spec.model import SLO, SLIKind, Spec
 from parapet.spec.promql import format_matchers, inspect
@@ -41,30 +38,7 @@ DEFAULT_DIR: Final = "grafana"
 TAG: Final = "parapet"
 DATASOURCE: Final = DataSourceRef(type_val="prometheus", uid="${datasource}")
 PERCENTILES: Final = ("0.5", "0.9", "0.99")
-DEPLOY_MARKER: Final = f"changes(max by (version) ({BUILD_INFO})[5m:1m]) > 0"
-_UID_MAX: Final = 40  # Grafana's limit on a dashboard uid
-
-
-def uid(*parts: str) -> str:
-    """A stable dashboard uid within Grafana's 40 characters (a hash suffix when the names are long)."""
-    raw = "-".join(("parapet", *parts))
-    clean = re.sub(r"[^A-Za-z0-9_-]", "-", raw)
-    if len(clean) <= _UID_MAX:
-        return clean
-    digest = hashlib.sha256(raw.encode("utf-8")).hexdigest()[:8]
-    return f"{clean[: _UID_MAX - 9]}-{digest}"
-
-
-def overview_path(service: str) -> str:
-    return f"dashboards/{service}/overview.json"
-
-
-def detail_path(service: str, slo: str) -> str:
-    return f"dashboards/{service}/slo-{slo}.json"
-
-
-def provisioning_path(service: str) -> str:
-    return f"provisioning/dashboards/parapet-{service}.yml"
+DEPLOY_MARKER: Final = f"changes(max by (version) ({c.BUILD_INFO})[5m:1m]) > 0"
 
 
 def _target(expr: str, legend: str, ref: str) -> prometheus.Dataquery:
@@ -157,7 +131,7 @@ def _burn_windows(slo: SLO) -> list[str]:
 
 
 def overview(spec: Spec, spec_name: str) -> dashboard.Dashboard:
-    board = _base(f"{spec.service}: SLO overview", uid(spec.service, "overview"), spec_name, 7)
+    board = _base(f"{spec.service}: SLO overview", c.overview_dashboard_uid(spec.service), spec_name, 7)
     layout = _Layout()
     for slo in spec.slos:
         sel = selector(spec, slo)
@@ -207,7 +181,7 @@ def overview(spec: Spec, spec_name: str) -> dashboard.Dashboard:
 
 def detail(spec: Spec, slo: SLO, spec_name: str) -> dashboard.Dashboard:
     title = f"{spec.service}: {slo.name}"
-    board = _base(title, uid(spec.service, slo.name), spec_name, slo.period_days)
+    board = _base(title, c.slo_dashboard_uid(spec.service, slo.name), spec_name, slo.period_days)
     if slo.description:
         board.description(f"{slo.description}. {header(spec_name, '').strip()}")
     layout = _Layout()
@@ -296,7 +270,7 @@ def provisioning(spec: Spec, spec_name: str, dashboards_dir: str) -> PlannedFile
         + "# mount the dashboards folder at the path below.\n"
         + "apiVersion: 1\n"
         + "providers:\n"
-        + f"  - name: parapet-{spec.service}\n"
+        + f"  - name: {c.dashboards_provider(spec.service)}\n"
         + f"    folder: Parapet {spec.service}\n"
         + "    type: file\n"
         + "    disableDeletion: false\n"
@@ -306,15 +280,17 @@ def provisioning(spec: Spec, spec_name: str, dashboards_dir: str) -> PlannedFile
         + f"      path: {dashboards_dir}/{spec.service}\n"
         + "      foldersFromFilesStructure: false\n"
     )
-    return PlannedFile(provisioning_path(spec.service), body.encode("utf-8"), GENERATOR)
+    return PlannedFile(c.dashboards_provisioning_file(spec.service), body.encode("utf-8"), GENERATOR)
 
 
 def generate(
     spec: Spec, spec_name: str, *, grafana_dashboards_dir: str = "/var/lib/grafana/dashboards"
 ) -> list[PlannedFile]:
     """The overview, one detail dashboard per SLO, and the provisioning file."""
-    files = [PlannedFile(overview_path(spec.service), render(overview(spec, spec_name)), GENERATOR)]
+    files = [PlannedFile(c.overview_dashboard_file(spec.service), render(overview(spec, spec_name)), GENERATOR)]
     for slo in spec.slos:
-        files.append(PlannedFile(detail_path(spec.service, slo.name), render(detail(spec, slo, spec_name)), GENERATOR))
+        files.append(
+            PlannedFile(c.slo_dashboard_file(spec.service, slo.name), render(detail(spec, slo, spec_name)), GENERATOR)
+        )
     files.append(provisioning(spec, spec_name, grafana_dashboards_dir))
     return files

@@ -24,8 +24,9 @@ from typing import Any
 
 from parapet import conventions as c
 from parapet.slo.windows import WindowPair, is_raw, recorded_windows, window_pairs
+from parapet.spec.durations import format_duration
 from parapet.spec.model import SLO, AlertTier, Spec
-from parapet.spec.promql import format_duration, quote, render
+from parapet.spec.promql import quote, render
 from parapet.spec.sources import format_decimal
 from parapet_cli import yamlout
 from parapet_cli.generators import PlannedFile, header
@@ -106,11 +107,11 @@ def recording_rules(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
     info = {
         **dict(spec.labels),
         **dict(slo.labels),
-        "objective": format_decimal(slo.objective),
-        "period": period,
-        "sli_kind": str(sli.kind),
-        "sli_source": sli.source,
-        "spec_format": spec.format,
+        c.INFO_LABEL_OBJECTIVE: format_decimal(slo.objective),
+        c.INFO_LABEL_PERIOD: period,
+        c.INFO_LABEL_SLI_KIND: str(sli.kind),
+        c.INFO_LABEL_SLI_SOURCE: sli.source,
+        c.INFO_LABEL_SPEC_FORMAT: spec.format,
     }
     record(c.INFO, "vector(1)", info)
     return rules

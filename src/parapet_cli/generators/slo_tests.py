@@ -23,8 +23,9 @@ from typing import Any
 
 from parapet import conventions as c
 from parapet.slo.windows import window_pairs
+from parapet.spec.durations import parse_duration
 from parapet.spec.model import SLO, AlertTier, Spec
-from parapet.spec.promql import _SENTINEL, Selector, TemplateError, inspect, parse_duration, quote
+from parapet.spec.promql import _SENTINEL, Selector, TemplateError, inspect, quote
 from parapet_cli import yamlout
 from parapet_cli.generators import header
 from parapet_cli.generators.slo_rules import alert_annotations, alert_labels, min_events, tier_pairs
@@ -172,7 +173,7 @@ def synthesize(slo: SLO) -> tuple[list[Series], dict[str, str], tuple[Selector, 
     return [Series(labels, role) for labels, role in series.items()], group, selectors
 
 
-_TIMESTAMP = "parapet_job_last_success_timestamp_seconds"
+_TIMESTAMP = c.JOB_LAST_SUCCESS
 
 
 def _freshness(slo: SLO, group: dict[str, str]) -> tuple[Series, Selector, str, str]:

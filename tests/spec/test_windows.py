@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from parapet.slo.windows import recorded_windows, window_pairs
-from parapet.spec.promql import format_duration
+from parapet.spec.durations import format_duration
 
 
 def table(days: int) -> list[tuple[str, str, str, str]]:
