@@ -5,8 +5,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from parapet_cli.doctor.context import Context
 from parapet_cli.doctor.findings import Severity
+from parapet_cli.doctor.repo import Repo
 from parapet_cli.doctor.runner import Report, run_doctor
+from parapet_cli.doctor.topology import Topology
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "doctor"
 
@@ -47,3 +50,16 @@ def assert_real_lines(report: Report) -> None:
         if f.line is not None:
             lines = path.read_text(encoding="utf-8").splitlines()
             assert 1 <= f.line <= len(lines), f"{f.rule} points at {f.path}:{f.line}, past its {len(lines)} lines"
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    """A repository made of ``files`` (path -> text) under ``root``."""
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+def topology(root: Path) -> Topology:
+    return Context(root=root, repo=Repo(root)).topology

@@ -8,10 +8,7 @@ import pytest
 
 from parapet.errors import SpecError
 from parapet.spec import load_spec
-from parapet_cli.doctor.context import Context
-from parapet_cli.doctor.repo import Repo
-from parapet_cli.doctor.topology import Topology
-from tests.doctor.helpers import copy_fixture, doctor, found
+from tests.doctor.helpers import copy_fixture, doctor, found, topology, write
 
 SPEC = """\
 version: parapet/v1
@@ -26,19 +23,6 @@ slos:
 """
 
 
-def topology(root: Path) -> Topology:
-    ctx = Context(root=root, repo=Repo(root))
-    return ctx.topology
-
-
-def write(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
-
-
 def test_helm_values_with_autoscaling_count_as_several(tmp_path: Path) -> None:
     write(
         tmp_path,
@@ -51,7 +35,7 @@ def test_helm_values_with_autoscaling_count_as_several(tmp_path: Path) -> None:
     )
     topo = topology(tmp_path)
     assert topo.multi_node() is True
-    assert [(p.origin, p.name, p.many) for p in topo.processes] == [("Helm values", "chart", True)]
+    assert [(p.origin, p.name, p.many) for p in topo.processes] == [("Helm values", "shop", True)]
 
 
 def test_helm_values_per_component(tmp_path: Path) -> None:

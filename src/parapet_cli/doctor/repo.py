@@ -13,7 +13,6 @@ import fnmatch
 import io
 import os
 import re
-import stat
 import tokenize
 import warnings
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from parapet.errors import SpecError
 from parapet.spec.source import SourceDocument, load_documents
 from parapet_cli.doctor.findings import Finding, Severity
 from parapet_cli.doctor.registry import note
+from parapet_cli.readfile import NotRegularFile, TooLarge, read_regular
 
 INPUT_NOTE = note(
     "PAR000",
@@ -68,6 +68,7 @@ MAX_BYTES = 2_000_000
 
 YAML_SUFFIXES = (".yml", ".yaml")
 SHELL_SUFFIXES = (".sh", ".bash")
+_TEMPLATE = re.compile(r"\{\{-?\s*(\.|include|if|range|template|with|define|end|-)|\{%-?\s*\w")
 _INLINE = re.compile(r"#+\s*parapet:\s*ignore\[([A-Za-z0-9_,\s]+)\](?:\s+reason=(.*\S))?")
 
 
@@ -102,6 +103,10 @@ def file_kind(rel: str) -> str | None:
         return "nginx"
     if lower in ("gunicorn.conf", "gunicorn.cfg"):
         return "python"
+    if lower.endswith(".ini"):
+        return "ini"
+    if lower.endswith(".conf") and ("supervisor" in rel.lower()):
+        return "supervisor"
     return None
 
 
@@ -202,23 +207,17 @@ class Repo:
         return value
 
     def _read(self, rel: str) -> str | None:
-        full = self.root / rel
         try:
-            info = full.stat()
+            data, _ = read_regular(self.root / rel, MAX_BYTES)
+        except NotRegularFile:
+            self.note(rel, "not a regular file")
+            return None
+        except TooLarge:
+            self.note(rel, f"larger than {MAX_BYTES // 1_000_000} MB")
+            return None
         except OSError as exc:
             reason = "symlink loop" if exc.errno == errno.ELOOP else f"cannot read: {exc.strerror or exc}"
             self.note(rel, reason)
-            return None
-        if not stat.S_ISREG(info.st_mode):
-            self.note(rel, "not a regular file")
-            return None
-        if info.st_size > MAX_BYTES:
-            self.note(rel, f"larger than {MAX_BYTES // 1_000_000} MB")
-            return None
-        try:
-            data = full.read_bytes()
-        except OSError as exc:
-            self.note(rel, f"cannot read: {exc.strerror or exc}")
             return None
         if b"\0" in data[:8192]:
             self.note(rel, "binary file where text was expected")
@@ -238,10 +237,16 @@ class Repo:
             return self._yaml[rel]
         docs: list[SourceDocument] = []
         text = self.text(rel)
-        if text is not None and not self.is_template(rel, text):
+        if text is not None and self.in_chart_templates(rel):
+            self.note(rel, "a Helm template: not YAML until rendered")
+        elif text is not None:
             try:
                 docs = [d for d in load_documents(self.root / rel, text) if d.data is not None]
             except SpecError as exc:
+                if _TEMPLATE.search(text):
+                    self.note(rel, "a template (Go/Helm/Jinja syntax): not YAML until rendered")
+                    self._yaml[rel] = docs
+                    return docs
                 loc = exc.location
                 line, column = loc.line, loc.column
                 count = len(text.splitlines())
@@ -253,14 +258,14 @@ class Repo:
         self._yaml[rel] = docs
         return docs
 
-    def is_template(self, rel: str, text: str) -> bool:
-        """A Helm (or other Go) template: not YAML until rendered."""
+    def in_chart_templates(self, rel: str) -> bool:
+        """A file of a Helm chart's ``templates/``: a template as a whole. Elsewhere a file with ``{{ … }}`` inside
+        its strings (a values.yaml) is parsed as YAML; only one that does not parse is taken for a template."""
         parts = PurePosixPath(rel).parts
         if "templates" in parts[:-1]:
             chart = self.root.joinpath(*parts[: parts.index("templates")], "Chart.yaml")
-            if chart.is_file():
-                return True
-        return "{{" in text and "}}" in text and bool(re.search(r"\{\{-?\s*(\.|include|if|range|template)", text))
+            return chart.is_file()
+        return False
 
     def python(self, rel: str) -> ast.Module | None:
         if rel in self._python:

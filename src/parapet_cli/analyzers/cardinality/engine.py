@@ -30,7 +30,6 @@ import multiprocessing
 import os
 import queue
 import re
-import stat
 import sys
 import time
 import types
@@ -48,6 +47,7 @@ from parapet_cli.analyzers.cardinality.config import Config
 from parapet_cli.analyzers.cardinality.model import FileFacts, Index
 from parapet_cli.analyzers.cardinality.rule import Rule
 from parapet_cli.doctor.findings import Finding, Severity
+from parapet_cli.readfile import NotRegularFile, read_regular
 
 if TYPE_CHECKING:
     from parapet.spec.model import MetricWrapper
@@ -311,12 +311,10 @@ def analyze(
                     if hit.facts is not None:
                         known.append(hit.facts)
                     continue
-            with open(full, "rb") as fh:  # noqa: PTH123
-                st = os.fstat(fh.fileno())
-                if not stat.S_ISREG(st.st_mode):
-                    notes.append(_note(rel, "cannot read it: not a regular file"))
-                    continue
-                data = fh.read()
+            data, st = read_regular(full)  # a FIFO named *.py must not block the run
+        except NotRegularFile:
+            notes.append(_note(rel, "cannot read it: not a regular file"))
+            continue
         except OSError as exc:
             notes.append(_note(rel, f"cannot read it: {exc.strerror or exc}"))
             continue

@@ -135,7 +135,8 @@ def scheduler_in_web(ctx: Context) -> Iterator[Finding]:
 
 def _report(ctx: Context, module: Module, lineno: int, col: int, what: str) -> Iterator[Finding]:
     dedicated = _dedicated(ctx, module)
-    multi = dedicated if dedicated is not None else ctx.topology.multi()
+    sharing = ctx.topology.sharing(module.rel)
+    multi = dedicated if dedicated is not None else sharing.multi
     severity = gate(Severity.ERROR, multi)
     if severity is None:
         return
@@ -145,7 +146,7 @@ def _report(ctx: Context, module: Module, lineno: int, col: int, what: str) -> I
         module,
         lineno,
         col,
-        f"{what} in each web worker and replica ({ctx.topology.summary()}): every job runs once per copy"
+        f"{what} in each web worker and replica ({sharing.describe()}): every job runs once per copy"
         + unknown_suffix(multi),
         "start it in one dedicated single-replica process, or use Celery beat or a CronJob",
         confidence=Confidence.HIGH if multi else Confidence.MEDIUM,

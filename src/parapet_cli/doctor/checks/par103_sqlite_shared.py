@@ -10,7 +10,7 @@ from parapet_cli.doctor.context import Context, at_line, at_node
 from parapet_cli.doctor.findings import Confidence, Finding, Severity
 from parapet_cli.doctor.pyindex import Module, const_str
 from parapet_cli.doctor.registry import check
-from parapet_cli.doctor.topology import Line
+from parapet_cli.doctor.topology import Line, Process, Sharing
 
 SQLITE = re.compile(r"^(sqlite(\+\w+)?:///(?!:memory:)\S|db\+sqlite|sqla\+sqlite|filesystem://)")
 DJANGO_SQLITE = "django.db.backends.sqlite3"
@@ -54,28 +54,67 @@ def _configures_database(module: Module, node: ast.Constant, parents: dict[int, 
 JOB_WORKERS = re.compile(r"\b(celery\b.*\bworker|rq\s+worker|rqworker|dramatiq|huey_consumer|run_huey)\b")
 
 
-def _separate_containers(ctx: Context) -> bool:
+def _separate_containers(sharing: Sharing) -> bool:
     """A web process and a job worker in containers of their own: each opens its own SQLite file."""
-    services = ctx.topology.services
-    web = any(p.web for p in services)
-    workers = any(not p.web and p.lines_matching(JOB_WORKERS) for p in services)
+    web = any(p.web for p in sharing.processes)
+    workers = any(not p.web and p.lines_matching(JOB_WORKERS) for p in sharing.processes)
     return web and workers
 
 
-def _severity(ctx: Context, process_multi: bool | None = None) -> Severity | None:
-    topo = ctx.topology
-    node = process_multi if process_multi is not None else topo.multi_node()
-    if not node and _separate_containers(ctx):
+def _severity(sharing: Sharing, process: Process | None = None) -> Severity | None:
+    """Error when several nodes or containers open the file, warning when several processes of one node do (or
+    when nothing is known), info when only the workers are unknown."""
+    node = sharing.multi_node
+    if process is not None and process.multi:
+        node = True
+    if not node and _separate_containers(sharing):
         node = True
     if node:
         return Severity.ERROR
-    if topo.multi_process():
+    if sharing.multi_process:
         return Severity.WARNING
     if node is None:
         return Severity.WARNING  # unknown: several nodes, one step lower
-    if topo.multi_process() is None:
+    if sharing.multi_process is None:
         return Severity.INFO
     return None
+
+
+_ENV_READS = ("os.environ.get", "os.getenv", "os.environ", "environ.get", "getenv", "env", "env.str", "config")
+
+
+def _env_name(module: Module, node: ast.AST) -> str | None:
+    """The variable an expression reads: ``os.environ["X"]``, ``os.environ.get("X", …)``, ``env("X")``."""
+    if isinstance(node, ast.Subscript) and module.qualname(node.value).endswith("environ"):
+        return const_str(node.slice)
+    if isinstance(node, ast.Call) and node.args and module.qualname(node.func).endswith(_ENV_READS):
+        return const_str(node.args[0])
+    return None
+
+
+def _engine_from_env(module: Module, node: ast.AST) -> tuple[str, ast.AST] | None:
+    """``f"django.db.backends.{os.environ['DB_ENGINE']}"`` (or ``"django.db.backends." + …``): the variable."""
+    parts: list[ast.AST] = []
+    if isinstance(node, ast.JoinedStr):
+        parts = list(node.values)
+    elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        parts = [node.left, node.right]
+    if len(parts) != 2 or const_str(parts[0]) != "django.db.backends.":
+        return None
+    value = parts[1].value if isinstance(parts[1], ast.FormattedValue) else parts[1]
+    name = _env_name(module, value)
+    return (name, node) if name else None
+
+
+def _env_values(ctx: Context, name: str) -> list[tuple[str, Line]]:
+    """What the deployment sets ``name`` to: process environments and the .env files they read."""
+    out = [p.env[name] for p in ctx.topology.services if name in p.env]
+    for rel in ctx.repo.of_kind("env"):
+        for number, raw in enumerate(ctx.repo.lines(rel), start=1):
+            key, sep, value = raw.strip().removeprefix("export ").partition("=")
+            if sep and key.strip() == name:
+                out.append((value.strip().strip("'\""), Line(rel, number, raw.strip())))
+    return out
 
 
 def _fallbacks(module: Module) -> set[int]:
@@ -122,7 +161,8 @@ def sqlite_shared(ctx: Context) -> Iterator[Finding]:
                 parents = {id(child): outer for outer in ast.walk(module.tree) for child in ast.iter_child_nodes(outer)}
             if not _configures_database(module, node, parents):
                 continue
-            severity = _severity(ctx)
+            sharing = ctx.topology.sharing(module.rel, web=False)
+            severity = _severity(sharing)
             if severity is None:
                 continue
             fallback = id(node) in fallbacks
@@ -135,15 +175,17 @@ def sqlite_shared(ctx: Context) -> Iterator[Finding]:
                 module,
                 node.lineno,
                 node.col_offset,
-                f"SQLite ({value[:60]}) is {where} of a service with {ctx.topology.summary()}"
-                + ("; its job workers run in containers of their own" if _separate_containers(ctx) else ""),
+                f"SQLite ({value[:60]}) is {where} of {sharing.describe()}"
+                + ("; its job workers run in containers of their own" if _separate_containers(sharing) else ""),
                 "point the service at PostgreSQL; keep SQLite for tests",
                 confidence=Confidence.LOW if fallback else Confidence.HIGH,
             )
+        yield from _engines_from_env(ctx, module)
+    everyone = ctx.topology.sharing(web=False)
     for process in ctx.topology.services:
         for name, (value, line) in process.env.items():
             if SQLITE.match(value.strip()):
-                severity = _severity(ctx, process.multi)
+                severity = _severity(everyone, process)
                 if severity is not None:
                     yield at_line(
                         "PAR103",
@@ -158,7 +200,7 @@ def sqlite_shared(ctx: Context) -> Iterator[Finding]:
         for number, raw in enumerate(ctx.repo.lines(rel), start=1):
             key, sep, value = raw.strip().removeprefix("export ").partition("=")
             if sep and SQLITE.match(value.strip().strip("'\"")):
-                severity = _severity(ctx)
+                severity = _severity(everyone)
                 if severity is not None:
                     yield at_line(
                         "PAR103",
@@ -168,3 +210,32 @@ def sqlite_shared(ctx: Context) -> Iterator[Finding]:
                         "use a PostgreSQL URL in the environment files deployments copy",
                         confidence=Confidence.MEDIUM,
                     )
+
+
+def _engines_from_env(ctx: Context, module: Module) -> Iterator[Finding]:
+    """A Django ENGINE built from a variable that the deployment sets to ``sqlite3``."""
+    if "django.db.backends." not in "\n".join(module.lines):
+        return
+    for node in ast.walk(module.tree):
+        found = _engine_from_env(module, node)
+        if found is None:
+            continue
+        name = found[0]
+        chosen = [(value, at) for value, at in _env_values(ctx, name) if value.strip() == "sqlite3"]
+        if not chosen:
+            continue
+        sharing = ctx.topology.sharing(module.rel, web=False)
+        severity = _severity(sharing)
+        if severity is None:
+            continue
+        _value, at = chosen[0]
+        yield at_node(
+            "PAR103",
+            severity,
+            module,
+            node.lineno,  # type: ignore[attr-defined]
+            node.col_offset,  # type: ignore[attr-defined]
+            f"the database engine comes from {name}, which {at.path}:{at.line} sets to sqlite3: SQLite is the "
+            f"database of {sharing.describe()}",
+            "point the service at PostgreSQL; keep SQLite for tests",
+        )

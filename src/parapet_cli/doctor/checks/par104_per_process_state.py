@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from parapet_cli.doctor.context import Context, at_node, gate, unknown_suffix
 from parapet_cli.doctor.findings import Confidence, Finding, Severity
 from parapet_cli.doctor.pyindex import Module, const_str, dict_get, keyword
 from parapet_cli.doctor.registry import check
+from parapet_cli.doctor.topology import Sharing
 
 RANDOM_CALLS = (
     "get_random_secret_key",
@@ -53,6 +55,206 @@ def _secret_targets(node: ast.AST) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class _Where:
+    """One module, and what runs it."""
+
+    ctx: Context
+    module: Module
+    sharing: Sharing
+
+    @property
+    def multi(self) -> bool | None:
+        return self.sharing.multi
+
+    def report(
+        self,
+        base: Severity,
+        node: ast.AST,
+        message: str,
+        hint: str,
+        *,
+        multi: bool | str | None = "processes",
+        confidence: Confidence = Confidence.HIGH,
+    ) -> Iterator[Finding]:
+        """The finding, unless the processes that run the module make it moot (``gate``); ``multi`` is the
+        question asked of them: several processes (the default) or several nodes."""
+        several = self.sharing.multi if multi == "processes" else self.sharing.multi_node if multi == "nodes" else None
+        severity = gate(base, several)
+        if severity is None:
+            return
+        yield at_node(
+            "PAR104",
+            severity,
+            self.module,
+            getattr(node, "lineno", 1),
+            getattr(node, "col_offset", None),
+            f"{message} [{self.sharing.describe()}]{unknown_suffix(several)}",
+            hint,
+            confidence=confidence,
+        )
+
+
+# ------------------------------------------------------------------------------ pitfalls of Django settings
+
+
+def _uses_ratelimit(ctx: Context) -> bool:
+    return ctx.py.uses("django_ratelimit", "ratelimit") or any(
+        node.value in ("django_ratelimit", "ratelimit")
+        for m in ctx.py.settings_modules()
+        if (apps := m.assigned("INSTALLED_APPS")) is not None
+        for node in ast.walk(apps[0])
+        if isinstance(node, ast.Constant)
+    )
+
+
+def _has_caches(ctx: Context) -> bool:
+    return any(m.assigned("CACHES") is not None for m in ctx.py.settings_modules())
+
+
+def _local_cache(ctx: Context, module: Module) -> ast.expr | None:
+    """The BACKEND of a default cache held per process (LocMemCache) or per node (FileBasedCache)."""
+    caches = module.assigned("CACHES")
+    backend = _cache_backend(caches[0]) if caches is not None else None
+    if backend is not None and backend[0].endswith(("LocMemCache", "FileBasedCache")):
+        return backend[1]
+    return None
+
+
+def default_cache(at: _Where) -> Iterator[Finding]:
+    node = _local_cache(at.ctx, at.module)
+    if node is None:
+        return
+    name = (const_str(node) or "").rsplit(".", 1)[-1]
+    ratelimit = _uses_ratelimit(at.ctx)
+    filebased = name == "FileBasedCache"
+    where = "one node's disk" if filebased else "each process's memory"
+    yield from at.report(
+        Severity.ERROR if ratelimit else Severity.WARNING,
+        node,
+        f"the default cache ({name}) lives in {where}" + (", and django-ratelimit counts in it" if ratelimit else ""),
+        "use django.core.cache.backends.redis.RedisCache (or Memcached)",
+        multi="nodes" if filebased else "processes",
+    )
+
+
+def caches_unset(at: _Where) -> Iterator[Finding]:
+    if at.module.assigned("CACHES") is not None or _has_caches(at.ctx):
+        return
+    if not (at.ctx.py.uses("django.core.cache") or _uses_ratelimit(at.ctx)):
+        return
+    apps = at.module.assigned("INSTALLED_APPS")
+    if apps is not None:
+        yield from at.report(
+            Severity.WARNING,
+            apps[1],
+            "CACHES is not set, so Django uses a LocMemCache per process while the code uses the cache",
+            "set CACHES to a shared backend (Redis or Memcached)",
+            confidence=Confidence.MEDIUM,
+        )
+
+
+def cached_sessions(at: _Where) -> Iterator[Finding]:
+    session = at.module.assigned("SESSION_ENGINE")
+    if session is None or const_str(session[0]) != "django.contrib.sessions.backends.cache":
+        return
+    if _has_caches(at.ctx) and _local_cache(at.ctx, at.module) is None:
+        return
+    yield from at.report(
+        Severity.ERROR,
+        session[1],
+        "sessions are stored in a per-process cache: a user is logged out whenever another worker answers",
+        "use a shared cache, or SESSION_ENGINE django.contrib.sessions.backends.cached_db",
+    )
+
+
+def in_memory_channels(at: _Where) -> Iterator[Finding]:
+    layers = at.module.assigned("CHANNEL_LAYERS")
+    backend = _cache_backend(layers[0]) if layers is not None else None
+    if backend is not None and backend[0].endswith("InMemoryChannelLayer"):
+        yield from at.report(
+            Severity.ERROR,
+            backend[1],
+            "Channels' InMemoryChannelLayer reaches only the clients of one process",
+            "use channels_redis.core.RedisChannelLayer",
+        )
+
+
+# ------------------------------------------------------------------------------ pitfalls of any module
+
+
+def generated_secret(at: _Where) -> Iterator[Finding]:
+    for node in ast.walk(at.module.tree):
+        if (
+            isinstance(node, ast.Assign)
+            and any(_secret_targets(t) for t in node.targets)
+            and _random_call(at.module, node.value)
+        ):
+            yield from at.report(
+                Severity.ERROR,
+                node,
+                "the secret key is generated at start-up, so each process signs sessions and CSRF tokens with "
+                "its own key",
+                "read SECRET_KEY from the environment or a secret store",
+            )
+
+
+def simple_cache(at: _Where) -> Iterator[Finding]:
+    for node in ast.walk(at.module.tree):
+        value: ast.expr | None = None
+        if isinstance(node, ast.Assign) and any(
+            (isinstance(t, ast.Name) and t.id == "CACHE_TYPE") or const_str(getattr(t, "slice", None)) == "CACHE_TYPE"
+            for t in node.targets
+        ):
+            value = node.value
+        elif isinstance(node, ast.Dict):
+            value = dict_get(node, "CACHE_TYPE")
+        if value is not None and const_str(value) in SIMPLE_CACHES:
+            yield from at.report(
+                Severity.WARNING,
+                value,
+                "Flask-Caching's SimpleCache lives in each process's memory",
+                "use CACHE_TYPE RedisCache or MemcachedCache",
+            )
+
+
+def memory_rate_limiter(at: _Where) -> Iterator[Finding]:
+    for site in at.module.calls:
+        if site.name not in LIMITERS:
+            continue
+        storage = const_str(keyword(site.call, "storage_uri"))
+        if keyword(site.call, "storage_uri") is not None and storage is None:
+            continue  # computed: trust it
+        if storage is None and _storage_configured(at.ctx):
+            continue
+        if storage is None or storage.startswith("memory://"):
+            yield from at.report(
+                Severity.ERROR,
+                site.call,
+                "the rate limiter counts in memory:// storage, so each worker and replica allows the full limit",
+                "pass storage_uri='redis://…' (or another shared storage)",
+            )
+
+
+def _storage_configured(ctx: Context) -> bool:
+    """Flask-Limiter also reads RATELIMIT_STORAGE_URI from the app's config or the environment."""
+    name = "RATELIMIT_STORAGE_URI"
+    return any(name in "\n".join(m.lines) for m in ctx.py.modules) or any(name in p.env for p in ctx.topology.processes)
+
+
+SETTINGS_PITFALLS: tuple[Callable[[_Where], Iterator[Finding]], ...] = (
+    default_cache,
+    caches_unset,
+    cached_sessions,
+    in_memory_channels,
+)
+MODULE_PITFALLS: tuple[Callable[[_Where], Iterator[Finding]], ...] = (
+    generated_secret,
+    simple_cache,
+    memory_rate_limiter,
+)
+
+
 @check(
     "PAR104",
     "per-process-state",
@@ -68,149 +270,13 @@ def per_process_state(ctx: Context) -> Iterator[Finding]:
     in-memory channel layer then holds one process's share: limits multiply by the number of workers, cache
     invalidation reaches one worker, WebSocket groups miss the clients of other workers. A SECRET_KEY generated at
     start-up differs per process, so sessions, CSRF tokens and signed cookies fail at random."""
-    multi = ctx.topology.multi()
-    suffix = unknown_suffix(multi)
-    settings = [m for m in ctx.py.settings_modules() if not ctx.py.debug_literal(m)]
-    has_caches = any(m.assigned("CACHES") is not None for m in ctx.py.settings_modules())
-    uses_ratelimit = ctx.py.uses("django_ratelimit", "ratelimit") or any(
-        node.value in ("django_ratelimit", "ratelimit")
-        for m in ctx.py.settings_modules()
-        if (apps := m.assigned("INSTALLED_APPS")) is not None
-        for node in ast.walk(apps[0])
-        if isinstance(node, ast.Constant)
-    )
-    for module in settings:
-        caches = module.assigned("CACHES")
-        locmem = not has_caches
-        if caches is not None:
-            backend = _cache_backend(caches[0])
-            if backend is not None and backend[0].endswith(("LocMemCache", "FileBasedCache")):
-                locmem = True
-                base = Severity.ERROR if uses_ratelimit else Severity.WARNING
-                if backend[0].endswith("FileBasedCache"):
-                    severity = gate(base, ctx.topology.multi_node())
-                    where = "one node's disk"
-                else:
-                    severity = gate(base, multi)
-                    where = "each process's memory"
-                yield from _report(
-                    severity,
-                    module,
-                    backend[1].lineno,
-                    backend[1].col_offset,
-                    f"the default cache ({backend[0].rsplit('.', 1)[-1]}) lives in {where}"
-                    + (", and django-ratelimit counts in it" if uses_ratelimit else "")
-                    + suffix,
-                    "use django.core.cache.backends.redis.RedisCache (or Memcached)",
-                )
-        elif ctx.py.uses("django.core.cache") or uses_ratelimit:
-            apps = module.assigned("INSTALLED_APPS")
-            if apps is not None and not has_caches:
-                yield from _report(
-                    gate(Severity.WARNING, multi),
-                    module,
-                    apps[1].lineno,
-                    None,
-                    "CACHES is not set, so Django uses a LocMemCache per process while the code uses the cache"
-                    + suffix,
-                    "set CACHES to a shared backend (Redis or Memcached)",
-                    confidence=Confidence.MEDIUM,
-                )
-        session = module.assigned("SESSION_ENGINE")
-        if session is not None and const_str(session[0]) == "django.contrib.sessions.backends.cache" and locmem:
-            yield from _report(
-                gate(Severity.ERROR, multi),
-                module,
-                session[1].lineno,
-                None,
-                "sessions are stored in a per-process cache: a user is logged out whenever another worker answers"
-                + suffix,
-                "use a shared cache, or SESSION_ENGINE django.contrib.sessions.backends.cached_db",
-            )
-        layers = module.assigned("CHANNEL_LAYERS")
-        if layers is not None:
-            backend = _cache_backend(layers[0])
-            if backend is not None and backend[0].endswith("InMemoryChannelLayer"):
-                yield from _report(
-                    gate(Severity.ERROR, multi),
-                    module,
-                    backend[1].lineno,
-                    backend[1].col_offset,
-                    "Channels' InMemoryChannelLayer reaches only the clients of one process" + suffix,
-                    "use channels_redis.core.RedisChannelLayer",
-                )
+    for module in ctx.py.settings_modules():
+        if not ctx.py.debug_literal(module):
+            at = _Where(ctx, module, ctx.topology.sharing(module.rel))
+            for pitfall in SETTINGS_PITFALLS:
+                yield from pitfall(at)
     for module in ctx.py.modules:
-        if ctx.py.is_dev_settings(module):
-            continue
-        for node in ast.walk(module.tree):
-            if isinstance(node, ast.Assign) and any(_secret_targets(t) for t in node.targets):
-                if _random_call(module, node.value):
-                    yield from _report(
-                        gate(Severity.ERROR, multi),
-                        module,
-                        node.lineno,
-                        node.col_offset,
-                        "the secret key is generated at start-up, so each process signs sessions and CSRF tokens "
-                        "with its own key" + suffix,
-                        "read SECRET_KEY from the environment or a secret store",
-                    )
-            elif isinstance(node, ast.Assign) and any(
-                (isinstance(t, ast.Name) and t.id == "CACHE_TYPE")
-                or const_str(getattr(t, "slice", None)) == "CACHE_TYPE"
-                for t in node.targets
-            ):
-                if const_str(node.value) in SIMPLE_CACHES:
-                    yield from _simple_cache(module, node.value, multi)
-            elif isinstance(node, ast.Dict):
-                value = dict_get(node, "CACHE_TYPE")
-                if value is not None and const_str(value) in SIMPLE_CACHES:
-                    yield from _simple_cache(module, value, multi)
-        for site in module.calls:
-            if site.name in LIMITERS:
-                storage = const_str(keyword(site.call, "storage_uri"))
-                if keyword(site.call, "storage_uri") is not None and storage is None:
-                    continue  # computed: trust it
-                if storage is None and _storage_configured(ctx):
-                    continue
-                if storage is None or storage.startswith("memory://"):
-                    yield from _report(
-                        gate(Severity.ERROR, multi),
-                        module,
-                        site.call.lineno,
-                        site.call.col_offset,
-                        "the rate limiter counts in memory:// storage, so each worker and replica allows the full "
-                        "limit" + suffix,
-                        "pass storage_uri='redis://…' (or another shared storage)",
-                    )
-
-
-def _report(
-    severity: Severity | None,
-    module: Module,
-    lineno: int,
-    col: int | None,
-    message: str,
-    hint: str,
-    *,
-    confidence: Confidence = Confidence.HIGH,
-) -> Iterator[Finding]:
-    """The finding, unless the topology gated its severity away (``gate`` gave None)."""
-    if severity is not None:
-        yield at_node("PAR104", severity, module, lineno, col, message, hint, confidence=confidence)
-
-
-def _storage_configured(ctx: Context) -> bool:
-    """Flask-Limiter also reads RATELIMIT_STORAGE_URI from the app's config or the environment."""
-    name = "RATELIMIT_STORAGE_URI"
-    return any(name in "\n".join(m.lines) for m in ctx.py.modules) or any(name in p.env for p in ctx.topology.processes)
-
-
-def _simple_cache(module: Module, node: ast.expr, multi: bool | None) -> Iterator[Finding]:
-    yield from _report(
-        gate(Severity.WARNING, multi),
-        module,
-        node.lineno,
-        node.col_offset,
-        "Flask-Caching's SimpleCache lives in each process's memory" + unknown_suffix(multi),
-        "use CACHE_TYPE RedisCache or MemcachedCache",
-    )
+        if not ctx.py.is_dev_settings(module):
+            at = _Where(ctx, module, ctx.topology.sharing(module.rel))
+            for pitfall in MODULE_PITFALLS:
+                yield from pitfall(at)

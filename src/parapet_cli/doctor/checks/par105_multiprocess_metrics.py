@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from parapet_cli.doctor.context import Context, at_line, gate, unknown_suffix
 from parapet_cli.doctor.findings import Confidence, Finding, Severity
 from parapet_cli.doctor.registry import check
-from parapet_cli.doctor.topology import Line, Process, after, process_workers, words
+from parapet_cli.doctor.topology import Line, Process
 
 ENV = ("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir")
 METRICS_LIBS = (
@@ -34,8 +34,8 @@ def _env_line(process: Process) -> Line | None:
     return None
 
 
-def _set_in_gunicorn_conf(ctx: Context) -> Line | None:
-    conf = ctx.topology.gunicorn
+def _set_in_gunicorn_conf(process: Process) -> Line | None:
+    conf = process.gunicorn
     if conf is None:
         return None
     for number, text in enumerate(conf.module.lines, start=1):
@@ -44,30 +44,15 @@ def _set_in_gunicorn_conf(ctx: Context) -> Line | None:
     return None
 
 
-def _wiped(ctx: Context, process: Process) -> bool:
+def _wiped(process: Process) -> bool:
     if any(_WIPE.search(line.text) for line in process.script):
         return True
-    conf = ctx.topology.gunicorn
+    conf = process.gunicorn
     if conf is not None and "on_starting" in conf.hooks:
         body = ast.unparse(conf.hooks["on_starting"])
         if any(word in body for word in ("rmtree", "unlink", "remove", "rm -")):
             return True
-    pod = process.data.get("pod")
-    if isinstance(pod, dict):
-        volumes = pod.get("volumes")
-        if isinstance(volumes, list) and any(isinstance(v, dict) and "emptyDir" in v for v in volumes):
-            return True
-    service = process.data.get("service")
-    return isinstance(service, dict) and "tmpfs" in service
-
-
-def _server(process: Process) -> tuple[str, Line] | None:
-    for line in process.script:
-        tokens = words(line.text)
-        for server in ("gunicorn", "uvicorn"):
-            if after(tokens, server) is not None:
-                return server, line
-    return None
+    return process.scratch
 
 
 @check(
@@ -88,22 +73,17 @@ def multiprocess_metrics(ctx: Context) -> Iterator[Finding]:
     gunicorn's child_exit must mark dead workers, or live gauges keep counting them."""
     if not ctx.py.uses(*METRICS_LIBS):
         return
-    topo = ctx.topology
-    conf_line = _set_in_gunicorn_conf(ctx)
-    for process in topo.services:
-        server = _server(process)
-        if server is None:
+    for process in ctx.topology.services:
+        kind, workers = process.server, process.workers
+        if kind not in ("gunicorn", "uvicorn", "uwsgi", "granian", "hypercorn") or not process.script:
             continue
-        kind, line = server
-        workers, workers_at = process_workers(process, topo.gunicorn)
-        multi: bool | None = None if workers is None else workers > 1
-        if topo.declared and topo.workers is not None:
-            multi = topo.workers > 1
+        multi = process.multi_process
         severity = gate(Severity.ERROR, multi)
         if severity is None:
             continue
-        where = workers_at or line
-        env = _env_line(process) or (conf_line if kind == "gunicorn" else None)
+        line = process.script[0]
+        where = process.workers_at or line
+        env = _env_line(process) or (_set_in_gunicorn_conf(process) if kind == "gunicorn" else None)
         if env is None:
             python_only = any(
                 name in m.line(n)
@@ -124,7 +104,7 @@ def multiprocess_metrics(ctx: Context) -> Iterator[Finding]:
                 "MultiProcessCollector registry",
             )
             continue
-        if not _wiped(ctx, process):
+        if not _wiped(process):
             yield at_line(
                 "PAR105",
                 Severity.WARNING if multi else Severity.INFO,
@@ -136,7 +116,7 @@ def multiprocess_metrics(ctx: Context) -> Iterator[Finding]:
                 confidence=Confidence.MEDIUM,
             )
         if kind == "gunicorn":
-            conf = topo.gunicorn
+            conf = process.gunicorn
             hook = conf.hooks.get("child_exit") if conf is not None else None
             if hook is None or "mark_process_dead" not in ast.unparse(hook):
                 at = Line(conf.rel, 1, "child_exit") if conf is not None else line

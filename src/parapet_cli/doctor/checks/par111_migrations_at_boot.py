@@ -8,13 +8,19 @@ from collections.abc import Iterator
 from parapet_cli.doctor.context import Context, at_line, gate, unknown_suffix
 from parapet_cli.doctor.findings import Confidence, Finding, Severity
 from parapet_cli.doctor.registry import check
+from parapet_cli.doctor.topology import Line, Process
 
 MIGRATE = re.compile(
-    r"(manage\.py|django-admin)\s+migrate\b(?!.*--(check|plan))"
+    r"(manage\.py|django-admin)\W+migrate\b(?!.*--(check|plan))"
     r"|\balembic\b(\s+-\S+(\s+\S+)?)*\s+upgrade\b"
     r"|\bflask\s+db\s+upgrade\b"
     r"|\baerich\s+upgrade\b"
+    r"|\bcall_command\(\s*[\"']migrate[\"']"  # Django, from Python (a gunicorn hook)
+    r"|\bcommand\.upgrade\("  # Alembic's API
 )
+# A lock around the migration (one replica migrates, the others wait): flock, s6-setlock, a Postgres advisory lock.
+LOCKED = re.compile(r"\b(flock|s6-setlock|setlock|pg_advisory_lock|advisory_lock)\b")
+WORKER_HOOKS = ("post_fork", "post_worker_init")
 
 
 @check(
@@ -33,19 +39,31 @@ def migrations_at_boot(ctx: Context) -> Iterator[Finding]:
     event also reruns the check against the database, slowing start-up."""
     for process in ctx.topology.services:
         for line in process.script:
-            if not MIGRATE.search(line.text):
+            if not MIGRATE.search(line.text) or LOCKED.search(line.text):
                 continue
-            multi = process.multi
+            in_workers = _in_worker_hook(process, line)
+            multi = process.several if in_workers else process.multi
             severity = gate(Severity.WARNING, multi)
             if severity is None:
                 break
+            where = "every gunicorn worker" if in_workers else "every replica"
             yield at_line(
                 "PAR111",
                 severity,
                 line,
-                f"migrations run at start-up in {process.describe()}: replicas starting together migrate concurrently"
-                + unknown_suffix(multi),
+                f"migrations run at start-up in {process.describe()}, once in {where}: copies starting together "
+                "migrate concurrently" + unknown_suffix(multi),
                 "run them once per deploy (a Job, a Helm hook, a release phase)",
                 confidence=Confidence.HIGH if multi else Confidence.MEDIUM,
             )
-            break
+
+
+def _in_worker_hook(process: Process, line: Line) -> bool:
+    """The line is in a gunicorn hook that runs in each worker (``post_fork``), not once in the master."""
+    conf = process.gunicorn
+    if conf is None or line.path != conf.rel or line.line is None:
+        return False
+    return any(
+        (hook := conf.hooks.get(name)) is not None and hook.lineno <= line.line <= (hook.end_lineno or hook.lineno)
+        for name in WORKER_HOOKS
+    )

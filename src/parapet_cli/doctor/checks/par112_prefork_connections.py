@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from parapet_cli.doctor.context import Context, at_node, gate, unknown_suffix
 from parapet_cli.doctor.findings import Confidence, Finding, Severity
 from parapet_cli.doctor.registry import check
-from parapet_cli.doctor.topology import after, words
+from parapet_cli.doctor.topology import Process, any_of
 
 CONNECTS = (
     "sqlalchemy.create_engine",
@@ -21,16 +21,17 @@ CONNECTS = (
 )
 
 
-def _preloaded(ctx: Context) -> bool:
-    conf = ctx.topology.gunicorn
-    if conf is not None and conf.preload:
-        return True
+def _preloading(ctx: Context) -> list[Process]:
+    """The gunicorn processes that preload the app and do not dispose of connections after the fork."""
+    out = []
     for process in ctx.topology.services:
-        for line in process.script:
-            rest = after(words(line.text), "gunicorn")
-            if rest is not None and "--preload" in rest:
-                return True
-    return False
+        conf = process.gunicorn
+        if not process.preload:
+            continue
+        if conf is not None and "post_fork" in conf.hooks and ".dispose(" in ast.unparse(conf.hooks["post_fork"]):
+            continue
+        out.append(process)
+    return out
 
 
 @check(
@@ -48,12 +49,10 @@ def prefork_connections(ctx: Context) -> Iterator[Finding]:
     connection created at import is copied into every worker: two processes then speak on one socket, and
     queries get each other's answers or the connection breaks (SQLAlchemy's "using connection pools with
     multiprocessing"; pymongo's MongoClient is not fork-safe)."""
-    if not _preloaded(ctx):
+    preloading = _preloading(ctx)
+    if not preloading:
         return
-    conf = ctx.topology.gunicorn
-    if conf is not None and "post_fork" in conf.hooks and ".dispose(" in ast.unparse(conf.hooks["post_fork"]):
-        return
-    multi = ctx.topology.multi_process()
+    multi = any_of([p.multi_process for p in preloading])
     severity = gate(Severity.WARNING, multi)
     if severity is None:
         return

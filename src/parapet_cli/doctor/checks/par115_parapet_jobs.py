@@ -9,7 +9,7 @@ from parapet_cli.doctor.checks.par109_cron_in_image import starts_cron
 from parapet_cli.doctor.context import Context, at_line, gate, unknown_suffix
 from parapet_cli.doctor.findings import Confidence, Finding, Severity
 from parapet_cli.doctor.registry import check
-from parapet_cli.doctor.topology import Line, get
+from parapet_cli.doctor.topology import Line
 
 JOB = re.compile(r"\bparapet(_cli)?\s+(archive|escalat\w*)\b")
 
@@ -56,9 +56,7 @@ def parapet_jobs(ctx: Context) -> Iterator[Finding]:
         if process.kind != "cronjob" or process.origin != "CronJob":
             continue
         hits = [line for line in process.script if JOB.search(line.text)]
-        doc = process.data.get("doc")
-        policy = get(doc.data, "spec", "concurrencyPolicy") if doc is not None else None
-        if hits and policy not in ("Forbid", "Replace"):
+        if hits and process.concurrency_policy not in ("Forbid", "Replace"):
             yield at_line(
                 "PAR115",
                 Severity.WARNING,
