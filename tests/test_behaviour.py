@@ -1,8 +1,11 @@
-"""Behaviour of the generated SLO rules, evaluated by the real promtool.
+"""Behaviour of the generated SLO rules, evaluated by two real engines: Prometheus and VictoriaMetrics.
 
 Each test writes a ``parapet.yaml``, generates its rules with ``parapet_cli.generators.slo_rules``,
-checks them with ``promtool check rules --lint=all --lint-fatal``, and runs ``promtool test rules`` on
-input series that describe a scenario: an outage, a steady trickle of errors, a burst, quiet traffic.
+has the engine load them (``promtool check rules --lint=all --lint-fatal``, ``vmalert -dryRun``), and
+evaluates them over input series that describe a scenario: an outage, a steady trickle of errors, a
+burst, quiet traffic. Every test runs once per engine (``tests/engines.py``): ``promtool test rules``,
+and ``vmalert -replay`` over the same samples imported into a private ``victoria-metrics``. The
+expectations are the same on both unless a test says why they cannot be.
 
 Conventions of the input series below: one sample a minute from t=0. ``counter([...])`` takes the
 number of requests *per minute*; the i-th entry is the increase between the samples at minute i and
@@ -23,9 +26,18 @@ import yaml
 
 from parapet.spec import load_spec
 from parapet_cli.generators.slo_rules import generate
-from tests.conftest import run_promtool
+from tests.engines import Engine, Promtool, victoriametrics
 
 pytestmark = pytest.mark.promtool
+
+
+@pytest.fixture(params=["prometheus", "victoriametrics"])
+def engine(request: pytest.FixtureRequest, promtool: str) -> Engine:
+    """Each behaviour test runs on Prometheus (promtool) and on VictoriaMetrics (vmalert -replay)."""
+    if request.param == "prometheus":
+        return Promtool(promtool)
+    return victoriametrics()
+
 
 ALERT = "ShopAvailabilityErrorBudgetBurn"
 IDS = 'service="shop", slo="availability"'
@@ -84,8 +96,8 @@ def availability(**overrides: Any) -> dict[str, Any]:
     return slo
 
 
-def write_rules(directory: Path, promtool: str, *slos: dict[str, Any]) -> str:
-    """Write parapet.yaml, generate its rules into ``directory``, lint them; return the rule file's name."""
+def write_rules(directory: Path, engine: Engine, *slos: dict[str, Any]) -> str:
+    """Write parapet.yaml, generate its rules into ``directory``, have the engine load them; return the file's name."""
     directory.mkdir(parents=True, exist_ok=True)
     spec_path = directory / "parapet.yaml"
     spec_path.write_text(
@@ -96,22 +108,8 @@ def write_rules(directory: Path, promtool: str, *slos: dict[str, Any]) -> str:
     assert len(planned) == 1, [f.path for f in planned]
     rules = directory / planned[0].path
     rules.write_bytes(planned[0].content)
-    check = run_promtool(promtool, "check", "rules", "--lint=all", "--lint-fatal", rules.name, cwd=directory)
-    assert check.returncode == 0, f"promtool check rules failed:\n{check.stdout}\n{check.stderr}"
+    engine.check(directory, rules.name)
     return rules.name
-
-
-def promtool_test(promtool: str, directory: Path, rule_files: list[str], tests: list[dict[str, Any]]) -> str:
-    """Run ``promtool test rules`` on the given test cases; fail with promtool's output unless it passes."""
-    path = directory / "behaviour.test.yml"
-    path.write_text(
-        yaml.safe_dump({"rule_files": rule_files, "evaluation_interval": "1m", "tests": tests}, sort_keys=False),
-        encoding="utf-8",
-    )
-    result = run_promtool(promtool, "test", "rules", path.name, cwd=directory)
-    assert result.returncode == 0, f"promtool test rules failed:\n{result.stdout}\n{result.stderr}"
-    assert "SUCCESS" in result.stdout, f"{result.stdout}\n{result.stderr}"
-    return result.stdout
 
 
 # ---------------------------------------------------------------------------------------- expectations
@@ -164,14 +162,13 @@ PAGE_ANNOTATIONS = {
 # ----------------------------------------------------------------------------- 1. total outage pages
 
 
-def test_total_outage_pages_within_five_minutes(promtool: str, tmp_path: Path) -> None:
-    rules = write_rules(tmp_path, promtool, availability())
+def test_total_outage_pages_within_five_minutes(engine: Engine, tmp_path: Path) -> None:
+    rules = write_rules(tmp_path, engine, availability())
     # 3 h of clean traffic (1000 requests a minute), then from minute 180 every request fails.
     outage = 180
     ok = minutes(outage, 1000) + minutes(30, 0)
     failed = minutes(outage, 0) + minutes(30, 1000)
-    promtool_test(
-        promtool,
+    engine.run(
         tmp_path,
         [rules],
         [
@@ -215,8 +212,8 @@ def test_total_outage_pages_within_five_minutes(promtool: str, tmp_path: Path) -
 
 
 @pytest.mark.slow
-def test_half_the_budget_rate_stays_quiet_for_three_days(promtool: str, tmp_path: Path) -> None:
-    rules = write_rules(tmp_path, promtool, availability())
+def test_half_the_budget_rate_stays_quiet_for_three_days(engine: Engine, tmp_path: Path) -> None:
+    rules = write_rules(tmp_path, engine, availability())
     # 2000 requests a minute, 1 of them failing: 0.05% errors = burn rate 0.5 on a 99.9% SLO, for 3 days.
     span = 3 * 24 * 60
     checkpoints = [60, 6 * 60, 24 * 60, 36 * 60, 48 * 60, span]
@@ -227,14 +224,20 @@ def test_half_the_budget_rate_stays_quiet_for_three_days(promtool: str, tmp_path
         "alert_rule_test": [{"eval_time": at(t), "alertname": ALERT, "exp_alerts": []} for t in checkpoints],
         "promql_expr_test": [silent(t) for t in checkpoints],
     }
-    # Every burn rate reads 0.5, from 5 minutes up to the 30-day period (which holds 3 days of data).
-    for window in ("rate5m", "rate1h", "rate6h", "rate1d", "rate3d", "period"):
+    # Every burn rate reads 0.5, from 5 minutes up to the 30-day period (which holds 3 days of data). Only
+    # the 5m and the period burn rates are recorded; the others are the window's ratio / the budget.
+    for window in ("rate5m", "period"):
         tests["promql_expr_test"].append(value(f"round(parapet_slo:burn_rate:{window}{{{IDS}}} * 100)", span, 50))
-    tests["promql_expr_test"].append(value(f"round(parapet_slo:burn_rate:rate1h{{{IDS}}} * 100)", 24 * 60, 50))
+    for window in ("rate1h", "rate6h", "rate1d", "rate3d"):
+        burn = f"parapet_slo:error_ratio:{window}{{{IDS}}} / 0.001"
+        tests["promql_expr_test"].append(value(f"round({burn} * 100)", span, 50))
+    tests["promql_expr_test"].append(
+        value(f"round(parapet_slo:error_ratio:rate1h{{{IDS}}} / 0.001 * 100)", 24 * 60, 50)
+    )
     # The period's ratio is half the budget, so the budget left reads 1 - 0.5 (a ratio, as in Sloth: it is not
     # scaled by the share of the 30 days that has data).
     tests["promql_expr_test"].append(value(f"round(parapet_slo:error_budget_remaining:ratio{{{IDS}}} * 100)", span, 50))
-    promtool_test(promtool, tmp_path, [rules], [tests])
+    engine.run(tmp_path, [rules], [tests])
 
 
 # ------------------------------------------------------------- 3. quiet traffic without errors: 0, not NaN
@@ -244,8 +247,8 @@ ZERO_WINDOWS = ("rate5m", "rate30m", "rate1h", "rate2h", "rate6h", "rate1d", "ra
 
 
 @pytest.mark.parametrize("error_series", [True, False], ids=["zero-5xx-series", "no-5xx-series"])
-def test_clean_low_traffic_is_quiet_and_reads_zero(promtool: str, tmp_path: Path, error_series: bool) -> None:
-    rules = write_rules(tmp_path, promtool, availability())
+def test_clean_low_traffic_is_quiet_and_reads_zero(engine: Engine, tmp_path: Path, error_series: bool) -> None:
+    rules = write_rules(tmp_path, engine, availability())
     # 30 requests a minute for 7 h, none failing; with or without a (flat) 5xx series to read from.
     span = 7 * 60
     # One recorded sample per evaluation from t = 1m (at t = 0 rate() has a single input sample and yields
@@ -260,8 +263,7 @@ def test_clean_low_traffic_is_quiet_and_reads_zero(promtool: str, tmp_path: Path
         expr_tests.append(value(f"count_over_time({ratio}[{span}m])", span, samples))
         expr_tests.append(value(f"sum_over_time({ratio}[{span}m])", span, 0))
     expr_tests.append(recorded("parapet_slo:error_budget_remaining:ratio", span, 1))
-    promtool_test(
-        promtool,
+    engine.run(
         tmp_path,
         [rules],
         [
@@ -276,8 +278,8 @@ def test_clean_low_traffic_is_quiet_and_reads_zero(promtool: str, tmp_path: Path
     )
 
 
-def test_no_traffic_at_all_reads_zero_not_nan(promtool: str, tmp_path: Path) -> None:
-    rules = write_rules(tmp_path, promtool, availability())
+def test_no_traffic_at_all_reads_zero_not_nan(engine: Engine, tmp_path: Path) -> None:
+    rules = write_rules(tmp_path, engine, availability())
     # An hour of traffic, then 3 h without a single request: every rate is 0, so every ratio is 0 / 0.
     span = 4 * 60
     ok = minutes(60, 30) + minutes(span - 60, 0)
@@ -286,8 +288,7 @@ def test_no_traffic_at_all_reads_zero_not_nan(promtool: str, tmp_path: Path) -> 
         expr_tests.append(recorded(f"parapet_slo:error_ratio:{window}", span, 0))
         expr_tests.append(recorded(f"parapet_slo:events:{window}", span, 0))
         expr_tests.append(value(f"sum_over_time(parapet_slo:error_ratio:{window}{{{IDS}}}[{span}m])", span, 0))
-    promtool_test(
-        promtool,
+    engine.run(
         tmp_path,
         [rules],
         [
@@ -341,11 +342,10 @@ SLOTH_RULES = {
 }
 
 
-def test_period_ratio_is_a_ratio_of_sums_under_uneven_traffic(promtool: str, tmp_path: Path) -> None:
-    rules = write_rules(tmp_path, promtool, availability())
+def test_period_ratio_is_a_ratio_of_sums_under_uneven_traffic(engine: Engine, tmp_path: Path) -> None:
+    rules = write_rules(tmp_path, engine, availability())
     (tmp_path / "sloth.rules.yml").write_text(yaml.safe_dump(SLOTH_RULES, sort_keys=False), encoding="utf-8")
-    check = run_promtool(promtool, "check", "rules", "sloth.rules.yml", cwd=tmp_path)
-    assert check.returncode == 0, f"{check.stdout}\n{check.stderr}"
+    engine.check(tmp_path, "sloth.rules.yml", lint=False)
     # 1 h busy and clean (1000 requests a minute, no errors), then 1 h quiet (10 a minute) at 50% errors.
     # True error ratio over the 2 h: 300 failures / (60 000 + 600) requests = 0.00495.
     ok = minutes(60, 1000) + minutes(60, 5)
@@ -354,8 +354,7 @@ def test_period_ratio_is_a_ratio_of_sums_under_uneven_traffic(promtool: str, tmp
     end = 120
     parapet = f"parapet_slo:error_ratio:period{{{IDS}}}"
     sloth = f"slo:sli_error:ratio_rate30d{{{SLOTH_IDS}}}"
-    promtool_test(
-        promtool,
+    engine.run(
         tmp_path,
         [rules, "sloth.rules.yml"],
         [
@@ -364,13 +363,14 @@ def test_period_ratio_is_a_ratio_of_sums_under_uneven_traffic(promtool: str, tmp
                 "interval": "1m",
                 "input_series": http(ok, failed),
                 "promql_expr_test": [
-                    # Parapet: within 10% of the true ratio of sums.
-                    value(f"abs({parapet} - {true_ratio}) / {true_ratio} < bool 0.1", end, 1),
+                    # Parapet: within 3% of the true ratio of sums, on both engines (measured: 0.00495 on both,
+                    # 0.00479 before the current 5m rate stood in for the last minutes' partly counted events).
+                    value(f"abs({parapet} - {true_ratio}) / {true_ratio} < bool 0.03", end, 1),
                     # Sloth: the quiet hour's 5m ratios (0.5 each) weigh as much as the busy hour's (0 each),
                     # so the mean is near 0.25, off by far more than 20x.
                     value(f"{sloth} / {true_ratio} > bool 20", end, 1, labels=f'{{{SLOTH_IDS}, sloth_window="30d"}}'),
                     value(f"scalar({sloth}) / scalar({parapet}) > bool 20", end, 1, labels="{}"),
-                    # Bounds with margins around the measured values (Parapet 0.00479, Sloth 0.234).
+                    # Bounds with margins around the measured values (Parapet 0.00495, Sloth 0.234).
                     value(f"round({parapet} * 1000)", end, 5),
                     value(f"round({sloth} * 10)", end, 2, labels=f'{{{SLOTH_IDS}, sloth_window="30d"}}'),
                 ],
@@ -383,8 +383,8 @@ def test_period_ratio_is_a_ratio_of_sums_under_uneven_traffic(promtool: str, tmp
 
 
 @pytest.mark.slow
-def test_burst_pages_then_tickets_then_clears(promtool: str, tmp_path: Path) -> None:
-    rules = write_rules(tmp_path, promtool, availability())
+def test_burst_pages_then_tickets_then_clears(engine: Engine, tmp_path: Path) -> None:
+    rules = write_rules(tmp_path, engine, availability())
     # 2 h of clean traffic (1000 requests a minute), a 20-minute total outage from minute 120 to 140, then
     # 7 h of clean traffic again.
     start, end = 120, 140
@@ -424,33 +424,82 @@ def test_burst_pages_then_tickets_then_clears(promtool: str, tmp_path: Path) -> 
             value(f"round(parapet_slo:error_ratio:period{{{IDS}}} * 1000)", span, round(20000 / 560000 * 1000)),
         ],
     }
-    promtool_test(promtool, tmp_path, [rules], [tests])
+    engine.run(tmp_path, [rules], [tests])
+
+
+# ---------------------------------------------------------------- 5b. a slow 2x burn: a ticket, never a page
+
+
+@pytest.mark.slow
+def test_slow_2x_burn_opens_a_ticket_and_never_pages(engine: Engine, tmp_path: Path) -> None:
+    rules = write_rules(tmp_path, engine, availability())
+    # 2 h of clean traffic (1000 requests a minute), then 8 h at 0.2% errors (998 good, 2 bad a minute):
+    # burn rate 2. Below every page factor (14.4, 6) and the 2h/1d ticket factor (3), above the 6h/3d one
+    # (1). Both of its windows still hold the clean 2 h: their ratio is 2m / (1000 (120 + m)) after m
+    # minutes of burn, over 0.001 once m > 120; pending from about start+121, firing 15 minutes later
+    # (for: 15m). The 3d window counts from the 5m rates recorded so far (no "since" series: that is what
+    # vmalert's replay could not see, and the ticket never fired there).
+    start, burn = 120, 8 * 60
+    span = start + burn
+    ok = minutes(start, 1000) + minutes(burn, 998)
+    failed = minutes(start, 0) + minutes(burn, 2)
+    tests = {
+        "name": "2x burn for 8 hours",
+        "interval": "1m",
+        "input_series": http(ok, failed),
+        "promql_expr_test": [
+            silent(start + 60),
+            silent(start + 110),
+            alerts(start + 150, "ticket"),
+            *(alerts(t, "ticket") for t in (start + 240, start + 360, span)),
+            # never a page, not even pending, at any minute of the 10 hours
+            {
+                "expr": f'count_over_time(ALERTS{{alertname="{ALERT}", severity="page"}}[{span}m])',
+                "eval_time": at(span),
+                "exp_samples": [],
+            },
+            *(alerts(t, state="pending") for t in (start + 150, start + 360, span)),
+            value(f"round(parapet_slo:burn_rate:rate5m{{{IDS}}} * 10)", span, 20),
+            value(f"round(parapet_slo:error_ratio:rate3d{{{IDS}}} / 0.001 * 10)", span, round(2 * burn / span * 10)),
+        ],
+    }
+    engine.run(tmp_path, [rules], [tests])
 
 
 # ------------------------------------------------------------------------------ 6. low-traffic guard
 
 
-def low_traffic(span: int, failing_minute: int) -> list[dict[str, str]]:
-    """One request every 10 minutes; the one of ``failing_minute`` fails."""
+def low_traffic(span: int, failing_minute: int, young: bool = False) -> list[dict[str, str]]:
+    """One request every 10 minutes; the one of ``failing_minute`` fails.
+
+    ``young``: the 5xx series only appears with that failure, at 1, as a client library's labelled
+    counter does when it is first incremented (no sample at 0 before it).
+    """
     requests = [1 if (m + 1) % 10 == 0 else 0 for m in range(span)]
     assert requests[failing_minute] == 1
     ok = list(requests)
     ok[failing_minute] = 0
     failed = [0] * span
     failed[failing_minute] = 1
-    return http(ok, failed)
+    series = http(ok, failed)
+    if young:
+        # samples from failing_minute + 1 on, all 1: promtool's "_" is a missing sample
+        series[1]["values"] = f"_x{failing_minute + 1} 1x{span - failing_minute - 1}"
+    return series
 
 
 @pytest.mark.parametrize(
-    ("min_events", "pages"),
-    [(None, False), (0, True)],
-    ids=["automatic-min-events-keeps-quiet", "min-events-0-pages"],
+    ("min_events", "pages", "young"),
+    [(None, False, False), (0, True, False), (None, False, True)],
+    ids=["automatic-min-events-keeps-quiet", "min-events-0-pages", "young-5xx-series-keeps-quiet"],
 )
-def test_one_error_among_few_requests(promtool: str, tmp_path: Path, min_events: int | None, pages: bool) -> None:
+def test_one_error_among_few_requests(
+    engine: Engine, tmp_path: Path, min_events: int | None, pages: bool, young: bool
+) -> None:
     alerting: dict[str, Any] = {"runbook_url": RUNBOOK}
     if min_events is not None:
         alerting["min_events"] = min_events
-    rules = write_rules(tmp_path, promtool, availability(alerting=alerting))
+    rules = write_rules(tmp_path, engine, availability(alerting=alerting))
     # 4 h of one request every 10 minutes (6 an hour); the request of minute 179 fails, visible at 180.
     # Without a guard that single failure is a 5m ratio of 1 and a 1h ratio of 1/6, far over 0.0144, and a
     # 30m ratio of 1/3 with a 6h ratio of 1/18 over 0.006. The automatic guard asks the long window to hold
@@ -463,29 +512,39 @@ def test_one_error_among_few_requests(promtool: str, tmp_path: Path, min_events:
         expected = [alerts(failure + 10, "page"), alerts(failure + 25, "page", "ticket")]
     else:
         expected = [silent(t) for t in (failure, failure + 1, failure + 4, failure + 10, failure + 25, span)]
-    promtool_test(
-        promtool,
+    if not young:
+        # Both guard settings see the same error ratios: only the guard differs.
+        ratios = [
+            recorded("parapet_slo:error_ratio:rate5m", failure + 1, 1),
+            value(f"round(parapet_slo:error_ratio:rate30m{{{IDS}}} * 3)", failure + 10, 1),
+        ]
+    elif engine.name == "prometheus":
+        # A series first seen at 1 has no earlier sample to increase from: Prometheus' increase() does not
+        # count its first value, so the single failure is not an error at all there ...
+        ratios = [recorded("parapet_slo:errors:rate5m", failure + 1, 0)]
+    else:
+        # ... while VictoriaMetrics' increase() takes a new counter to have started at 0 and counts it:
+        # one error, exactly (its rate() would have counted 3.6 over 6h: 1 over the 100 minutes covered).
+        ratios = [
+            recorded("parapet_slo:error_ratio:rate5m", failure + 1, 1),
+            value(f"round(parapet_slo:errors:rate6h{{{IDS}}} * 21600 * 1000)", failure + 10, 1000),
+        ]
+    engine.run(
         tmp_path,
         [rules],
         [
             {
                 "name": "one failure among 6 requests an hour",
                 "interval": "1m",
-                "input_series": low_traffic(span, failure - 1),
-                "promql_expr_test": [
-                    silent(failure - 1),
-                    # Both cases see the same error ratios: only the guard differs.
-                    recorded("parapet_slo:error_ratio:rate5m", failure + 1, 1),
-                    value(f"round(parapet_slo:error_ratio:rate30m{{{IDS}}} * 3)", failure + 10, 1),
-                    *expected,
-                ],
+                "input_series": low_traffic(span, failure - 1, young),
+                "promql_expr_test": [silent(failure - 1), *ratios, *expected],
             }
         ],
     )
 
 
-def test_low_traffic_outage_still_pages(promtool: str, tmp_path: Path) -> None:
-    rules = write_rules(tmp_path, promtool, availability())
+def test_low_traffic_outage_still_pages(engine: Engine, tmp_path: Path) -> None:
+    rules = write_rules(tmp_path, engine, availability())
     # One request every 10 minutes (6 an hour) for 3 h, then every request fails. The long windows never
     # hold the 70 (1h) or 167 (6h) events the ratio alone needs, but the guard lets a pair fire once the
     # long window holds min_errors = 3 bad events: the failures of minutes 189, 199 and 209 are visible at
@@ -494,8 +553,7 @@ def test_low_traffic_outage_still_pages(promtool: str, tmp_path: Path) -> None:
     requests = [1 if (m + 1) % 10 == 0 else 0 for m in range(span)]
     ok = [r if m < outage else 0 for m, r in enumerate(requests)]
     failed = [r if m >= outage else 0 for m, r in enumerate(requests)]
-    promtool_test(
-        promtool,
+    engine.run(
         tmp_path,
         [rules],
         [
@@ -531,10 +589,10 @@ def last_success(per_minute: Sequence[int]) -> str:
     return " ".join(parts)
 
 
-def test_freshness_fires_when_the_job_stops_succeeding(promtool: str, tmp_path: Path) -> None:
+def test_freshness_fires_when_the_job_stops_succeeding(engine: Engine, tmp_path: Path) -> None:
     rules = write_rules(
         tmp_path,
-        promtool,
+        engine,
         {
             "name": "nightly-fresh",
             "objective": 99,
@@ -555,8 +613,7 @@ def test_freshness_fires_when_the_job_stops_succeeding(promtool: str, tmp_path: 
     # share of bad slices passes 0.144 after 9 bad minutes (9/61), so the page is pending at ~249 and fires
     # at ~251 (for: 2m).
     stop = 180
-    promtool_test(
-        promtool,
+    engine.run(
         tmp_path,
         [rules],
         [
@@ -620,13 +677,13 @@ def period_alerts(minute: int, *periods: str) -> dict[str, Any]:
     }
 
 
-def test_28_and_7_day_periods(promtool: str, tmp_path: Path) -> None:
+def test_28_and_7_day_periods(engine: Engine, tmp_path: Path) -> None:
     # Three SLOs on the same requests, 99.9% over 30d, 28d and 7d. Their fast page pairs:
     #   30d: 5m & 1h at 14.4 x 0.001 = 0.0144      (2% of the budget in 1 h)
     #   28d: 5m & 1h at 13.44 x 0.001 = 0.01344    (2% of 28 d is 13.44 h: 13.44x over 1 h)
     #    7d: 5m & 15m at 13.44 x 0.001 = 0.01344   (15 min is 1h x 7/30, snapped; 2% of 7 d is 3.36 h)
     #        and 5m & 1h at 8.4 x 0.001            (5% of 7 d = 8.4 h)
-    rules = write_rules(tmp_path, promtool, *period_slos())
+    rules = write_rules(tmp_path, engine, *period_slos())
     text = (tmp_path / rules).read_text(encoding="utf-8")
     assert "parapet_slo:error_ratio:rate15m" in text, text
     # Burn at 14x (1.4% errors) after 6 h of clean traffic, 1000 requests a minute.
@@ -641,8 +698,7 @@ def test_28_and_7_day_periods(promtool: str, tmp_path: Path) -> None:
     failed = minutes(start, 0) + minutes(burn, 14)
     # A total outage after 3 h of clean traffic pages every period within 5 minutes.
     outage = 180
-    promtool_test(
-        promtool,
+    engine.run(
         tmp_path,
         [rules],
         [

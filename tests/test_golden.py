@@ -108,3 +108,15 @@ def test_links(case: Path, tmp_path: Path, cli) -> None:  # type: ignore[no-unty
         for entry in yaml.safe_load(provider.read_text())["providers"]:
             folder = Path(entry["options"]["path"]).name
             assert (tmp_path / "grafana" / "dashboards" / folder).is_dir(), f"{provider.name} loads a missing folder"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_golden_rules_load_in_vmalert(case: Path) -> None:
+    """VictoriaMetrics' vmalert accepts every expected rule file as it is (``vmalert -dryRun``)."""
+    from tests.engines import victoriametrics
+
+    engine = victoriametrics()
+    rules = sorted((case / "expected").glob("*.rules.yml"))
+    assert rules
+    for path in rules:
+        engine.check(path.parent, path.name)

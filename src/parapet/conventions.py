@@ -80,9 +80,6 @@ def burn_rate(window: str) -> str:
     return f"{LEVEL}:burn_rate:rate{window}"
 
 
-# When the SLO's series were first seen (while they keep existing): long windows computed from the
-# recorded 5m rates only hold that much history, which the low-traffic guard needs to count events.
-SINCE = f"{LEVEL}:since:timestamp"
 ERROR_RATIO_PERIOD = f"{LEVEL}:error_ratio:period"
 BURN_RATE_PERIOD = f"{LEVEL}:burn_rate:period"
 BUDGET_REMAINING = f"{LEVEL}:error_budget_remaining:ratio"
@@ -92,7 +89,6 @@ PERIOD_DAYS = f"{LEVEL}:period:days"
 INFO = f"{LEVEL}:info"
 
 ALL_FIXED_RECORDS = (
-    SINCE,
     ERROR_RATIO_PERIOD,
     BURN_RATE_PERIOD,
     BUDGET_REMAINING,

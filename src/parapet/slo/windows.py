@@ -38,6 +38,7 @@ class Policy:
     divisor: int
     ladder: tuple[timedelta, ...]
     max_raw: timedelta
+    evaluation_interval: timedelta
     tiers: tuple[tuple[str, timedelta, timedelta, Decimal], ...]
 
 
@@ -50,6 +51,7 @@ def policy() -> Policy:
         divisor=int(raw["short_window_divisor"]),
         ladder=tuple(parse_duration(x) for x in raw["ladder"]),
         max_raw=parse_duration(raw["max_raw_window"]),
+        evaluation_interval=parse_duration(raw["evaluation_interval"]),
         tiers=tuple(
             (t["severity"], parse_duration(t["long"]), parse_duration(t["short"]), Decimal(str(t["budget_percent"])))
             for t in raw["tiers"]
@@ -92,6 +94,11 @@ def recorded_windows(period_days: int) -> tuple[timedelta, ...]:
     for pair in window_pairs(period_days):
         out.update((pair.short, pair.long))
     return tuple(sorted(out))
+
+
+def evaluation_interval() -> timedelta:
+    """The interval every SLO rule group is evaluated at (its ``interval:``)."""
+    return policy().evaluation_interval
 
 
 def is_raw(window: timedelta, timeslice: bool) -> bool:

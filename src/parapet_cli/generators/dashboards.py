@@ -161,7 +161,9 @@ def overview(spec: Spec, spec_name: str) -> dashboard.Dashboard:
             4,
             6,
         )
-        burns = [(f"{c.burn_rate(w)}{sel}", w) for w in _burn_windows(slo)]
+        # burn rates other than the current (5m) one are not recorded: each is its window's ratio / the budget
+        budget = format_decimal(slo.error_budget)
+        burns = [(f"{c.error_ratio(w)}{sel} / {budget}", w) for w in _burn_windows(slo)]
         _add(
             board,
             layout,

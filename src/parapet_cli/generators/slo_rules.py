@@ -1,32 +1,43 @@
 """``parapet gen slo``: SLOs to Prometheus recording and multiwindow, multi-burn-rate alerting rules.
 
-The chain per SLO, evaluated top to bottom in one rule group (Prometheus runs a group's rules in
-order, so each rule sees the values the rules above it wrote in the same evaluation):
+The chain per SLO, evaluated top to bottom in one rule group at a fixed ``interval:`` (1m; Prometheus
+and vmalert run a group's rules in order, so each rule sees the values the rules above it wrote in
+the same evaluation):
 
 1. for each window up to ``max_raw_window`` (5m … 6h): the events rate and the errors rate from the
-   SLI's own queries, then the error ratio ``errors / events``;
-2. for longer windows (1d, 3d): averages of the recorded 5m rates, which keeps the ratio of sums
-   exact at a fraction of the cost of ``rate()`` over days of raw samples;
+   SLI's own queries, counted with ``increase()`` and divided by the window, then the error ratio
+   ``errors / events``. ``increase()`` means the same on every engine: exactly the window's events on
+   VictoriaMetrics, and on Prometheus ``rate() x window`` (its ``rate()`` is ``increase()`` divided by
+   the window). VictoriaMetrics' ``rate()`` divides by the time the samples cover instead, which
+   overstates the count, and the error ratio, on a series younger than the window;
+2. for longer windows (1d, 3d): the events of the recorded 5m rates, ``sum_over_time(...) / samples
+   per window``, which keeps the ratio of sums exact at a fraction of the cost of ``rate()`` over days
+   of raw samples, and counts only the history that exists (no self-referencing "since" series);
 3. the period error ratio ``sum_over_time(errors 5m) / sum_over_time(events 5m)``: a ratio of sums,
    not Sloth's mean of 5-minute ratios, so a quiet hour cannot outweigh a busy one;
-4. burn rates, budget remaining, objective, budget, period and an info series;
+4. the current burn rate, period burn rate, budget remaining, objective, budget, period and an info
+   series;
 5. the page and ticket alerts: each an ``or`` of window pairs that fire when both windows burn faster
    than ``factor``, and the long window holds enough events (the low-traffic guard).
+
+Every rule is stateless: none reads its own earlier output, so the rules give the same answers when
+replayed (``vmalert -replay``) or when a ruler restarts or moves the group to another replica.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from parapet import conventions as c
-from parapet.slo.windows import WindowPair, is_raw, recorded_windows, window_pairs
+from parapet.slo.windows import WindowPair, evaluation_interval, is_raw, recorded_windows, window_pairs
 from parapet.spec.durations import format_duration
 from parapet.spec.model import SLO, AlertTier, Spec
-from parapet.spec.promql import quote, render
+from parapet.spec.promql import TemplateError, inspect, quote, render
 from parapet.spec.sources import format_decimal
 from parapet_cli import yamlout
 from parapet_cli.generators import PlannedFile, header
@@ -46,11 +57,43 @@ def _labels(spec: Spec, slo: SLO) -> dict[str, str]:
     return {c.LABEL_SERVICE: spec.service, c.LABEL_SLO: slo.name}
 
 
+_RATE_CALL = re.compile(r"(?<![\w:])rate(\s*\()")
+
+
+def as_increase(template: str) -> str | None:
+    """The template with each ``rate(…[{{window}}])`` turned into ``increase(…[{{window}}])``.
+
+    None when that would change more than the windowed rates (an ``irate``, or a ``rate()`` over a
+    fixed range, which must stay a per-second rate) or when the query counts in another way.
+    """
+    if "irate" in template:
+        return None
+    converted, count = _RATE_CALL.subn(r"increase\1", template)
+    if count == 0:
+        return None
+    try:
+        info = inspect(converted)
+    except TemplateError:
+        return None
+    if info.mode != "count" or count != sum(1 for s in info.selectors if s.windowed):
+        return None
+    return converted
+
+
 def _sli_query(template: str, window: timedelta, per_window: bool) -> str:
-    query = render(template, format_duration(window))
-    if per_window:
-        return f"({query}) / {int(window.total_seconds())}"
-    return query
+    """The SLI query over ``window`` as events per second of the window: ``increase() / seconds``."""
+    seconds = int(window.total_seconds())
+    if not per_window:
+        counting = as_increase(template)
+        if counting is None:  # a query we cannot count with increase(): kept as written
+            return render(template, format_duration(window))
+        template = counting
+    return f"({render(template, format_duration(window))}) / {seconds}"
+
+
+def samples_per(window: timedelta) -> int:
+    """Samples of a recorded series in ``window`` at the groups' evaluation interval."""
+    return int(window / evaluation_interval())
 
 
 def recording_rules(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
@@ -67,7 +110,6 @@ def recording_rules(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
         rules.append({"record": name, "expr": expr, "labels": dict(sorted(rule_labels.items()))})
 
     five = format_duration(timedelta(minutes=5))
-    derived_needed = False
     for window in recorded_windows(slo.period_days):
         w = format_duration(window)
         events = f"{c.events_rate(w)}{sel}"
@@ -80,25 +122,32 @@ def recording_rules(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
                 good = _sli_query(sli.good, window, sli.per_window)
                 errors = f"clamp_min({events} - {on_clause(slo)} ({good}), 0)\nor {on_clause(slo)}\n{events}"
             record(c.errors_rate(w), errors)
-        else:
-            if not derived_needed and not sli.timeslice:
-                derived_needed = True
-                # self-referencing: keeps its first value while the SLO's 5m series exist
-                record(
-                    c.SINCE,
-                    f"({c.SINCE}{sel} and {on_clause(slo)} {c.events_rate(five)}{sel})\n"
-                    f"or {on_clause(slo)}\ntimestamp({c.events_rate(five)}{sel})",
-                )
+        elif sli.timeslice:
+            # time slices: the share of evaluations that were bad
             record(c.events_rate(w), f"avg_over_time({c.events_rate(five)}{sel}[{w}])")
             record(c.errors_rate(w), f"avg_over_time({c.errors_rate(five)}{sel}[{w}])")
+        else:
+            # Each 5m rate sample stands for one evaluation interval of events, so the sum over the window
+            # divided by the samples a full window holds is the window's events over its length: the same
+            # meaning as the raw windows' increase() / seconds, exact on a history shorter than the window.
+            n = samples_per(window)
+            record(c.events_rate(w), f"sum_over_time({c.events_rate(five)}{sel}[{w}]) / {n}")
+            record(c.errors_rate(w), f"sum_over_time({c.errors_rate(five)}{sel}[{w}]) / {n}")
         record(c.error_ratio(w), f"{c.errors_rate(w)}{sel}\n/\nclamp_min({events}, {EPSILON})")
-        record(c.burn_rate(w), f"{c.error_ratio(w)}{sel} / {budget}")
+        if window == timedelta(minutes=5):
+            # the current burn rate; other windows' burn rates are their ratio / the budget, not recorded
+            record(c.burn_rate(w), f"{c.error_ratio(w)}{sel} / {budget}")
     period = f"{slo.period_days}d"
-    record(
-        c.ERROR_RATIO_PERIOD,
-        f"sum_over_time({c.errors_rate(five)}{sel}[{period}])\n/\n"
-        f"clamp_min(sum_over_time({c.events_rate(five)}{sel}[{period}]), {EPSILON})",
-    )
+    errors_sum = f"sum_over_time({c.errors_rate(five)}{sel}[{period}])"
+    events_sum = f"sum_over_time({c.events_rate(five)}{sel}[{period}])"
+    if not sli.timeslice:
+        # The events of the last few intervals are only in some of the 5m samples so far (the last
+        # minute's in one of five): the current 5m rate stands in for the rest, so that a burst of errors
+        # at the end of the data weighs what it should (2 samples' worth at 1m: (1 + 2 + 3 + 4) / 5).
+        tail = format_decimal(Decimal(samples_per(timedelta(minutes=5)) - 1) / 2)
+        errors_sum = f"({errors_sum} + {tail} * {c.errors_rate(five)}{sel})"
+        events_sum = f"({events_sum} + {tail} * {c.events_rate(five)}{sel})"
+    record(c.ERROR_RATIO_PERIOD, f"{errors_sum}\n/\nclamp_min({events_sum}, {EPSILON})")
     record(c.BURN_RATE_PERIOD, f"{c.ERROR_RATIO_PERIOD}{sel} / {budget}")
     record(c.BUDGET_REMAINING, f"1 - {c.BURN_RATE_PERIOD}{sel}")
     record(c.OBJECTIVE, f"vector({format_decimal(slo.objective_ratio)})")
@@ -147,25 +196,15 @@ def pair_condition(spec: Spec, slo: SLO, pair: WindowPair) -> str:
     need = min_events(slo, pair)
     if need > 0:
         assert slo.alerting is not None
-        span = _span(spec, slo, pair.long)
+        # Every recorded rate is the window's events / its seconds, so rate x seconds counts them. The
+        # count is rounded to whole events: VictoriaMetrics keeps 12 significant digits, and 3 errors over
+        # 6h come back as 2.99999999999808.
+        span = int(pair.long.total_seconds())
         lines.append(
-            f"and (\n  {c.events_rate(pair.long_name)}{sel} * {span} >= {need}\n"
-            f"  or {c.errors_rate(pair.long_name)}{sel} * {span} >= {slo.alerting.min_errors}\n)"
+            f"and (\n  round({c.events_rate(pair.long_name)}{sel} * {span}) >= {need}\n"
+            f"  or round({c.errors_rate(pair.long_name)}{sel} * {span}) >= {slo.alerting.min_errors}\n)"
         )
     return "\n".join(lines)
-
-
-def _span(spec: Spec, slo: SLO, window: timedelta) -> str:
-    """Seconds of history a window's rate covers, to turn it into a count of events.
-
-    A raw window's ``rate()`` already divides by the whole window. A long window averages the recorded
-    5m rates over the samples it holds, which cover less than the window until the rules have run that
-    long: its count uses the history since the SLO's series were first seen, capped at the window.
-    """
-    seconds = int(window.total_seconds())
-    if is_raw(window, slo.sli.timeslice):
-        return str(seconds)
-    return f"clamp_max(time() - {c.SINCE}{selector(spec, slo)}, {seconds})"
 
 
 def tier_pairs(slo: SLO, tier: AlertTier) -> list[WindowPair]:
@@ -278,7 +317,11 @@ def _indent(text: str) -> str:
 
 def rule_groups(spec: Spec) -> list[dict[str, Any]]:
     return [
-        {"name": c.group_name(spec.service, slo.name), "rules": recording_rules(spec, slo) + alert_rules(spec, slo)}
+        {
+            "name": c.group_name(spec.service, slo.name),
+            "interval": format_duration(evaluation_interval()),
+            "rules": recording_rules(spec, slo) + alert_rules(spec, slo),
+        }
         for slo in spec.slos
     ]
 
