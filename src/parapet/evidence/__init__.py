@@ -3,6 +3,7 @@
 schema    SQLAlchemy Core tables, the same on SQLite and PostgreSQL; ``ddl()`` for plain SQL
 db        database URL (``PARAPET_DATABASE_URL``, default ``.parapet/parapet.db``), engine, masked URLs
 store     the store and operator API: open-or-touch, acknowledge, resolve, reopen, note, actions, queue
+retrospective  the Markdown review of one incident: timeline, actors, time to acknowledge and resolve
 archive   archive resolved incidents past retention to JSON Lines, delete them, prune system events
 alembic   the ``include_name`` filter a host's Alembic env.py uses to leave Parapet's tables alone
 
@@ -36,8 +37,11 @@ from parapet.evidence.store import (
     InvalidQuery,
     QueuePage,
     StaleVersion,
+    StateCount,
     Store,
+    SystemEvent,
     TimelineEntry,
+    TimelinePage,
     ToolAudit,
     Touch,
 )
@@ -59,8 +63,11 @@ __all__ = [
     "QueuePage",
     "SpineMissing",
     "StaleVersion",
+    "StateCount",
     "Store",
+    "SystemEvent",
     "TimelineEntry",
+    "TimelinePage",
     "ToolAudit",
     "Touch",
     "check_schema",

@@ -13,6 +13,10 @@ action, its tool audit); it returns the new state or raises and changes nothing:
     claim_action(id, kind, key, …)    first caller wins (unique claim), later callers get False
     record_system_event(kind, …)      deploys and feature-flag changes, pruned by ``parapet archive``
 
+Reads for the operator UI: ``queue`` (keyset pages), ``queue_counts`` (per state, capped at COUNT_CAP),
+``queue_facets`` (services and severities to filter by), ``timeline_page`` (newest first, keyset pages),
+``timeline_after`` (what changed since an entry), ``changes_before`` (suspect changes before opening).
+
 Commands that take ``expected_version`` refuse with StaleVersion when the incident changed since the
 caller read it. Every write to an incident or its children bumps ``version`` (a repeated alert's touch
 does not: it must not invalidate an operator's view), which is also what lets the archiver refuse to
@@ -39,10 +43,10 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import Engine, Row, and_, insert, literal, select, tuple_, update
+from sqlalchemy import Engine, Row, and_, func, insert, literal, select, tuple_, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -62,6 +66,8 @@ from parapet.evidence.schema import (
 
 QUEUE_DEFAULT_LIMIT: Final = 30
 QUEUE_MAX_LIMIT: Final = 100
+COUNT_CAP: Final = 10_000  # queue counts stop there ("10,000+"): a count never scans a million rows
+TIMELINE_MAX_LIMIT: Final = 500
 
 # Higher is more severe. Alertmanager severities are free text; these are the common spellings.
 SEVERITY_RANKS: Final[Mapping[str, int]] = {
@@ -184,6 +190,33 @@ class ToolAudit:
 
 
 @dataclass(frozen=True)
+class SystemEvent:
+    id: int
+    kind: str
+    service: str | None
+    occurred_at: datetime
+    actor: str | None
+    message: str | None
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TimelinePage:
+    """Timeline entries newest first; ``older_cursor`` pages on towards the opening, None at the start."""
+
+    items: tuple[TimelineEntry, ...]
+    older_cursor: str | None
+    total: int
+    newest_id: int | None  # the newest entry of the whole timeline (a form's "what I saw")
+
+
+@dataclass(frozen=True)
+class StateCount:
+    count: int
+    capped: bool  # True when there are at least ``count`` (the cap), possibly many more
+
+
+@dataclass(frozen=True)
 class Touch:
     """The result of ``open_or_touch``: the incident, and whether this alert created it."""
 
@@ -218,6 +251,25 @@ def decode_cursor(cursor: str) -> tuple[str, int, datetime, int]:
             "invalid queue cursor", hint="pass back the next_cursor of the previous page, unchanged"
         ) from None
     return state, rank, when, ident
+
+
+def _encode_timeline_cursor(entry: TimelineEntry) -> str:
+    raw = json.dumps([entry.at.isoformat(), entry.id])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_timeline_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        at, ident = json.loads(raw)
+        when = datetime.fromisoformat(at)
+        if not (isinstance(ident, int) and when.tzinfo):
+            raise ValueError(cursor)
+    except (ValueError, TypeError, binascii.Error):
+        raise InvalidQuery(
+            "invalid timeline cursor", hint="follow the page's own link to older entries, unchanged"
+        ) from None
+    return when, ident
 
 
 def utcnow() -> datetime:
@@ -481,6 +533,101 @@ class Store:
                 .order_by(timeline_entries.c.at, timeline_entries.c.id)
             ).all()
         return [_row(TimelineEntry, r) for r in rows]
+
+    def timeline_page(self, incident_id: int, *, limit: int = 100, before: str | None = None) -> TimelinePage:
+        """One page of an incident's timeline, newest first, keyset-paged over (at, id)."""
+        if not 1 <= limit <= TIMELINE_MAX_LIMIT:
+            raise InvalidQuery(f"timeline limit {limit} is out of range", hint=f"use 1 to {TIMELINE_MAX_LIMIT}")
+        key = (timeline_entries.c.at, timeline_entries.c.id)
+        query = select(timeline_entries).where(timeline_entries.c.incident_id == incident_id)
+        if before is not None:
+            at, ident = _decode_timeline_cursor(before)
+            after = [literal(at, type_=timeline_entries.c.at.type), literal(ident, type_=timeline_entries.c.id.type)]
+            query = query.where(tuple_(*key) < tuple_(*after))
+        query = query.order_by(*(c.desc() for c in key)).limit(limit + 1)
+        with self._reading() as conn:
+            rows = conn.execute(query).all()
+            total = int(
+                conn.execute(
+                    select(func.count())
+                    .select_from(timeline_entries)
+                    .where(timeline_entries.c.incident_id == incident_id)
+                ).scalar_one()
+            )
+            if before is None:
+                newest = int(rows[0].id) if rows else None
+            else:
+                newest = conn.execute(
+                    select(timeline_entries.c.id)
+                    .where(timeline_entries.c.incident_id == incident_id)
+                    .order_by(*(c.desc() for c in key))
+                    .limit(1)
+                ).scalar()
+        items = tuple(_row(TimelineEntry, r) for r in rows[:limit])
+        older = _encode_timeline_cursor(items[-1]) if len(rows) > limit else None
+        return TimelinePage(items, older, total, newest)
+
+    def timeline_after(self, incident_id: int, after_id: int, *, limit: int = 50) -> list[TimelineEntry]:
+        """Entries written after the one with id ``after_id`` (what changed since a page was read), oldest first."""
+        with self._reading() as conn:
+            rows = conn.execute(
+                select(timeline_entries)
+                .where(timeline_entries.c.incident_id == incident_id, timeline_entries.c.id > after_id)
+                .order_by(timeline_entries.c.id)
+                .limit(limit)
+            ).all()
+        return [_row(TimelineEntry, r) for r in rows]
+
+    def queue_counts(self, *, severity: str | None = None, service: str | None = None) -> dict[str, StateCount]:
+        """How many incidents each state holds under the queue's filters, each count capped at COUNT_CAP."""
+        counts = []
+        for state in STATES:
+            inner = select(literal(1)).select_from(incidents).where(incidents.c.state == state)
+            if service is not None:
+                inner = inner.where(incidents.c.service == service)
+            if severity is not None:
+                inner = inner.where(incidents.c.severity == severity)
+            sub = inner.limit(COUNT_CAP).subquery()
+            counts.append(select(func.count()).select_from(sub).scalar_subquery().label(state))
+        with self._reading() as conn:
+            row = conn.execute(select(*counts)).one()
+        return {s: StateCount(int(row._mapping[s]), int(row._mapping[s]) >= COUNT_CAP) for s in STATES}
+
+    def queue_facets(self, *, limit: int = 100) -> tuple[list[str], list[str]]:
+        """The services and severities of active incidents (for the queue's filters), each sorted, at most ``limit``."""
+        with self._reading() as conn:
+            services = conn.execute(
+                select(incidents.c.service)
+                .where(incidents.c.state.in_(ACTIVE_STATES), incidents.c.service.is_not(None))
+                .distinct()
+                .order_by(incidents.c.service)
+                .limit(limit)
+            ).scalars()
+            severities = conn.execute(
+                select(incidents.c.severity)
+                .where(incidents.c.state.in_(ACTIVE_STATES))
+                .distinct()
+                .order_by(incidents.c.severity)
+                .limit(limit)
+            ).scalars()
+            return [str(s) for s in services], [str(s) for s in severities]
+
+    def changes_before(
+        self, incident: Incident, *, window: timedelta = timedelta(minutes=60), limit: int = 50
+    ) -> list[SystemEvent]:
+        """System events (deploys, flag changes) of the window before the incident opened: suspect changes.
+
+        Events of the incident's service and events without a service count; newest first."""
+        query = select(system_events).where(
+            system_events.c.occurred_at >= incident.opened_at - window,
+            system_events.c.occurred_at <= incident.opened_at,
+        )
+        if incident.service is not None:
+            query = query.where((system_events.c.service == incident.service) | system_events.c.service.is_(None))
+        query = query.order_by(system_events.c.occurred_at.desc(), system_events.c.id.desc()).limit(limit)
+        with self._reading() as conn:
+            rows = conn.execute(query).all()
+        return [_row(SystemEvent, r) for r in rows]
 
     def tool_audits(self, incident_id: int) -> list[ToolAudit]:
         with self._reading() as conn:

@@ -1,0 +1,543 @@
+"""The operator UI: server-rendered pages and plain forms that post and redirect (no JavaScript needed).
+
+    GET  /                                   the queue: keyset pages, filters (state, severity, service), counts
+    GET  /incidents/{id}                     summary, labels, links, suspect changes, timeline (newest first)
+    POST /incidents/{id}/acknowledge         responder; each form carries expected_version and the newest
+    POST /incidents/{id}/resolve             timeline entry it saw; a stale one gets a 409 page showing what
+    POST /incidents/{id}/reopen              changed since, with the form again at the current version
+    POST /incidents/{id}/notes
+    GET  /incidents/{id}/retrospective       the Markdown retrospective to copy; ``.md`` downloads it
+    GET  /login  POST /login  POST /logout   only with ``parapet serve``'s users file
+    GET  /static/…                           CSS and JS from the package (the CSP allows nothing inline)
+
+Every POST: a known user with the role for it, the Origin / Sec-Fetch-Site check and the CSRF token
+(403 and nothing written otherwise), ``expected_version``, one store command, one timeline entry.
+Store calls are synchronous and run in the thread pool.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib.resources import files
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlencode, urlsplit
+
+from anyio import CapacityLimiter, to_thread
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from parapet.evidence import retrospective
+from parapet.evidence.schema import ACTIVE_STATES, STATE_ACKNOWLEDGED, STATE_OPEN, STATE_RESOLVED
+from parapet.evidence.store import (
+    ActiveIncidentExists,
+    IllegalTransition,
+    Incident,
+    IncidentNotFound,
+    InvalidQuery,
+    StaleVersion,
+    Store,
+    TimelineEntry,
+)
+from parapet.web.identity import Authenticator, User
+from parapet.web.security import (
+    CSRF_FIELD,
+    SecurityHeadersMiddleware,
+    SessionMiddleware,
+    csrf_token,
+    read_form,
+)
+from parapet.web.templating import environment
+
+TIMELINE_PAGE: Final = 50
+QUEUE_PAGE: Final = 30
+NOTE_MAX: Final = 10_000
+STATE_FILTERS: Final = {
+    "active": ACTIVE_STATES,
+    STATE_OPEN: (STATE_OPEN,),
+    STATE_ACKNOWLEDGED: (STATE_ACKNOWLEDGED,),
+    STATE_RESOLVED: (STATE_RESOLVED,),
+}
+# action -> (store method, states it applies to, past tense for the flash message)
+TRANSITIONS: Final = {
+    "acknowledge": ("acknowledge", (STATE_OPEN,), "Acknowledged"),
+    "resolve": ("resolve", (STATE_OPEN, STATE_ACKNOWLEDGED), "Resolved"),
+    "reopen": ("reopen", (STATE_RESOLVED,), "Reopened"),
+}
+
+
+@dataclass
+class UISettings:
+    """What the UI needs; ``create_app`` builds it from its own arguments."""
+
+    store: Store
+    auth: Authenticator
+    session_secret: str | bytes
+    templates_dir: Path | None = None
+    allowed_origins: Sequence[str] = ()
+    https_only: bool | None = None  # None: Secure cookies when the request came over https
+    trace_url: str | None = None  # e.g. https://tempo.example/trace/{trace_id}
+    title: str = "Parapet"
+    extra_context: dict[str, Any] = field(default_factory=dict)
+
+
+def _static_version() -> str:
+    digest = hashlib.sha256()
+    root = files("parapet.web").joinpath("static")
+    for name in sorted(p.name for p in root.iterdir()):
+        digest.update(root.joinpath(name).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def safe_href(url: object) -> str | None:
+    """An http(s) URL to link to, or None (``javascript:`` and friends from alert annotations never link)."""
+    if not isinstance(url, str):
+        return None
+    parts = urlsplit(url.strip())
+    return url.strip() if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+def local_next(target: str | None, root: str) -> str:
+    """A redirect target inside the UI, never another site (``//evil``, ``https://evil``)."""
+    if target and target.startswith((root + "/", root + "?")) and not target.startswith("//"):
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc:
+            return target
+    return root + "/"
+
+
+class UI:
+    def __init__(self, settings: UISettings) -> None:
+        self.settings = settings
+        self.store = settings.store
+        self.auth = settings.auth
+        env = environment(settings.templates_dir)
+        env.filters["when"] = _when
+        env.filters["duration"] = retrospective.duration
+        env.filters["sevclass"] = _severity_class
+        env.globals["static_version"] = _static_version()
+        env.globals["app_title"] = settings.title
+        self.templates = Jinja2Templates(env=env)
+        self.login_limiter = CapacityLimiter(2)
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    def root(self, request: Request) -> str:
+        return str(request.scope.get("root_path", "")).rstrip("/")
+
+    def render(self, request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+        user: User | None = request.scope.get("parapet.user")
+        base = {
+            "root": self.root(request),
+            "user": user,
+            "csrf_field": CSRF_FIELD,
+            "csrf": csrf_token(request.session),
+            "flash": request.session.pop("flash", None),
+            "now": self.store.clock(),
+            **self.settings.extra_context,
+        }
+        return self.templates.TemplateResponse(request, name, {**base, **context}, status_code=status)
+
+    def problem(self, request: Request, status: int, title: str, detail: str, *, links: Any = ()) -> Response:
+        return self.render(request, "problem.html", {"title": title, "detail": detail, "links": links}, status)
+
+    async def identify(self, request: Request) -> User | Response:
+        """The user, or the response that sends them to sign in (or refuses)."""
+        session_user = request.session.get("user")
+        user = await self.auth.user(request, session_user if isinstance(session_user, str) else None)
+        if user is not None:
+            request.scope["parapet.user"] = user
+            return user
+        root = self.root(request)
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if self.auth.users_file is not None:
+            return RedirectResponse(f"{root}/login?{urlencode({'next': here})}", status_code=303)
+        if self.auth.login_url:
+            return RedirectResponse(self.auth.login_url, status_code=303)
+        if not self.auth.configured:
+            return self.problem(
+                request,
+                403,
+                "No sign-in is configured",
+                "This Parapet has no way to know who you are: the host supplies no user, and there is no users "
+                "file or trusted proxy. See docs/operating.md, section Identity.",
+            )
+        return self.problem(request, 401, "Sign in first", "Sign in to the application that hosts Parapet.")
+
+    async def posted(self, request: Request, action: str) -> tuple[User, FormData] | Response:
+        """The user and form of a POST that passed identity, origin, CSRF and role checks."""
+        user = await self.identify(request)
+        if isinstance(user, Response):
+            return user
+        form = await read_form(request, self.settings.allowed_origins)
+        if form is None:
+            return self.problem(
+                request,
+                403,
+                "This form was refused",
+                "It came from another site, or without this session's security token (the page may be old, "
+                "or you signed in again meanwhile). Nothing was changed: reload the page and try again.",
+            )
+        if not user.can(action):
+            return self.problem(
+                request,
+                403,
+                "Not allowed",
+                f"You are signed in as {user.name} ({user.role.value}); to {action}, a responder or admin role is "
+                "needed. Nothing was changed.",
+            )
+        return user, form
+
+    # -- pages ------------------------------------------------------------------------------------
+
+    async def queue(self, request: Request) -> Response:
+        user = await self.identify(request)
+        if isinstance(user, Response):
+            return user
+        params = request.query_params
+        state = params.get("state") or "active"
+        severity = params.get("severity") or None
+        service = params.get("service") or None
+        cursor = params.get("cursor") or None
+        if state not in STATE_FILTERS:
+            return self.problem(
+                request, 400, "Unknown state filter", f"Use one of: {', '.join(STATE_FILTERS)}.", links=[("Queue", "/")]
+            )
+        try:
+            page = await run_in_threadpool(
+                self.store.queue,
+                states=STATE_FILTERS[state],
+                severity=severity,
+                service=service,
+                limit=QUEUE_PAGE,
+                cursor=cursor,
+            )
+        except InvalidQuery as exc:
+            return self.problem(request, 400, "This page link is broken", f"{exc.message}.", links=[("Queue", "/")])
+        counts = await run_in_threadpool(self.store.queue_counts, severity=severity, service=service)
+        services, severities = await run_in_threadpool(self.store.queue_facets)
+        if service and service not in services:
+            services.append(service)
+        if severity and severity not in severities:
+            severities.append(severity)
+        filters = {"state": state, "severity": severity or "", "service": service or ""}
+        return self.render(
+            request,
+            "queue.html",
+            {
+                "page": page,
+                "filters": filters,
+                "counts": counts,
+                "services": sorted(services),
+                "severities": sorted(severities),
+                "state_filters": list(STATE_FILTERS),
+                "query": lambda **changes: _query({**filters, **changes}),
+                "first_page": cursor is not None,
+            },
+        )
+
+    async def incident(self, request: Request) -> Response:
+        user = await self.identify(request)
+        if isinstance(user, Response):
+            return user
+        incident_id = int(request.path_params["incident_id"])
+        before = request.query_params.get("before") or None
+        try:
+            return await self._incident_page(request, incident_id, before=before)
+        except IncidentNotFound:
+            return self._not_found(request, incident_id)
+        except InvalidQuery as exc:
+            return self.problem(request, 400, "This page link is broken", f"{exc.message}.")
+
+    async def _incident_page(
+        self,
+        request: Request,
+        incident_id: int,
+        *,
+        before: str | None = None,
+        status: int = 200,
+        errors: dict[str, str] | None = None,
+        values: dict[str, str] | None = None,
+    ) -> Response:
+        incident = await run_in_threadpool(self.store.get, incident_id)
+        timeline = await run_in_threadpool(self.store.timeline_page, incident_id, limit=TIMELINE_PAGE, before=before)
+        changes = await run_in_threadpool(self.store.changes_before, incident)
+        return self.render(
+            request,
+            "incident.html",
+            {
+                "incident": incident,
+                "timeline": timeline,
+                "changes": changes,
+                "older": before is not None,
+                "links": self._links(incident),
+                "actions": _actions(incident),
+                "errors": errors or {},
+                "values": values or {},
+                "acked_for": incident.acknowledged_at - incident.opened_at if incident.acknowledged_at else None,
+                "open_for": (incident.resolved_at or self.store.clock()) - incident.opened_at,
+            },
+            status,
+        )
+
+    def _links(self, incident: Incident) -> list[tuple[str, str]]:
+        links: list[tuple[str, str]] = []
+        runbook = safe_href(incident.runbook_url) or safe_href(incident.annotations.get("runbook_url"))
+        if runbook:
+            links.append(("Runbook", runbook))
+        dashboard = safe_href(incident.annotations.get("dashboard"))
+        if dashboard:
+            links.append(("Dashboard", dashboard))
+        if incident.trace_id and self.settings.trace_url:
+            trace = safe_href(self.settings.trace_url.replace("{trace_id}", incident.trace_id))
+            if trace:
+                links.append(("Trace", trace))
+        return links
+
+    def _not_found(self, request: Request, incident_id: int) -> Response:
+        return self.problem(
+            request,
+            404,
+            f"Incident {incident_id} does not exist",
+            "It may have been archived (parapet archive moves resolved incidents past retention to a file).",
+            links=[("Back to the queue", "/")],
+        )
+
+    async def retrospective_page(self, request: Request) -> Response:
+        user = await self.identify(request)
+        if isinstance(user, Response):
+            return user
+        incident_id = int(request.path_params["incident_id"])
+        try:
+            incident, text = await run_in_threadpool(self._retrospective, incident_id)
+        except IncidentNotFound:
+            return self._not_found(request, incident_id)
+        return self.render(request, "retrospective.html", {"incident": incident, "markdown": text})
+
+    async def retrospective_download(self, request: Request) -> Response:
+        user = await self.identify(request)
+        if isinstance(user, Response):
+            return user
+        incident_id = int(request.path_params["incident_id"])
+        try:
+            _, text = await run_in_threadpool(self._retrospective, incident_id)
+        except IncidentNotFound:
+            return self._not_found(request, incident_id)
+        return PlainTextResponse(
+            text,
+            media_type="text/markdown; charset=utf-8",
+            headers={"content-disposition": f'attachment; filename="incident-{incident_id}.md"'},
+        )
+
+    def _retrospective(self, incident_id: int) -> tuple[Incident, str]:
+        incident = self.store.get(incident_id)
+        entries = self.store.timeline(incident_id)
+        changes = self.store.changes_before(incident)
+        return incident, retrospective.render(incident, entries, changes)
+
+    # -- actions ----------------------------------------------------------------------------------
+
+    async def transition(self, request: Request) -> Response:
+        action = str(request.path_params["action"])
+        if action not in TRANSITIONS:
+            raise HTTPException(404)
+        checked = await self.posted(request, action)
+        if isinstance(checked, Response):
+            return checked
+        user, form = checked
+        incident_id = int(request.path_params["incident_id"])
+        version, seen = _int(form.get("expected_version")), _int(form.get("seen"))
+        if version is None:
+            return self.problem(request, 400, "The form is incomplete", "It carries no expected_version.")
+        method, _, done = TRANSITIONS[action]
+        command: Callable[..., Incident] = getattr(self.store, method)
+        message = _text(form.get("message"))[:NOTE_MAX] or None
+        try:
+            await run_in_threadpool(command, incident_id, actor=user.name, expected_version=version, message=message)
+        except IncidentNotFound:
+            return self._not_found(request, incident_id)
+        except (StaleVersion, IllegalTransition, ActiveIncidentExists) as exc:
+            return await self._conflict(request, incident_id, action, seen, exc, {"message": message or ""})
+        request.session["flash"] = f"{done} incident {incident_id}."
+        return RedirectResponse(f"{self.root(request)}/incidents/{incident_id}", status_code=303)
+
+    async def note(self, request: Request) -> Response:
+        checked = await self.posted(request, "note")
+        if isinstance(checked, Response):
+            return checked
+        user, form = checked
+        incident_id = int(request.path_params["incident_id"])
+        version, seen = _int(form.get("expected_version")), _int(form.get("seen"))
+        text = _text(form.get("text")).strip()
+        if version is None:
+            return self.problem(request, 400, "The form is incomplete", "It carries no expected_version.")
+        error = None
+        if not text:
+            error = "Write the note before adding it."
+        elif len(text) > NOTE_MAX:
+            error = f"The note is {len(text):,} characters long; the limit is {NOTE_MAX:,}."
+        if error:
+            try:
+                return await self._incident_page(
+                    request, incident_id, status=400, errors={"text": error}, values={"text": text}
+                )
+            except IncidentNotFound:
+                return self._not_found(request, incident_id)
+        try:
+            await run_in_threadpool(
+                self.store.add_note, incident_id, actor=user.name, text=text, expected_version=version
+            )
+        except IncidentNotFound:
+            return self._not_found(request, incident_id)
+        except StaleVersion as exc:
+            return await self._conflict(request, incident_id, "note", seen, exc, {"text": text})
+        request.session["flash"] = f"Note added to incident {incident_id}."
+        return RedirectResponse(f"{self.root(request)}/incidents/{incident_id}", status_code=303)
+
+    async def _conflict(
+        self, request: Request, incident_id: int, action: str, seen: int | None, exc: Exception, values: dict[str, str]
+    ) -> Response:
+        """409: what changed since the form was rendered, and the form again at the current version."""
+        try:
+            incident = await run_in_threadpool(self.store.get, incident_id)
+        except IncidentNotFound:
+            return self._not_found(request, incident_id)
+        changed: list[TimelineEntry] = []
+        if seen is not None:
+            changed = await run_in_threadpool(self.store.timeline_after, incident_id, seen)
+        newest = changed[-1].id if changed else seen
+        still = action == "note" or incident.state in TRANSITIONS[action][1]
+        other = None
+        if isinstance(exc, ActiveIncidentExists):
+            other = await run_in_threadpool(self.store._active_for_key_of, incident_id)
+        return self.render(
+            request,
+            "conflict.html",
+            {
+                "incident": incident,
+                "action": action,
+                "changed": changed,
+                "still_possible": still,
+                "newest": newest,
+                "values": values,
+                "reason": type(exc).__name__,
+                "other": other,
+            },
+            409,
+        )
+
+    async def login_form(self, request: Request) -> Response:
+        if self.auth.users_file is None:
+            raise HTTPException(404)
+        nxt = local_next(request.query_params.get("next"), self.root(request))
+        return self.render(request, "login.html", {"next": nxt, "error": None, "name": ""})
+
+    async def login(self, request: Request) -> Response:
+        if self.auth.users_file is None:
+            raise HTTPException(404)
+        form = await read_form(request, self.settings.allowed_origins)
+        if form is None:
+            return self.problem(
+                request,
+                403,
+                "This form was refused",
+                "Reload the sign-in page and try again.",
+                links=[("Sign in", "/login")],
+            )
+        name, password = _text(form.get("name")).strip(), _text(form.get("password"))
+        nxt = local_next(_text(form.get("next")), self.root(request))
+        user = None
+        if name and password:
+            # argon2 costs 64 MiB and most of a core per check: two at a time, the rest wait their turn
+            user = await to_thread.run_sync(self.auth.users_file.verify, name, password, limiter=self.login_limiter)
+        if user is None:
+            context = {"next": nxt, "error": "Wrong user name or password.", "name": name}
+            return self.render(request, "login.html", context, 401)
+        request.session.clear()  # a new session: no fixation, a fresh CSRF token
+        request.session["user"] = user.name
+        csrf_token(request.session)
+        return RedirectResponse(nxt, status_code=303)
+
+    async def logout(self, request: Request) -> Response:
+        form = await read_form(request, self.settings.allowed_origins)
+        if form is None:
+            return self.problem(request, 403, "This form was refused", "Reload the page and try again.")
+        request.session.clear()
+        target = f"{self.root(request)}/login" if self.auth.users_file is not None else f"{self.root(request)}/"
+        return RedirectResponse(target, status_code=303)
+
+    # -- assembly ---------------------------------------------------------------------------------
+
+    def routes(self) -> list[BaseRoute]:
+        static = StaticFiles(packages=[("parapet.web", "static")])
+        return [
+            Route("/", self.queue, methods=["GET"], name="ui_queue"),
+            Route("/incidents/{incident_id:int}", self.incident, methods=["GET"], name="ui_incident"),
+            Route("/incidents/{incident_id:int}/notes", self.note, methods=["POST"], name="ui_note"),
+            Route("/incidents/{incident_id:int}/retrospective", self.retrospective_page, methods=["GET"]),
+            Route("/incidents/{incident_id:int}/retrospective.md", self.retrospective_download, methods=["GET"]),
+            Route("/incidents/{incident_id:int}/{action:str}", self.transition, methods=["POST"]),
+            Route("/login", self.login_form, methods=["GET"]),
+            Route("/login", self.login, methods=["POST"]),
+            Route("/logout", self.logout, methods=["POST"]),
+            Mount("/static", app=static, name="ui_static"),
+        ]
+
+
+def build_ui(settings: UISettings) -> Starlette:
+    """The UI as one ASGI app with its own session and security middleware: mount it at the prefix the
+    webhook lives under (``create_app`` mounts it last, at ``""``)."""
+    ui = UI(settings)
+    middleware = [
+        Middleware(SecurityHeadersMiddleware),
+        Middleware(SessionMiddleware, secret=settings.session_secret, https_only=settings.https_only),
+    ]
+    return Starlette(routes=ui.routes(), middleware=middleware, exception_handlers={HTTPException: _http_error})
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    detail = exc.detail if isinstance(exc, HTTPException) else "error"
+    return PlainTextResponse(f"{status} {detail}\n", status_code=status)
+
+
+def _actions(incident: Incident) -> list[str]:
+    return [name for name, (_, states, _) in TRANSITIONS.items() if incident.state in states]
+
+
+def _severity_class(rank: int) -> str:
+    if rank >= 50:
+        return "sev-crit"
+    if rank >= 40:
+        return "sev-high"
+    return "sev-warn" if rank >= 30 else "sev-info"
+
+
+def _query(values: dict[str, Any]) -> str:
+    return urlencode({k: v for k, v in values.items() if v and not (k == "state" and v == "active")})
+
+
+def _when(at: datetime | None) -> str:
+    return at.strftime("%Y-%m-%d %H:%M:%S UTC") if at else ""
+
+
+def _int(value: object) -> int | None:
+    try:
+        return int(str(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
