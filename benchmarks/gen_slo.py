@@ -48,10 +48,7 @@ KINDS = [
 
 
 def make_spec(count: int) -> str:
-    head = (
-        "version: parapet/v1\nservice: bench\nalerting:\n"
-        "  runbook_url: https://runbooks.example.com/{slo}\nslos:\n"
-    )
+    head = "version: parapet/v1\nservice: bench\nalerting:\n  runbook_url: https://runbooks.example.com/{slo}\nslos:\n"
     return head + "".join(KINDS[i % len(KINDS)].format(i=i) for i in range(count))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.applications import Starlette
@@ -11,7 +12,7 @@ from starlette.routing import Mount
 from starlette.testclient import TestClient
 
 from parapet.evidence import Store
-from parapet.web.identity import Authenticator, UsersFile
+from parapet.web import create_app
 from parapet.web.ui import UISettings, build_ui
 from tests.evidence.conftest import Database, postgres_db, sqlite_db  # noqa: F401
 from tests.web.helpers import Clock, seed, write_users
@@ -54,9 +55,14 @@ def mounted(settings: UISettings) -> Starlette:
     return Starlette(routes=[Mount("/parapet", app=build_ui(settings))])
 
 
+def host_with(**options: Any) -> Starlette:
+    """A host app with Parapet mounted at /parapet, as the docs tell a FastAPI/Starlette host to do."""
+    return Starlette(routes=[Mount("/parapet", app=create_app(spec_path=None, session_secret=SECRET, **options))])
+
+
 @pytest.fixture
 def app(store: Store, users_file: Path) -> Starlette:
-    return mounted(UISettings(store=store, auth=Authenticator(users_file=UsersFile(users_file)), session_secret=SECRET))
+    return host_with(store=store, users_file=users_file)
 
 
 @pytest.fixture

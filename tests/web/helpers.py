@@ -6,9 +6,9 @@ import functools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from parapet.evidence import Alert, Store
 from argon2 import PasswordHasher
 
+from parapet.evidence import Alert, Store
 from parapet.web.identity import Role
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -96,7 +96,9 @@ def seed(store: Store, clock: Clock) -> dict[str, int]:
     store.add_note(hostile.id, actor="rita", text=f"looked at it {HOSTILE}")
     clock.at = NOW - timedelta(hours=3)
     old = store.open_or_touch(
-        Alert(correlation_key="api/errors", alert_name="APIErrors", severity="critical", title="api errors", service="api")
+        Alert(
+            correlation_key="api/errors", alert_name="APIErrors", severity="critical", title="api errors", service="api"
+        )
     ).incident
     clock.at = NOW - timedelta(hours=2, minutes=55)
     store.acknowledge(old.id, actor="rita")

@@ -211,7 +211,9 @@ def test_reopen_refused_while_another_incident_is_active(
 ) -> None:
     login(client, "rita")
     ident = seeded["resolved"]
-    newer = store.open_or_touch(Alert(correlation_key="api/errors", alert_name="APIErrors", severity="critical", title="again"))
+    newer = store.open_or_touch(
+        Alert(correlation_key="api/errors", alert_name="APIErrors", severity="critical", title="again")
+    )
     response = post_form(client, ident, "reopen")
     assert response.status_code == 409 and f"/incidents/{newer.incident.id}" in response.text
     assert store.get(ident).state == "resolved"
@@ -258,9 +260,7 @@ def test_alert_and_user_text_is_escaped_and_javascript_urls_never_link(
     assert 'href="javascript:' not in detail and "Runbook" not in detail.split("Links")[1].split("</ul>")[0]
 
 
-def test_every_page_has_a_strict_csp_and_no_inline_script_or_style(
-    client: TestClient, seeded: dict[str, int]
-) -> None:
+def test_every_page_has_a_strict_csp_and_no_inline_script_or_style(client: TestClient, seeded: dict[str, int]) -> None:
     login(client, "rita")
     for path in ("/", f"/incidents/{seeded['checkout']}", f"/incidents/{seeded['checkout']}/retrospective", "/login"):
         page = client.get(ROOT + path)
@@ -282,8 +282,8 @@ def test_queue_filters_counts_and_pages(client: TestClient, store: Store, seeded
         )
     login(client, "vera")
     page = client.get(f"{ROOT}/")
-    assert "Active <span class=\"count\">38</span>" in page.text
-    assert "Resolved <span class=\"count\">1</span>" in page.text
+    assert 'Active <span class="count">38</span>' in page.text
+    assert 'Resolved <span class="count">1</span>' in page.text
     assert page.text.count('class="incident"') == 30
     nxt = re.search(r'href="([^"]+)" rel="next"', page.text)
     assert nxt
@@ -291,7 +291,7 @@ def test_queue_filters_counts_and_pages(client: TestClient, store: Store, seeded
     assert second.text.count('class="incident"') == 8 and 'rel="next"' not in second.text
     bulk = client.get(f"{ROOT}/?service=bulk&severity=warning")
     assert bulk.text.count('class="incident"') == 30 and "checkout availability" not in bulk.text
-    assert "Active <span class=\"count\">35</span>" in bulk.text
+    assert 'Active <span class="count">35</span>' in bulk.text
     resolved = client.get(f"{ROOT}/?state=resolved")
     assert resolved.text.count('class="incident"') == 1 and "api errors" in resolved.text
     assert client.get(f"{ROOT}/?state=nonsense").status_code == 400
@@ -320,7 +320,9 @@ def test_incident_page_shows_suspect_changes_links_and_pages_its_timeline(
     assert client.get(f"{ROOT}/incidents/424242").status_code == 404
 
 
-def test_retrospective_downloads_as_markdown(client: TestClient, store: Store, seeded: dict[str, int], clock: Clock) -> None:
+def test_retrospective_downloads_as_markdown(
+    client: TestClient, store: Store, seeded: dict[str, int], clock: Clock
+) -> None:
     ident = seeded["checkout"]
     clock.at += timedelta(minutes=4)
     store.acknowledge(ident, actor="rita")

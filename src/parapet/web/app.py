@@ -47,9 +47,16 @@ def _health_routes(settings: WebSettings) -> Sequence[BaseRoute]:
     return health.routes(settings)
 
 
-# In order; the UI adds its group (routes at "/" and "/incidents/…") after these.
+def _ui_routes(settings: WebSettings) -> Sequence[BaseRoute]:
+    from parapet.web import ui
+
+    return ui.routes(settings)
+
+
+# In order; the UI's mount at "" comes last (it answers every path the others leave).
 ROUTE_GROUPS: list[RouteGroup] = [
     _health_routes,
+    _ui_routes,
 ]
 MIDDLEWARE: list[MiddlewareFactory] = []
 

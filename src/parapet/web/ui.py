@@ -50,15 +50,17 @@ from parapet.evidence.store import (
     Store,
     TimelineEntry,
 )
-from parapet.web.identity import Authenticator, User
+from parapet.web.app import WebSettings
+from parapet.web.identity import Authenticator, Role, User, UsersFile
 from parapet.web.security import (
     CSRF_FIELD,
     SecurityHeadersMiddleware,
     SessionMiddleware,
     csrf_token,
     read_form,
+    session_secret,
 )
-from parapet.web.templating import environment
+from parapet.web.templating import environment, host_templates_dir
 
 TIMELINE_PAGE: Final = 50
 QUEUE_PAGE: Final = 30
@@ -541,3 +543,33 @@ def _int(value: object) -> int | None:
 
 def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
+
+
+def routes(settings: WebSettings) -> Sequence[BaseRoute]:
+    """The UI's route group for ``create_app``: one mount at ``""``, after the webhook and health routes.
+
+    Options come from ``create_app``'s keyword arguments (``settings.extra``): ``users_file`` (path),
+    ``trusted_proxies`` (TrustedProxies), ``insecure_local`` (bool: everyone is a local admin, for
+    ``parapet serve --insecure-local`` on 127.0.0.1 only), ``login_url`` (the host's sign-in page),
+    ``session_secret``, ``allowed_origins``, ``https_only``, ``trace_url`` and ``title``."""
+    extra = settings.extra
+    root = settings.spec.path.parent if settings.spec is not None else None
+    users_file = extra.get("users_file")
+    auth = Authenticator(
+        user_provider=settings.user_provider,
+        users_file=UsersFile(Path(users_file)) if users_file else None,
+        trusted_proxies=extra.get("trusted_proxies"),
+        anonymous_role=Role.ADMIN if extra.get("insecure_local") else None,
+        login_url=extra.get("login_url"),
+    )
+    ui_settings = UISettings(
+        store=settings.store,
+        auth=auth,
+        session_secret=session_secret(extra.get("session_secret"), root),
+        templates_dir=host_templates_dir(settings.templates_dir, settings.spec.path if settings.spec else None),
+        allowed_origins=tuple(extra.get("allowed_origins") or ()),
+        https_only=extra.get("https_only"),
+        trace_url=extra.get("trace_url"),
+        title=extra.get("title") or "Parapet",
+    )
+    return [Mount("", app=build_ui(ui_settings))]
