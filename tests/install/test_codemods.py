@@ -37,7 +37,7 @@ WIRES: dict[str, tuple[Codemod, str, str]] = {
     "engine": (
         engine,
         "from sqlalchemy import create_engine\n\n# one pool per process\nengine = create_engine(URL)  # keep\n",
-        "from sqlalchemy import create_engine\nfrom parapet.metrics.sqlalchemy import instrument_engine\n\n"
+        "from parapet.metrics.sqlalchemy import instrument_engine\nfrom sqlalchemy import create_engine\n\n"
         f"# one pool per process\nengine = create_engine(URL)  # keep\ninstrument_engine(engine){M}\n",
     ),
     "engine-aliased-module": (
@@ -50,8 +50,8 @@ WIRES: dict[str, tuple[Codemod, str, str]] = {
         engine,
         "from sqlalchemy import create_engine\nfrom sqlalchemy.ext.asyncio import create_async_engine as cae\n"
         "sync = create_engine(A)\nasync_engine = cae(B)\n",
-        "from sqlalchemy import create_engine\nfrom sqlalchemy.ext.asyncio import create_async_engine as cae\n"
-        "from parapet.metrics.sqlalchemy import instrument_engine\n"
+        "from parapet.metrics.sqlalchemy import instrument_engine\nfrom sqlalchemy import create_engine\n"
+        "from sqlalchemy.ext.asyncio import create_async_engine as cae\n"
         f"sync = create_engine(A)\ninstrument_engine(sync){M}\n"
         f"async_engine = cae(B)\ninstrument_engine(async_engine){M}\n",
     ),
@@ -74,7 +74,7 @@ WIRES: dict[str, tuple[Codemod, str, str]] = {
         "context.configure(url=url,\n                  target_metadata=metadata  # wrapped\n                  )\n",
         "from alembic import context\nfrom parapet.evidence.alembic import include_name\n\ncontext.configure(\n"
         "    url=url,\n    target_metadata=metadata,  # ours\n    include_name=include_name,\n)\n"
-        "context.configure(connection=connection, target_metadata=metadata, include_name=include_name)\n"
+        "context.configure(\n    connection=connection, target_metadata=metadata, include_name=include_name\n)\n"
         "context.configure(url=url,\n                  target_metadata=metadata,  # wrapped\n"
         "                  include_name=include_name\n                  )\n",
     ),

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from alembic import context
+from parapet.evidence.alembic import include_name
 from sqlalchemy import engine_from_config, pool
 
 from shop.db import DATABASE_URL, metadata
-from parapet.evidence.alembic import include_name
 
 config = context.config
 config.set_main_option("sqlalchemy.url", DATABASE_URL.replace("%", "%%"))

@@ -8,13 +8,13 @@ from __future__ import annotations
 import os
 
 from fastapi import FastAPI, HTTPException
-from sqlalchemy import select
-
-from parapet.metrics.journeys import declare_journeys, journey
-from shop.db import engine, orders, products
-from shop.tasks import send_order_confirmation
 from parapet.metrics import metrics_asgi_app
 from parapet.metrics.asgi import ParapetMiddleware
+from parapet.metrics.journeys import declare_journeys, journey
+from sqlalchemy import select
+
+from shop.db import engine, orders, products
+from shop.tasks import send_order_confirmation
 
 declare_journeys("checkout")  # the journey parapet.yaml's checkout-journey SLO counts
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine
 from parapet.metrics.sqlalchemy import instrument_engine
+from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine
 
 DATABASE_URL = os.environ.get("SHOP_DATABASE_URL", "sqlite:///shop.db")
 

@@ -6,9 +6,9 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab
+from parapet.metrics.celery import instrument_celery
 
 from shop.db import engine, orders, products
-from parapet.metrics.celery import instrument_celery
 
 celery_app = Celery("shop", broker=os.environ.get("CELERY_BROKER_URL", "redis://localhost:6379/0"))
 instrument_celery(celery_app)  # parapet: managed

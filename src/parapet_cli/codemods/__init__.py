@@ -13,8 +13,11 @@ A file that does not parse raises ``ConfigError`` (exit 3) before anything is wr
 from __future__ import annotations
 
 import ast
+import re
+import sys
 import warnings
 from dataclasses import dataclass
+from typing import cast
 
 import libcst as cst
 
@@ -83,11 +86,110 @@ def _imported(module: cst.Module) -> set[tuple[str, str | None]]:
     return found
 
 
-def with_imports(module: cst.Module, imports: list[tuple[str, str | None]]) -> cst.Module:
-    """Add the imports the module lacks, one line each, after the last import of its leading import block
-    (after the docstring when there is none). No other line moves.
+@dataclass(frozen=True)
+class Style:
+    """What a hand-written edit of one host file follows: the host's line length (its ruff or black
+    setting, else 88) and the module names its import sorter counts as first-party."""
 
-    libcst's ``AddImportsVisitor`` does this too, but importing ``libcst.codemod`` costs a third of a
+    first_party: frozenset[str] = frozenset()
+    line_length: int = 88
+
+
+DEFAULT_STYLE = Style()
+_FUTURE, _STDLIB, _THIRD, _FIRST, _LOCAL = range(5)  # isort's and ruff's default section order
+
+
+def _section(module: str, relative: bool, first_party: frozenset[str]) -> int:
+    top = module.split(".")[0]
+    if relative:
+        return _LOCAL
+    if top == "__future__":
+        return _FUTURE
+    if top in first_party:
+        return _FIRST
+    if top in sys.stdlib_module_names:
+        return _STDLIB
+    return _THIRD
+
+
+def _natural(text: str) -> tuple[object, ...]:
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text.lower()))
+
+
+def _sort_key(stmt: cst.SimpleStatementLine) -> tuple[object, ...]:
+    """Where isort/ruff's defaults put a statement inside its section: ``import x`` lines first, then
+    ``from x import y``, each by module name (case-insensitive, natural order)."""
+    small = stmt.body[0]
+    if isinstance(small, cst.Import):
+        return (0, _natural(dotted(small.names[0].name)))
+    assert isinstance(small, cst.ImportFrom)
+    module = "." * len(small.relative) + (dotted(small.module) if small.module is not None else "")
+    return (1, _natural(module))
+
+
+def _member_key(name: str) -> tuple[object, ...]:
+    """ruff's order-by-type inside ``from x import a, B, C_D``: constants, classes, then the rest."""
+    kind = 0 if name.isupper() and len(name) > 1 else 1 if name[:1].isupper() else 2
+    return (kind, _natural(name))
+
+
+def _statement_module(stmt: cst.SimpleStatementLine) -> tuple[str, bool]:
+    small = stmt.body[0]
+    if isinstance(small, cst.Import):
+        return dotted(small.names[0].name), False
+    assert isinstance(small, cst.ImportFrom)
+    return (dotted(small.module) if small.module is not None else ""), bool(small.relative)
+
+
+def _host_sections(block: list[cst.SimpleStatementLine], first_party: frozenset[str]) -> dict[str, int]:
+    """Packages the host's own sorter counts as first-party though Parapet cannot tell (its configuration's
+    ``known-first-party``): the non-standard ones in a group (a run of imports without a blank line) that
+    holds a first-party import."""
+    groups: list[list[cst.SimpleStatementLine]] = []
+    for i, stmt in enumerate(block):
+        if i == 0 or any(line.comment is None for line in stmt.leading_lines):
+            groups.append([])
+        groups[-1].append(stmt)
+    known: dict[str, int] = {}
+    for group in groups:
+        found = [_statement_module(stmt) for stmt in group]
+        if any(_section(module, relative, first_party) == _FIRST for module, relative in found):
+            for module, relative in found:
+                if _section(module, relative, first_party) == _THIRD:
+                    known[module.split(".")[0]] = _FIRST
+    return known
+
+
+def _merge_name(stmt: cst.SimpleStatementLine, name: str) -> cst.SimpleStatementLine:
+    """``from m import a, c`` + ``b`` -> ``from m import a, b, c``, in the statement's own comma style."""
+    small = stmt.body[0]
+    assert isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar)
+    names = list(small.names)
+    keys = [_member_key(dotted(alias.name)) for alias in names]
+    position = next((i for i, key in enumerate(keys) if key > _member_key(name)), len(names))
+    new = cst.ImportAlias(name=cst.Name(name))
+    separator = next(
+        (a.comma for a in names if isinstance(a.comma, cst.Comma)),
+        cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")),
+    )
+    if position < len(names):
+        new = new.with_changes(comma=separator)
+    else:
+        last = names[-1]
+        new = new.with_changes(comma=last.comma)
+        names[-1] = last.with_changes(comma=separator)
+    names.insert(position, new)
+    return stmt.with_changes(body=[small.with_changes(names=names)])
+
+
+def with_imports(module: cst.Module, imports: list[tuple[str, str | None]], style: Style = DEFAULT_STYLE) -> cst.Module:
+    """Add the imports the module lacks where the host's import sorter (isort's and ruff's defaults)
+    would put them: in the leading import block, in its section (future, standard library, third party,
+    first party, local; a package the module already imports stays in that import's section), in sorted
+    position; a name is added to an existing ``from m import ...`` of the same module. A section the
+    block lacks starts with a blank line. No other line moves.
+
+    libcst's ``AddImportsVisitor`` does part of this, but importing ``libcst.codemod`` costs a third of a
     second (it loads ``libcst.matchers``), which is a tenth of ``parapet install``'s budget.
     """
     present = _imported(module)
@@ -95,16 +197,68 @@ def with_imports(module: cst.Module, imports: list[tuple[str, str | None]]) -> c
     if not wanted:
         return module
     body = list(module.body)
-    position = 1 if body and _is_docstring(body[0]) else 0
-    for i in range(position, len(body)):
-        if not _is_import(body[i]):
-            break
-        position = i + 1
-    lines = [cst.parse_statement(f"from {mod} import {obj}\n" if obj else f"import {mod}\n") for mod, obj in wanted]
-    after_docstring = position == 1 and _is_docstring(body[0])
-    if after_docstring:  # no import block: a blank line after the docstring, then the new block
-        lines[0] = lines[0].with_changes(leading_lines=[cst.EmptyLine()])
-    return module.with_changes(body=[*body[:position], *lines, *body[position:]])
+    start = 1 if body and _is_docstring(body[0]) else 0
+    end = start
+    while end < len(body) and _is_import(body[end]):
+        end += 1
+    for mod, obj in wanted:
+        block = [cast(cst.SimpleStatementLine, stmt) for stmt in body[start:end]]
+        known = _host_sections(block, style.first_party)
+
+        def section_of(module: str, relative: bool) -> int:
+            return known.get(module.split(".")[0], _section(module, relative, style.first_party))  # noqa: B023
+
+        section = section_of(mod, False)
+        if obj is not None:
+            same = next(
+                (
+                    i
+                    for i, stmt in enumerate(block)
+                    if len(stmt.body) == 1
+                    and isinstance(stmt.body[0], cst.ImportFrom)
+                    and not stmt.body[0].relative
+                    and stmt.body[0].module is not None
+                    and dotted(stmt.body[0].module) == mod
+                    and not isinstance(stmt.body[0].names, cst.ImportStar)
+                    and all(alias.asname is None for alias in stmt.body[0].names)
+                ),
+                None,
+            )
+            if same is not None:
+                body[start + same] = _merge_name(block[same], obj)
+                continue
+        line = cst.parse_statement(f"from {mod} import {obj}\n" if obj else f"import {mod}\n")
+        assert isinstance(line, cst.SimpleStatementLine)
+        key = _sort_key(line)
+        where = [section_of(*_statement_module(stmt)) for stmt in block]
+        same_section = [i for i, s in enumerate(where) if s == section]
+        if same_section:
+            after = [i for i in same_section if _sort_key(block[i]) > key]
+            if after:  # before the first statement that sorts after it; a section's header stays on top
+                index = start + after[0]
+                first = body[index]
+                line = line.with_changes(leading_lines=first.leading_lines)
+                body[index] = first.with_changes(leading_lines=[])
+            else:
+                index = start + same_section[-1] + 1
+            body.insert(index, line)
+        else:  # a new section, after the earlier ones, with a blank line around it
+            earlier = [i for i, s in enumerate(where) if s < section]
+            if earlier:
+                body.insert(start + earlier[-1] + 1, line.with_changes(leading_lines=[cst.EmptyLine()]))
+            elif block:
+                first = body[start]
+                line = line.with_changes(leading_lines=first.leading_lines)
+                body[start] = first.with_changes(leading_lines=[cst.EmptyLine()])
+                body.insert(start, line)
+            else:  # no import block: after the docstring, then a blank line
+                if start == 1:
+                    line = line.with_changes(leading_lines=[cst.EmptyLine()])
+                if start < len(body) and not body[start].leading_lines:
+                    body[start] = body[start].with_changes(leading_lines=[cst.EmptyLine()])
+                body.insert(start, line)
+        end += 1
+    return module.with_changes(body=body)
 
 
 def assigned_calls(stmt: cst.BaseStatement) -> list[tuple[str, cst.Call]]:

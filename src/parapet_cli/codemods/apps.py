@@ -10,7 +10,16 @@ from collections.abc import Callable, Sequence
 
 import libcst as cst
 
-from parapet_cli.codemods import Wiring, assigned_calls, calls_named, parse, statement, with_imports
+from parapet_cli.codemods import (
+    DEFAULT_STYLE,
+    Style,
+    Wiring,
+    assigned_calls,
+    calls_named,
+    parse,
+    statement,
+    with_imports,
+)
 
 ASGI_FACTORIES = {"FastAPI", "Starlette"}
 FLASK_FACTORIES = {"Flask"}
@@ -89,6 +98,7 @@ def _wire(
     lines: Callable[[str], list[str]],
     imports: list[tuple[str, str | None]],
     what: str,
+    style: Style,
 ) -> Wiring:
     module = parse(source, filename)
     if any(present_check(call) for call in calls_named(module, present)):
@@ -97,7 +107,7 @@ def _wire(
     updated = module.visit(inserter)
     if inserter.app is None:
         return Wiring(source, changed=False, already=False, manual=_manual(imports, lines("app")), what=what)
-    new = with_imports(updated, imports).code
+    new = with_imports(updated, imports, style).code
     return Wiring(new, changed=new != source, already=False, what=what)
 
 
@@ -107,7 +117,7 @@ def _adds_parapet_middleware(call: cst.Call) -> bool:
     )
 
 
-def wire_asgi(source: str, filename: str) -> Wiring:
+def wire_asgi(source: str, filename: str, style: Style = DEFAULT_STYLE) -> Wiring:
     """FastAPI/Starlette: ``app.add_middleware(ParapetMiddleware)`` and the ``/metrics`` route."""
     return _wire(
         source,
@@ -118,10 +128,11 @@ def wire_asgi(source: str, filename: str) -> Wiring:
         lines=asgi_lines,
         imports=ASGI_IMPORTS,
         what="ASGI middleware and /metrics",
+        style=style,
     )
 
 
-def wire_flask(source: str, filename: str) -> Wiring:
+def wire_flask(source: str, filename: str, style: Style = DEFAULT_STYLE) -> Wiring:
     """Flask: ``instrument_flask(app)`` (middleware, route templates and ``/metrics``)."""
     return _wire(
         source,
@@ -132,4 +143,5 @@ def wire_flask(source: str, filename: str) -> Wiring:
         lines=flask_lines,
         imports=FLASK_IMPORTS,
         what="Flask middleware and /metrics",
+        style=style,
     )

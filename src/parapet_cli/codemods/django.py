@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from parapet_cli.codemods import Wiring, parse, strings_in, with_imports
+from parapet_cli.codemods import DEFAULT_STYLE, Style, Wiring, parse, strings_in, with_imports
 
 MIDDLEWARE = "parapet.metrics.django.ParapetMiddleware"
 APP = "parapet.contrib.django"
@@ -65,9 +65,32 @@ def _with_closing(seq: cst.List | cst.Tuple, closing: cst.ParenthesizedWhitespac
     return seq.with_changes(rpar=[*seq.rpar[:-1], seq.rpar[-1].with_changes(whitespace_before=closing)])
 
 
-def _insert_element(seq: cst.List | cst.Tuple, position: int, code: str) -> cst.List | cst.Tuple:
+def quote_of(node: cst.CSTNode) -> str:
+    """The quote the host writes strings with in ``node`` (single-line strings only; double by default)."""
+    counts = {"'": 0, '"': 0}
+
+    class Finder(cst.CSTVisitor):
+        def visit_SimpleString(self, node: cst.SimpleString) -> None:
+            quote = node.quote
+            if quote in counts:
+                counts[quote] += 1
+
+    node.visit(Finder())
+    return "'" if counts["'"] > counts['"'] else '"'
+
+
+def quoted(value: str, quote: str) -> str:
+    """``value`` as a string literal in the host's quote (the other one when the value holds it)."""
+    if quote in value:
+        quote = '"' if quote == "'" else "'"
+    return f"{quote}{value}{quote}"
+
+
+def _insert_element(seq: cst.List | cst.Tuple, position: int, value: cst.BaseExpression) -> cst.List | cst.Tuple:
+    """Insert an element in the literal's own layout: one per line when it is, else ``", "``; the
+    trailing comma and the last element's comment stay where they were."""
     elements = list(seq.elements)
-    new = cst.Element(cst.SimpleString(code))
+    new = cst.Element(value)
     separator = _separator(seq)
     if position < len(elements):
         new = new.with_changes(comma=separator)
@@ -118,7 +141,10 @@ class _Settings(cst.CSTTransformer):
         if self.value in strings_in(seq):
             self.present = True
             return updated
-        return updated.with_changes(value=_insert_element(seq, self._where(seq), repr(self.value).replace("'", '"')))
+        return updated.with_changes(value=self._insert(seq))
+
+    def _insert(self, seq: cst.List | cst.Tuple) -> cst.List | cst.Tuple:
+        return _insert_element(seq, self._where(seq), cst.SimpleString(quoted(self.value, quote_of(seq))))
 
     def leave_AnnAssign(self, original: cst.AnnAssign, updated: cst.AnnAssign) -> cst.AnnAssign:
         seq = _literal(updated, self.name)
@@ -128,7 +154,7 @@ class _Settings(cst.CSTTransformer):
         if self.value in strings_in(seq):
             self.present = True
             return updated
-        return updated.with_changes(value=_insert_element(seq, self._where(seq), repr(self.value).replace("'", '"')))
+        return updated.with_changes(value=self._insert(seq))
 
 
 def _mentions(module: cst.Module, value: str) -> bool:
@@ -166,21 +192,11 @@ class _Urls(cst.CSTTransformer):
         if seq is None or self.found or not isinstance(seq, cst.List):
             return updated
         self.found = True
-        elements = list(seq.elements)
-        new = cst.Element(cst.parse_expression(_URL_LINE))
-        if elements:
-            last = elements[-1]
-            comma = last.comma if isinstance(last.comma, cst.Comma) else cst.MaybeSentinel.DEFAULT
-            if not isinstance(last.comma, cst.Comma):
-                elements[-1] = last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
-            elif elements[:-1] and isinstance(elements[-2].comma, cst.Comma):
-                elements[-1] = last.with_changes(comma=elements[-2].comma)
-            new = new.with_changes(comma=comma)
-        elements.append(new)
-        return updated.with_changes(value=seq.with_changes(elements=elements))
+        line = cst.parse_expression(f"path({quoted('metrics', quote_of(seq))}, metrics_view)")
+        return updated.with_changes(value=_insert_element(seq, len(seq.elements), line))
 
 
-def wire_urls(source: str, filename: str) -> Wiring:
+def wire_urls(source: str, filename: str, style: Style = DEFAULT_STYLE) -> Wiring:
     """``path("metrics", metrics_view)`` at the end of a literal ``urlpatterns`` list."""
     what = "Django /metrics view"
     module = parse(source, filename)
@@ -198,7 +214,7 @@ def wire_urls(source: str, filename: str) -> Wiring:
             f"urlpatterns += [{_URL_LINE}]",
         )
         return Wiring(source, changed=False, already=False, manual=manual, what=what)
-    new = with_imports(updated, imports).code
+    new = with_imports(updated, imports, style).code
     return Wiring(new, changed=new != source, already=False, what=what)
 
 

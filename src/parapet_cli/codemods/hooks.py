@@ -20,7 +20,17 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from parapet_cli.codemods import Wiring, assigned_calls, calls_named, dotted, parse, statement, with_imports
+from parapet_cli.codemods import (
+    DEFAULT_STYLE,
+    Style,
+    Wiring,
+    assigned_calls,
+    calls_named,
+    dotted,
+    parse,
+    statement,
+    with_imports,
+)
 
 
 @dataclass(frozen=True)
@@ -118,7 +128,7 @@ def manual_lines(hook: Hook) -> tuple[str, ...]:
     return (f"from {hook.module} import {hook.function}", f"{hook.function}({name})  # right after {hook.example}")
 
 
-def wire_hook(source: str, filename: str, hook: Hook) -> Wiring:
+def wire_hook(source: str, filename: str, hook: Hook, style: Style = DEFAULT_STYLE) -> Wiring:
     """Add ``hook.function(NAME)`` after every module-level ``NAME = factory(...)`` not already hooked."""
     module = parse(source, filename)
     names = imported_names(module)
@@ -144,5 +154,5 @@ def wire_hook(source: str, filename: str, hook: Hook) -> Wiring:
         return Wiring(source, changed=False, already=False, manual=manual, what=hook.what)
     if not added:
         return Wiring(source, changed=False, already=True, what=hook.what)
-    new = with_imports(module.with_changes(body=body), [(hook.module, hook.function)]).code
+    new = with_imports(module.with_changes(body=body), [(hook.module, hook.function)], style).code
     return Wiring(new, changed=new != source, already=False, what=hook.what)

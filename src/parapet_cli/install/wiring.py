@@ -10,16 +10,74 @@ file is planned once. A codemod without its anchor changes nothing and adds the 
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
-from parapet_cli.codemods import Wiring, apps, django, hooks
+from parapet_cli.codemods import Style, Wiring, apps, django, hooks
 from parapet_cli.codemods.alembic import wire_env
-from parapet_cli.install.detect import Detection, read_host_file
+from parapet_cli.install.detect import SKIP_DIRS, Detection, read_host_file
 
 RQ_NOTE = (
     "rq: nothing to wire in code; start workers with `rq worker -w parapet.metrics.rq.ParapetWorker` "
     "(or mix parapet.metrics.rq.ParapetWorkerMixin into your worker class)"
 )
+
+
+_PROJECT_FILES = ("pyproject.toml", "ruff.toml", ".ruff.toml", "setup.cfg", "setup.py")
+DEFAULT_LINE_LENGTH = 88  # ruff's and black's
+
+
+def _line_length(project: Path) -> int:
+    """The project's ``line-length`` (ruff.toml, then pyproject's ``[tool.ruff]``, then ``[tool.black]``)."""
+    for name, keys in (
+        ("ruff.toml", ()),
+        (".ruff.toml", ()),
+        ("pyproject.toml", ("tool", "ruff")),
+        ("pyproject.toml", ("tool", "black")),
+    ):
+        try:
+            data: object = tomllib.loads((project / name).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            continue
+        for key in keys:
+            data = data.get(key) if isinstance(data, dict) else None
+        value = data.get("line-length") if isinstance(data, dict) else None
+        if isinstance(value, int) and 40 <= value <= 1000:
+            return value
+    return DEFAULT_LINE_LENGTH
+
+
+def _modules(directory: Path) -> set[str]:
+    try:
+        children = list(directory.iterdir())
+    except OSError:
+        return set()
+    return {
+        child.name if child.is_dir() else child.stem
+        for child in children
+        if child.name.isidentifier() or (child.suffix == ".py" and child.stem.isidentifier())
+        if child.name not in SKIP_DIRS and not child.name.startswith(".")
+    }
+
+
+def host_style(root: Path, path: Path) -> Style:
+    """How the host's import sorter and formatter see ``path``: its project is the nearest directory up
+    to the root with a pyproject.toml, ruff.toml, setup.cfg or setup.py (else the root); first-party
+    modules are that directory's and its ``src/``'s (ruff's default ``src``), plus the package the file
+    belongs to (ruff's ``detect-same-package``)."""
+    project = root
+    for parent in path.parents:
+        if any((parent / name).is_file() for name in _PROJECT_FILES):
+            project = parent
+            break
+        if parent == root:
+            break
+    first_party = _modules(project) | _modules(project / "src")
+    package = path.parent
+    while (package.parent / "__init__.py").is_file() and package != root:
+        package = package.parent
+    own = {package.name} if (package / "__init__.py").is_file() else set()
+    return Style(first_party=frozenset(first_party | own), line_length=_line_length(project))
 
 
 class _Files:
@@ -38,6 +96,9 @@ class _Files:
             self.original[path] = self.current[path] = text
             self.already[path] = True
         return self.current[path]
+
+    def style(self, path: Path) -> Style:
+        return host_style(self.found.root, path)
 
     def take(self, path: Path, result: Wiring, *, report: bool = True) -> None:
         self.current[path] = result.source
@@ -60,7 +121,7 @@ def _web(files: _Files) -> None:
     if found.framework in ("fastapi", "starlette", "flask"):
         wire = apps.wire_flask if found.framework == "flask" else apps.wire_asgi
         for path in found.app_files[:1]:
-            files.take(path, wire(files.source(path), found.rel(path)))
+            files.take(path, wire(files.source(path), found.rel(path), files.style(path)))
     elif found.framework == "django":
         if found.settings_file is not None:
             path = found.settings_file
@@ -72,14 +133,14 @@ def _web(files: _Files) -> None:
                     )
         if found.urls_file is not None:
             path = found.urls_file
-            files.take(path, django.wire_urls(files.source(path), found.rel(path)))
+            files.take(path, django.wire_urls(files.source(path), found.rel(path), files.style(path)))
     else:
         files.notes.append("no web framework detected: nothing wired (see docs/metrics/ for the lines to add)")
 
 
 def _hooks(files: _Files, paths: list[Path], hook: hooks.Hook) -> None:
     for path in paths:
-        files.take(path, hooks.wire_hook(files.source(path), files.found.rel(path), hook))
+        files.take(path, hooks.wire_hook(files.source(path), files.found.rel(path), hook, files.style(path)))
 
 
 def wire_host(found: Detection, notes: list[str], *, alembic_env: Path | None = None) -> list[tuple[Path, Wiring]]:
@@ -87,7 +148,8 @@ def wire_host(found: Detection, notes: list[str], *, alembic_env: Path | None = 
     files = _Files(found, notes)
     _web(files)
     if alembic_env is not None:
-        files.take(alembic_env, wire_env(files.source(alembic_env), found.rel(alembic_env)))
+        path = alembic_env
+        files.take(path, wire_env(files.source(path), found.rel(path), files.style(path)))
     _hooks(files, found.engine_files, hooks.ENGINE)
     job_hook = {"celery": hooks.CELERY, "procrastinate": hooks.PROCRASTINATE}.get(found.job_system)
     if job_hook is not None:
