@@ -78,15 +78,14 @@ def doctor(
     """Check the repository for multi-node pitfalls, Parapet's own configuration and label cardinality; exit 1 on
     findings."""
     from parapet_cli.analyzers.baseline import apply_baseline, save_baseline
-    from parapet_cli.analyzers.cardinality.engine import OPTIONS, Options
+    from parapet_cli.analyzers.cardinality.engine import Options
     from parapet_cli.analyzers.diffbase import apply_diff_base
 
     bar = _CardinalityBar() if _render.stderr.is_terminal else None
-    token = OPTIONS.set(Options(jobs=jobs, paths=tuple(paths or ()), cache=not no_cache, progress=bar))
+    options = Options(jobs=jobs, paths=tuple(paths or ()), cache=not no_cache, progress=bar)
     try:
-        report = run_doctor(root, spec=spec, selectors=checks or [], fail_on=Severity(fail_on.value))
+        report = run_doctor(root, spec=spec, selectors=checks or [], fail_on=Severity(fail_on.value), options=[options])
     finally:
-        OPTIONS.reset(token)
         if bar is not None:
             bar.close()
     if update_baseline:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TypeVar
 
 from parapet.errors import SpecError
 from parapet.spec.model import Spec
@@ -12,6 +14,8 @@ from parapet_cli.doctor.findings import Confidence, Finding, Severity
 from parapet_cli.doctor.pyindex import Module, PyIndex
 from parapet_cli.doctor.repo import Repo
 from parapet_cli.doctor.topology import Line, Topology, infer
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -21,6 +25,24 @@ class Context:
     spec_path: Path | None = None  # None: no spec in the repository
     spec: Spec | None = None
     spec_error: SpecError | None = None
+    # What the command line hands to checks beyond the repository, one object per type (an analyzer's own options
+    # class), found with ``option``.
+    options: tuple[object, ...] = ()
+    _shared: dict[Callable[[Context], object], object] = field(default_factory=dict, repr=False)
+
+    def option(self, kind: type[T], default: T) -> T:
+        """The options object of type ``kind`` the run was given, else ``default``."""
+        for given in self.options:
+            if isinstance(given, kind):
+                return given
+        return default
+
+    def shared(self, compute: Callable[[Context], T]) -> T:
+        """``compute(self)``, computed once per run: what several checks share (an analysis of the code)."""
+        if compute not in self._shared:
+            self._shared[compute] = compute(self)
+        found: T = self._shared[compute]  # type: ignore[assignment]
+        return found
 
     @cached_property
     def py(self) -> PyIndex:

@@ -57,9 +57,6 @@ REGISTRY: dict[str, Check] = {}
 # Checks that only describe findings emitted by the framework itself (no function to run).
 NOTES: dict[str, CheckInfo] = {}
 
-# Modules that register checks when imported; another analyzer appends its own modules here.
-CHECK_MODULES: list[str] = ["parapet_cli.analyzers.cardinality.checks"]
-
 
 class UnknownCheck(UserError):
     exit_code = EXIT_USAGE
@@ -101,10 +98,12 @@ def note(check_id: str, name: str, *, title: str, severity: Severity, why: str, 
 
 
 def load() -> None:
+    from parapet_cli.analyzers import register_checks
     from parapet_cli.doctor.checks import MODULES
 
-    for module in [f"parapet_cli.doctor.checks.{m}" for m in MODULES] + CHECK_MODULES:
+    for module in [f"parapet_cli.doctor.checks.{m}" for m in MODULES]:
         importlib.import_module(module)
+    register_checks()
 
 
 def all_infos() -> list[CheckInfo]:

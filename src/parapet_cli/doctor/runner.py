@@ -16,6 +16,7 @@ from __future__ import annotations
 import fnmatch
 import traceback
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,12 +106,15 @@ def run_doctor(
     spec: Path | None = None,
     selectors: tuple[str, ...] | list[str] = (),
     fail_on: Severity = Severity.ERROR,
+    options: Iterable[object] = (),
 ) -> Report:
+    """Run the selected checks; ``options`` are handed to them through ``Context.option`` (the cardinality
+    analyzer's ``Options``, say)."""
     if not root.is_dir():
         raise ConfigError(f"not a directory: {root}", hint="pass the repository's root with --root")
     checks = select(selectors)
     spec_path = find_spec(root, spec)
-    ctx = Context(root=root, repo=Repo(root), spec_path=spec_path)
+    ctx = Context(root=root, repo=Repo(root), spec_path=spec_path, options=tuple(options))
     if spec_path is not None:
         try:
             ctx.spec = load_spec(spec_path)

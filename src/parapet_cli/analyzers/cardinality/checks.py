@@ -1,6 +1,6 @@
 """Register every cardinality rule as a doctor check (family ``cardinality``, ids PAR4xx).
 
-Each check runs the shared analysis once per doctor run (cached on the context) and reports its own rule's
+Each check runs the shared analysis once per doctor run (``Context.shared``) and reports its own rule's
 findings, so ``parapet doctor cardinality`` and ``parapet doctor PAR403`` both work through the same runner,
 suppressions, fingerprints and output formats as every other check. The configuration is pyproject.toml's
 ``[tool.parapet.cardinality]`` under the loaded spec's ``doctor: cardinality:``; rules that read the spec
@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from parapet_cli.analyzers.cardinality.config import Config, load_config
-from parapet_cli.analyzers.cardinality.engine import OPTIONS, Analysis, analyze, run_rules, select_files
+from parapet_cli.analyzers.cardinality.engine import Analysis, Options, analyze, run_rules, select_files
 from parapet_cli.analyzers.cardinality.rule import Rule, SpecInput
 from parapet_cli.analyzers.cardinality.rules import RULES
 from parapet_cli.doctor.context import Context
@@ -21,7 +21,6 @@ from parapet_cli.doctor.findings import Finding
 from parapet_cli.doctor.registry import check
 
 FAMILY = "cardinality"
-_CACHE = "_parapet_cardinality"
 
 
 def _spec(ctx: Context) -> SpecInput | None:
@@ -39,23 +38,19 @@ def _spec(ctx: Context) -> SpecInput | None:
 
 
 def _analysis(ctx: Context) -> tuple[Analysis, Config, SpecInput | None]:
-    cached = ctx.__dict__.get(_CACHE)
-    if cached is None:
-        options = OPTIONS.get()
-        config = load_config(ctx.root, ctx.spec)
-        files = select_files(ctx.root, ctx.repo.files, options.paths)
-        analysis = analyze(ctx.root, files, options.jobs, cache=options.cache, config=config, progress=options.progress)
-        for facts in analysis.files:
-            ctx.repo.text(facts.path)  # read once through the repository, so its inline suppressions apply
-        cached = (analysis, config, _spec(ctx))
-        ctx.__dict__[_CACHE] = cached
-    result: tuple[Analysis, Config, SpecInput | None] = cached
-    return result
+    """The analysis every cardinality check of one run shares (``ctx.shared(_analysis)``)."""
+    options = ctx.option(Options, Options())
+    config = load_config(ctx.root, ctx.spec)
+    files = select_files(ctx.root, ctx.repo.files, options.paths)
+    analysis = analyze(ctx.root, files, options.jobs, cache=options.cache, config=config, progress=options.progress)
+    for facts in analysis.files:
+        ctx.repo.text(facts.path)  # read once through the repository, so its inline suppressions apply
+    return analysis, config, _spec(ctx)
 
 
 def _runner(rule: Rule) -> Callable[[Context], Iterable[Finding]]:
     def run(ctx: Context) -> Iterable[Finding]:
-        analysis, config, spec = _analysis(ctx)
+        analysis, config, spec = ctx.shared(_analysis)
         out = run_rules(analysis, [rule], config)
         if spec is not None:
             out.extend(rule.check_spec(spec, analysis.index, config))

@@ -35,6 +35,7 @@ __all__ = [
     "DEFAULT_BUCKETS",
     "HISTOGRAM_BUDGET",
     "LABEL_FANOUT",
+    "MAX_FILE_BYTES",
     "WRAPPER_KINDS",
     "ArgRef",
     "Config",
@@ -46,6 +47,9 @@ __all__ = [
 # A histogram's series per process (buckets incl. +Inf, plus _sum and _count, times every label combination)
 # past which PAR409 reports it: the usual "keep one metric under ten thousand series" of hosted Prometheus.
 HISTOGRAM_BUDGET = 10_000
+# A file larger than this is not parsed (a PAR000 note names it): libcst holds about 750 bytes of memory per byte
+# of source, so the default keeps one file under about 1.2 GB; generated modules are the usual offenders.
+MAX_FILE_BYTES = 1_500_000
 # The values a label is assumed to take when neither the configuration nor the code says how many.
 LABEL_FANOUT = 10
 # prometheus_client's Histogram.DEFAULT_BUCKETS: 14 bounds and +Inf.
@@ -59,6 +63,7 @@ _KEYS = {  # pyproject.toml key -> Config field
     "label-fanout": "label_fanout",
     "label-sizes": "label_sizes",
     "wrappers": "wrappers",
+    "max-file-bytes": "max_file_bytes",
 }
 _WRAPPER_KEYS = ("call", "kind", "name", "labels", "buckets")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -75,6 +80,7 @@ class Config:
     label_fanout: int = LABEL_FANOUT  # PAR409: values of a label whose values nothing tells
     label_sizes: tuple[tuple[str, int], ...] = ()  # PAR409: (label name or fnmatch pattern, number of values)
     wrappers: tuple[MetricWrapper, ...] = ()  # the project's own metric factories
+    max_file_bytes: int = MAX_FILE_BYTES  # larger files are not parsed (a PAR000 note each)
 
     def allowed(self, label: str) -> bool:
         """Whether ``allow-labels`` declares ``label`` bounded."""
@@ -169,7 +175,7 @@ def config_from(data: Mapping[str, object], where: str) -> Config:
         if key not in _KEYS:
             raise ConfigError(f"{where}: {table} has an unknown key {key!r}", hint=_did_you_mean(key, _KEYS))
     values: dict[str, object] = {}
-    for key in ("max-labels", "histogram-budget", "label-fanout"):
+    for key in ("max-labels", "histogram-budget", "label-fanout", "max-file-bytes"):
         if key in section:
             values[_KEYS[key]] = _positive(section[key], f"{where}: {table} {key}", f"{key} = 10")
     if "allow-labels" in section:

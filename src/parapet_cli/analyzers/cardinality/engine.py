@@ -34,7 +34,6 @@ import sys
 import time
 import types
 from collections.abc import Callable, Iterable, Sequence
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cache
 from multiprocessing.sharedctypes import Synchronized
@@ -47,7 +46,7 @@ from parapet_cli.analyzers.cardinality.config import Config
 from parapet_cli.analyzers.cardinality.model import FileFacts, Index
 from parapet_cli.analyzers.cardinality.rule import Rule
 from parapet_cli.doctor.findings import Finding, Severity
-from parapet_cli.readfile import NotRegularFile, read_regular
+from parapet_cli.readfile import NotRegularFile, TooLarge, read_regular
 
 if TYPE_CHECKING:
     from parapet.spec.model import MetricWrapper
@@ -68,16 +67,14 @@ Progress = Callable[[str, int, int], None]  # (phase: "reading" or "parsing", do
 
 @dataclass(frozen=True)
 class Options:
-    """What the command line adds to a doctor run: how many processes, which paths (none: the whole root), whether
-    to use the cache, and where to report progress."""
+    """What the command line adds to a doctor run (``run_doctor(options=[Options(...)])``, read back with
+    ``Context.option``): how many processes, which paths (none: the whole root), whether to use the cache, and
+    where to report progress."""
 
     jobs: int | None = None  # None: every core
     paths: tuple[Path, ...] = ()
     cache: bool = False  # the command line turns it on; library calls and tests leave no files behind
     progress: Progress | None = None
-
-
-OPTIONS: ContextVar[Options] = ContextVar("parapet_cardinality_options", default=Options())  # noqa: B039
 
 
 @dataclass
@@ -149,6 +146,13 @@ def usable_cores() -> int:
 def cache_key(config: Config) -> str:
     """What, besides the analyzer itself, decides a file's facts: the wrappers and the prefilter."""
     return f"{config.recognition_key}:{prefilter_for(config).key}"
+
+
+def _too_large(limit: int) -> str:
+    return (
+        f"it is over the budget of {limit:,} bytes per file (max-file-bytes of [tool.parapet.cardinality]), "
+        "so it was not parsed"
+    )
 
 
 def _note(path: str, message: str) -> Finding:
@@ -311,9 +315,12 @@ def analyze(
                     if hit.facts is not None:
                         known.append(hit.facts)
                     continue
-            data, st = read_regular(full)  # a FIFO named *.py must not block the run
+            data, st = read_regular(full, config.max_file_bytes)  # a FIFO named *.py must not block the run
         except NotRegularFile:
             notes.append(_note(rel, "cannot read it: not a regular file"))
+            continue
+        except TooLarge:
+            notes.append(_note(rel, _too_large(config.max_file_bytes)))
             continue
         except OSError as exc:
             notes.append(_note(rel, f"cannot read it: {exc.strerror or exc}"))

@@ -20,6 +20,11 @@ import warnings
 _ALWAYS = r"prometheus_client|\.labels\(|\.add_metric\(|\.remove\(|MetricFamily"
 # The fields of ast's statements (and except handlers, match cases) that hold statements.
 _BODIES = ("body", "orelse", "finalbody", "handlers", "cases")
+# Past this depth of ast's tree (real code stays under 40), libcst's parser takes time quadratic in the depth (a
+# chain ``1+1+…`` of 2,000 terms: 8 s) and its visitors run out of Python's stack: the file is a PAR000 note.
+MAX_DEPTH = 150
+# CPython's messages for nesting past its own limits (brackets, indentation, blocks).
+_TOO_DEEP = ("too many nested parentheses", "too many levels of indentation", "too many statically nested blocks")
 # Lines as Python's tokenizer counts them: str.splitlines() would also split at form feeds and other separators.
 _LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 
@@ -53,13 +58,47 @@ def _stub(first_line: str, count: int) -> list[str]:
     return [indent + '"""\n', *(["\n"] * (count - 2)), '"""\n']
 
 
-def prune(source: str) -> str:
-    """``source`` with metric-free functions and classes stubbed out, line for line; unchanged if ``ast`` fails."""
+def python_tree(source: str) -> tuple[ast.Module | None, str | None]:
+    """``ast``'s tree of ``source`` (None when ``ast`` cannot read it), and why no analyzer should try either when
+    the file nests deeper than Python itself accepts (libcst's parser takes seconds per such file, then its
+    visitors run out of stack)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    except SyntaxError as exc:
+        message = str(exc.msg)
+        if message.startswith(_TOO_DEEP):
+            return None, f"it nests deeper than Python accepts ({message}, line {exc.lineno})"
+        return None, None
+    except (ValueError, MemoryError):
+        return None, None
+    except RecursionError:
+        return None, "it nests expressions too deeply for the analyzer"
+    depth = _depth(tree)
+    if depth > MAX_DEPTH:
+        return None, f"it nests {depth} levels deep, past the analyzer's budget of {MAX_DEPTH}"
+    return tree, None
+
+
+def _depth(tree: ast.AST) -> int:
+    """How many levels deep the tree goes (iteratively: the tree may be deeper than Python's stack)."""
+    deepest = 0
+    todo: list[tuple[ast.AST, int]] = [(tree, 1)]
+    while todo:
+        node, depth = todo.pop()
+        if depth > deepest:
+            deepest = depth
+        todo.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
+
+
+def prune(source: str, tree: ast.Module | None = None) -> str:
+    """``source`` with metric-free functions and classes stubbed out, line for line; unchanged if ``ast`` fails.
+    ``tree`` is ``python_tree(source)``'s, when the caller has it."""
+    if tree is None:
+        tree, _ = python_tree(source)
+    if tree is None:
         return source
     names = [re.escape(n.split(".")[0]) for n in _aliases(tree)]
     otel = r"|create_\w+\(|\.add\(|\.record\(|\.set\(" if "opentelemetry" in source else ""

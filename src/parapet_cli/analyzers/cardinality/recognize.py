@@ -31,17 +31,14 @@ from libcst.metadata import (
     BatchableMetadataProvider,
     ClassScope,
     CodePosition,
-    CodeRange,
     FunctionScope,
     GlobalScope,
     MetadataWrapper,
-    PositionProvider,
     QualifiedName,
     QualifiedNameSource,
     Scope,
     ScopeProvider,
 )
-from libcst.metadata.position_provider import NEWLINE_RE, PositionProvidingCodegenState
 
 from parapet.spec.model import ArgRef, MetricWrapper
 from parapet_cli.analyzers.cardinality.model import (
@@ -55,7 +52,8 @@ from parapet_cli.analyzers.cardinality.model import (
     Value,
 )
 from parapet_cli.analyzers.cardinality.names import unbounded_name
-from parapet_cli.analyzers.cardinality.prune import prune, source_lines
+from parapet_cli.analyzers.cardinality.positions import CallPositions
+from parapet_cli.analyzers.cardinality.prune import prune, python_tree, source_lines
 from parapet_cli.doctor.findings import Confidence
 
 # prometheus_client class -> (kind, index of the label names when passed by position, their keyword)
@@ -206,17 +204,23 @@ def analyze_source(path: str, source: str | bytes, wrappers: Sequence[MetricWrap
         return FileFacts(path, module, error=f"it is not UTF-8: {exc.reason}")
     # prune() keeps only code that mentions prometheus_client's words; a file that calls a wrapper is parsed whole
     wrapped = any(w.call.rsplit(".", 1)[-1].strip("*?") in text for w in wrappers)
-    parsed = text if wrapped else prune(text)
+    tree_of_ast, too_deep = python_tree(text)
+    if too_deep is not None:
+        return FileFacts(path, module, error=too_deep)
+    parsed = text if wrapped else prune(text, tree_of_ast)
     try:
         tree = cst.parse_module(parsed)
-    except (cst.ParserSyntaxError, UnicodeDecodeError, ValueError) as exc:
+    except (cst.ParserSyntaxError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return FileFacts(path, module, error=f"libcst cannot parse it: {first}")
     recognizer = Recognizer(
         path, module, is_package, [line.rstrip("\r\n") for line in source_lines(text)], tuple(wrappers)
     )
     recognizer.parsed = parsed
-    recognizer.run(MetadataWrapper(tree, unsafe_skip_copy=True))
+    try:
+        recognizer.run(MetadataWrapper(tree, unsafe_skip_copy=True))
+    except RecursionError:  # the walks recurse once per level of nesting: a generated expression can go too deep
+        return FileFacts(path, module, error="it nests expressions too deeply for the analyzer")
     return FileFacts(
         path,
         module,
@@ -229,7 +233,10 @@ def analyze_source(path: str, source: str | bytes, wrappers: Sequence[MetricWrap
 
 def _fold_str(expr: cst.BaseExpression, constants: dict[str, object]) -> str | None:
     if isinstance(expr, cst.SimpleString):
-        value = expr.evaluated_value
+        try:
+            value = expr.evaluated_value
+        except (SyntaxError, ValueError):  # '\N{NO SUCH NAME}': libcst parses it, Python cannot evaluate it
+            return None
         return value if isinstance(value, str) else None
     if isinstance(expr, cst.ConcatenatedString):
         left, right = _fold_str(expr.left, constants), _fold_str(expr.right, constants)
@@ -298,7 +305,10 @@ def _is_inf(expr: cst.BaseExpression) -> bool:
 
 def _int_literal(expr: cst.BaseExpression) -> int | None:
     if isinstance(expr, cst.Integer):
-        value = expr.evaluated_value
+        try:
+            value = expr.evaluated_value
+        except ValueError:  # more digits than int() converts (sys.set_int_max_str_digits)
+            return None
         return value if isinstance(value, int) else None
     if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus):
         inner = _int_literal(expr.expression)
@@ -371,15 +381,6 @@ def _node_types(cls: type) -> set[str]:
 
 
 _NODE_TYPES = sorted(_node_types(cst.CSTNode))
-# What leads from a statement to the statements in its blocks.
-_CLAUSES = (
-    cst.BaseCompoundStatement,
-    cst.IndentedBlock,
-    cst.Else,
-    cst.ExceptHandler,
-    cst.ExceptStarHandler,
-    cst.Finally,
-)
 _EVENTS = (cst.Module, cst.Import, cst.ImportFrom, cst.Call, cst.Comparison)
 
 
@@ -437,8 +438,8 @@ class Recognizer(cst.CSTVisitor):
     # No ParentNodeProvider: it walks the whole tree once more (a sixth of the time on a large file); parents are
     # recorded by ``_Walk`` in the walk of the scope's own dependency, and so are the nodes this class visits
     # (``run``). No QualifiedNameProvider either: it walks the tree to attach to every node what ``qualified`` asks
-    # the node's scope for, for the few nodes that need it. Positions (``PositionProvider``, a whole code
-    # generation) are made for the statements that hold a ``site`` (``position``).
+    # the node's scope for, for the few nodes that need it. Positions come from ``ast``'s calls, paired with
+    # libcst's in one pass (``positions.py``); ``PositionProvider`` (a whole code generation) only as a fallback.
     METADATA_DEPENDENCIES = (ScopeProvider, _Walk)
 
     def __init__(
@@ -459,13 +460,8 @@ class Recognizer(cst.CSTVisitor):
         self._tree: cst.Module | None = None
         self._guards: dict[cst.CSTNode, set[str]] = {}  # the names ``in`` bounds in each function and the module
         self._parents: dict[cst.CSTNode, cst.CSTNode] = {}
-        self._current: cst.CSTNode | None = None  # the node being visited
-        self.wrapper: MetadataWrapper | None = None  # set by run(), for positions resolved lazily
-        self._positions: Mapping[cst.CSTNode, CodeRange] | None = None
-        self.parsed: str | None = None  # the text libcst parsed, which is the tree's code exactly
-        self._statements: dict[cst.CSTNode, tuple[Mapping[cst.CSTNode, CodeRange], int]] = {}
-        # the statements whose code was found in ``parsed``: the nodes around each, where its code starts and ends
-        self._placed: dict[cst.CSTNode, tuple[list[cst.CSTNode], int, int]] = {}
+        self._positions: CallPositions | None = None  # set by run()
+        self.parsed = ""  # the text libcst parsed, which is the tree's code exactly
 
     # ------------------------------------------------------------------------------------------ helpers
 
@@ -477,79 +473,12 @@ class Recognizer(cst.CSTVisitor):
         assert self._tree is not None
         return " ".join(self._tree.code_for_node(node).split())
 
-    def ancestors(self, node: cst.CSTNode) -> list[cst.CSTNode]:
-        """The nodes around ``node``, the module first."""
-        out: list[cst.CSTNode] = []
-        parent = self.parent(node)
-        while parent is not None:
-            out.append(parent)
-            parent = self.parent(parent)
-        out.reverse()
-        return out
+    def position(self, node: cst.Call) -> CodePosition:
+        """Where the call starts (``positions.py``: linear in the file, public API only)."""
+        assert self._positions is not None
+        return self._positions.start(node)
 
-    def statement(self, node: cst.CSTNode) -> tuple[cst.CSTNode, list[cst.CSTNode], list[str]] | None:
-        """The innermost statement of a body (the module's or an indented block's) around ``node`` that only
-        statements, their clauses and blocks lead to from the module; the nodes around it; the indents of the
-        blocks it is in."""
-        if self._tree is None:
-            return None
-        chain = self.ancestors(node)
-        if not chain or chain[0] is not self._tree:
-            return None
-        found = None
-        indents: list[str] = []
-        for i in range(1, len(chain)):
-            here = chain[i]
-            if isinstance(here, cst.BaseStatement) and isinstance(chain[i - 1], cst.Module | cst.IndentedBlock):
-                found = (here, chain[:i], list(indents))
-            if isinstance(here, cst.IndentedBlock):
-                indents.append(self._tree.default_indent if here.indent is None else here.indent)
-            elif isinstance(here, cst.Match) or not isinstance(here, _CLAUSES):
-                break  # an expression, or a match statement (it indents its cases itself)
-        return found
-
-    def position(self, node: cst.CSTNode) -> CodePosition:
-        """What ``PositionProvider`` gives ``node``: the positions of the code of the innermost statement around it
-        alone (``statement``), shifted by the lines before that code in the text parsed, which is found after what
-        comes before the statement for sure (the statements placed before it, the start of those around it) when
-        it occurs there exactly once. Else one generation of the whole module's code."""
-        # only for the node being visited: the statements placed before are then before it, or around it
-        ready = node is self._current and self._positions is None and self.parsed is not None
-        where = self.statement(node) if ready else None
-        if where is not None and self._tree is not None and self.parsed is not None:
-            stmt, around, indents = where
-            found = self._statements.get(stmt)
-            if found is None:
-                provider = PositionProvider()
-                state = PositionProvidingCodegenState(
-                    default_indent=self._tree.default_indent,
-                    default_newline=self._tree.default_newline,
-                    provider=provider,
-                    indent_tokens=indents,
-                )
-                stmt._codegen(state)
-                code = "".join(state.tokens)
-                low = 0
-                for placed, (placed_around, start, end) in self._placed.items():
-                    if any(a is placed for a in around):
-                        low = max(low, start)  # a statement this one is in
-                    elif not any(a is stmt for a in placed_around):
-                        low = max(low, end)  # a statement before this one (one inside it says nothing)
-                start = self.parsed.find(code, low) if code else -1
-                if start >= 0 and self.parsed.find(code, start + 1) < 0:
-                    self._placed[stmt] = (around, start, start + len(code))
-                    positions = cast(Mapping[cst.CSTNode, CodeRange], provider._computed)
-                    found = (positions, len(NEWLINE_RE.findall(self.parsed, 0, start)))
-                    self._statements[stmt] = found
-            if found is not None:
-                local = found[0][node].start
-                return CodePosition(local.line + found[1], local.column)
-        if self._positions is None:
-            assert self.wrapper is not None
-            self._positions = self.wrapper.resolve(PositionProvider)
-        return self._positions[node].start
-
-    def site(self, node: cst.CSTNode) -> Site:
+    def site(self, node: cst.Call) -> Site:
         pos = self.position(node)
         text = self.lines[pos.line - 1].strip() if 0 < pos.line <= len(self.lines) else ""
         return Site(self.path, pos.line, pos.column + 1, text)
@@ -573,7 +502,6 @@ class Recognizer(cst.CSTVisitor):
 
     def run(self, wrapper: MetadataWrapper) -> None:
         """Visit, in the order of a walk of the tree, the nodes this class has ``visit_`` methods for."""
-        self.wrapper = wrapper
         with self.resolve(wrapper):
             events, parents, guards = cast(
                 tuple[
@@ -585,8 +513,8 @@ class Recognizer(cst.CSTVisitor):
             )
             self._parents = parents
             self._guards = guards
+            self._positions = CallPositions(self.parsed, [n for n in events if isinstance(n, cst.Call)], wrapper)
             for node in events:
-                self._current = node
                 if isinstance(node, cst.Call):
                     self.visit_Call(node)
                 elif isinstance(node, cst.Import):
@@ -595,7 +523,6 @@ class Recognizer(cst.CSTVisitor):
                     self.visit_ImportFrom(node)
                 elif isinstance(node, cst.Module):
                     self.visit_Module(node)
-            self._current = None
 
     def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
         """The node's parent, as ``_Walk`` recorded it."""
