@@ -26,6 +26,8 @@ SPINE_TABLES = {
     "parapet_tool_audits",
     "parapet_action_claims",
     "parapet_system_events",
+    "parapet_alert_instances",
+    "parapet_webhook_deliveries",
 }
 HOST_TABLES = {"fastapi_shop": "orders", "django_shop": "orders_order"}
 JOB_FAMILIES = ("parapet_job_duration_seconds", "parapet_job_last_success_timestamp_seconds")
@@ -45,16 +47,19 @@ def migrate(name: str, host: Path, database: Path) -> None:
         assert done.returncode == 0, done.stderr
         # Parapet's revision chains onto the host's, and autogenerate leaves the spine's tables alone.
         history = run(host, [sys.executable, "-m", "alembic", "history"], **env)
-        assert "3f2a1c9d0b7e -> parapet_0001 (head)" in history.stdout, history.stdout + history.stderr
+        assert "3f2a1c9d0b7e -> parapet_0001," in history.stdout, history.stdout + history.stderr
+        assert "parapet_0001 -> parapet_0002 (head)" in history.stdout, history.stdout + history.stderr
         check = run(host, [sys.executable, "-m", "alembic", "check"], **env)
         assert check.returncode == 0, check.stdout + check.stderr
     elif name == "django_shop":
         done = run(host, [sys.executable, "manage.py", "migrate", "-v", "1"])
         assert done.returncode == 0, done.stderr
         assert "Applying parapet.0001_initial... OK" in done.stdout
+        assert "Applying parapet.0002_alert_intake... OK" in done.stdout
     else:  # no schema tool: the plain SQL file
         with sqlite3.connect(database) as conn:
             conn.executescript((host / "sql/parapet_spine.sqlite.sql").read_text())
+            conn.executescript((host / "sql/parapet_spine_0002.sqlite.sql").read_text())
     assert tables(database) >= SPINE_TABLES
     if name in HOST_TABLES:
         assert HOST_TABLES[name] in tables(database)

@@ -101,21 +101,38 @@ def parse_url(raw: str) -> URL:
     return url
 
 
-def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(busy_timeout_s: float) -> Any:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        _sqlite_on_connect(dbapi_connection, busy_timeout_s)
+
+    return on_connect
+
+
+def _sqlite_on_connect(dbapi_connection: Any, busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
     finally:
         cursor.close()
 
 
-def create_engine_for(raw_url: str, *, connect_args: dict[str, Any] | None = None, **kwargs: Any) -> Engine:
-    """An engine for the store. SQLite files get their parent directory created."""
+def create_engine_for(
+    raw_url: str,
+    *,
+    connect_args: dict[str, Any] | None = None,
+    busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S,
+    **kwargs: Any,
+) -> Engine:
+    """An engine for the store. SQLite files get their parent directory created. ``busy_timeout_s`` bounds
+    how long a statement waits for a lock (SQLite's busy timeout; PostgreSQL's lock_timeout when shorter
+    than the default, with a connect timeout to match): the webhook uses a short one, so a busy database
+    answers 503 quickly instead of holding Alertmanager's request."""
     url = parse_url(raw_url)
     args = dict(connect_args or {})
+    short = busy_timeout_s < SQLITE_BUSY_TIMEOUT_S
     if url.get_backend_name() == "sqlite":
         database = url.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
@@ -127,10 +144,16 @@ def create_engine_for(raw_url: str, *, connect_args: dict[str, Any] | None = Non
                     f"cannot create {parent} for the SQLite store: {exc.strerror}",
                     hint=f"make the directory writable, or set {ENV_URL}",
                 ) from None
-        args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_S)
+        args.setdefault("timeout", busy_timeout_s)
         engine = create_engine(url, connect_args=args, **kwargs)
-        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_s))
         return engine
+    if short:
+        args.setdefault("connect_timeout", max(1, int(busy_timeout_s)))
+        given = url.query.get("options")  # connect_args replace the URL's options: keep both
+        given = " ".join(given) if isinstance(given, tuple) else (given or "")
+        args.setdefault("options", f"{given} -c lock_timeout={int(busy_timeout_s * 1000)}".strip())
+        kwargs.setdefault("pool_timeout", busy_timeout_s)
     try:
         return create_engine(url, connect_args=args, **kwargs)
     except (NoSuchModuleError, ModuleNotFoundError):

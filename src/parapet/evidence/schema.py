@@ -7,6 +7,15 @@
     parapet_action_claims     one claim per (incident, action kind, action key): "exactly one node acts"
     parapet_system_events     deploys, feature-flag changes; pruned after a retention (7 days by default)
 
+Schema v2 (the operating loop's intake) adds:
+
+    parapet_alert_instances   one row per alert occurrence, unique on (fingerprint, starts_at), linked to the
+                              incident it joined; firing or resolved, last seen, stale flag, repeat count
+    parapet_incident_links    a re-fire's new incident points at the earlier one (same fingerprint)
+    parapet_webhook_deliveries every Alertmanager delivery as received (audit, replay); pruned by ``archive``
+    parapet_workers           heartbeats of the processes that run the background loops (``parapet worker``)
+    parapet_loops             each background loop's next due time and lease, shared by every process
+
 Children cascade on delete. Every index is named, so migrations, plain SQL and Django produce the same
 schema (a test compares them by reflection). ``ddl()`` renders the canonical CREATE statements for a
 dialect; the plain SQL files, the Alembic revision and the Django migration are all derived from it.
@@ -40,7 +49,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import CreateIndex, CreateTable, DropTable
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 TABLE_PREFIX: Final = "parapet_"
 
 STATE_OPEN: Final = "open"
@@ -217,7 +226,97 @@ system_events = Table(
 Index("ix_parapet_system_events_occurred", system_events.c.occurred_at)
 Index("ix_parapet_system_events_service", system_events.c.service, system_events.c.occurred_at)
 
-TABLES: Final = (incidents, timeline_entries, tool_audits, action_claims, system_events)
+TABLES_V1: Final = (incidents, timeline_entries, tool_audits, action_claims, system_events)
+
+# -- schema v2: the intake ----------------------------------------------------------------------------
+
+INSTANCE_FIRING: Final = "firing"
+INSTANCE_RESOLVED: Final = "resolved"
+
+alert_instances = Table(
+    "parapet_alert_instances",
+    metadata,
+    _id(),
+    _fk_id("parapet_alert_instances", "incident_id", "parapet_incidents.id"),
+    Column("fingerprint", String(64), nullable=False),
+    Column("starts_at", UTCDateTime, nullable=False),
+    Column("ends_at", UTCDateTime),
+    Column("status", String(16), nullable=False),
+    Column("alert_name", String(255), nullable=False),
+    Column("severity", String(32), nullable=False),
+    Column("labels", JSONType, nullable=False),
+    Column("annotations", JSONType, nullable=False),
+    Column("generator_url", Text),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("resolved_at", UTCDateTime),
+    Column("resolved_by", String(255)),
+    Column("stale_at", UTCDateTime),
+    Column("occurrence_count", Integer, nullable=False),
+    CheckConstraint("status IN ('firing', 'resolved')", name="ck_parapet_alert_instances_status"),
+    UniqueConstraint("fingerprint", "starts_at", name="uq_parapet_alert_instances_occurrence"),
+    **_AUTOINC,
+)
+Index("ix_parapet_alert_instances_incident", alert_instances.c.incident_id, alert_instances.c.status)
+# Staleness and the reconciler: firing instances by when they were last seen.
+Index("ix_parapet_alert_instances_firing", alert_instances.c.status, alert_instances.c.last_seen_at)
+
+incident_links = Table(
+    "parapet_incident_links",
+    metadata,
+    _id(),
+    _fk_id("parapet_incident_links", "incident_id", "parapet_incidents.id"),
+    _fk_id("parapet_incident_links", "earlier_incident_id", "parapet_incidents.id"),
+    Column("reason", String(64), nullable=False),
+    Column("fingerprint", String(64)),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("incident_id", "earlier_incident_id", name="uq_parapet_incident_links_pair"),
+    **_AUTOINC,
+)
+Index("ix_parapet_incident_links_earlier", incident_links.c.earlier_incident_id)
+
+webhook_deliveries = Table(
+    "parapet_webhook_deliveries",
+    metadata,
+    _id(),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("receiver", String(255)),
+    Column("group_key", Text),
+    Column("status", String(16)),
+    Column("alert_count", Integer, nullable=False),
+    Column("truncated_alerts", Integer, nullable=False),
+    Column("payload", JSONType, nullable=False),
+    Column("outcome", JSONType, nullable=False),
+    **_AUTOINC,
+)
+Index("ix_parapet_webhook_deliveries_received", webhook_deliveries.c.received_at)
+
+workers = Table(
+    "parapet_workers",
+    metadata,
+    Column("worker_id", String(255), primary_key=True),
+    Column("hostname", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("seen_at", UTCDateTime, nullable=False),
+)
+Index("ix_parapet_workers_seen", workers.c.seen_at)
+
+loops = Table(
+    "parapet_loops",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("holder", String(255)),
+    Column("lease_until", UTCDateTime),
+    Column("last_run_at", UTCDateTime),
+    Column("last_result", JSONType),
+)
+
+TABLES_V2: Final = (alert_instances, incident_links, webhook_deliveries, workers, loops)
+TABLES_BY_VERSION: Final = {1: TABLES_V1, 2: TABLES_V2}
+TABLES: Final = TABLES_V1 + TABLES_V2
 TABLE_NAMES: Final = frozenset(t.name for t in TABLES)
 
 _DIALECTS: Final[dict[str, Dialect]] = {
@@ -232,11 +331,17 @@ def is_spine_name(name: str | None) -> bool:
     return name is not None and name.startswith(TABLE_PREFIX)
 
 
-def ddl(dialect: str) -> list[str]:
-    """The canonical CREATE TABLE / CREATE INDEX statements for ``sqlite`` or ``postgresql``, in order."""
+def _tables(version: int | None) -> list[Table]:
+    wanted = TABLES if version is None else TABLES_BY_VERSION[version]
+    return [t for t in metadata.sorted_tables if t in wanted]
+
+
+def ddl(dialect: str, version: int | None = None) -> list[str]:
+    """The canonical CREATE TABLE / CREATE INDEX statements for ``sqlite`` or ``postgresql``, in order:
+    the tables schema ``version`` added (1, 2), or every table (None)."""
     target = _DIALECTS[dialect]
     out: list[str] = []
-    for table in metadata.sorted_tables:
+    for table in _tables(version):
         out.append(_tidy(CreateTable(table).compile(dialect=target)))
         for index in sorted(table.indexes, key=lambda i: str(i.name)):
             out.append(_tidy(CreateIndex(index).compile(dialect=target)))
@@ -247,7 +352,7 @@ def _tidy(compiled: object) -> str:
     return "\n".join(line.rstrip() for line in str(compiled).strip().splitlines())
 
 
-def drop_ddl(dialect: str) -> list[str]:
-    """DROP TABLE statements, children first (indexes go with their tables)."""
+def drop_ddl(dialect: str, version: int | None = None) -> list[str]:
+    """DROP TABLE statements of schema ``version``'s tables (None: all), children first."""
     target = _DIALECTS[dialect]
-    return [str(DropTable(t).compile(dialect=target)).strip() for t in reversed(metadata.sorted_tables)]
+    return [str(DropTable(t).compile(dialect=target)).strip() for t in reversed(_tables(version))]

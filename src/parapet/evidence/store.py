@@ -17,6 +17,10 @@ Reads for the operator UI: ``queue`` (keyset pages), ``queue_counts`` (per state
 ``queue_facets`` (services and severities to filter by), ``timeline_page`` (newest first, keyset pages),
 ``timeline_after`` (what changed since an entry), ``changes_before`` (suspect changes before opening).
 
+Alertmanager's deliveries are applied by ``parapet.alerts.intake`` (one transaction each); the reads the
+UI needs of what they wrote are here: ``alert_instances(id)``, ``links(id)`` (re-fires: earlier and later
+incidents), ``stale_incident_ids(ids)``, and the queue's ``stale`` filter.
+
 Commands that take ``expected_version`` refuse with StaleVersion when the incident changed since the
 caller read it. Every write to an incident or its children bumps ``version`` (a repeated alert's touch
 does not: it must not invalidate an operator's view), which is also what lets the archiver refuse to
@@ -53,11 +57,14 @@ from sqlalchemy.exc import IntegrityError
 from parapet.errors import UserError
 from parapet.evidence.schema import (
     ACTIVE_STATES,
+    INSTANCE_FIRING,
     STATE_ACKNOWLEDGED,
     STATE_OPEN,
     STATE_RESOLVED,
     STATES,
     action_claims,
+    alert_instances,
+    incident_links,
     incidents,
     system_events,
     timeline_entries,
@@ -214,6 +221,44 @@ class TimelinePage:
 class StateCount:
     count: int
     capped: bool  # True when there are at least ``count`` (the cap), possibly many more
+
+
+@dataclass(frozen=True)
+class AlertInstance:
+    """One occurrence of an alert (fingerprint, starts_at) and the incident it joined."""
+
+    id: int
+    incident_id: int
+    fingerprint: str
+    starts_at: datetime
+    ends_at: datetime | None
+    status: str  # "firing" or "resolved"
+    alert_name: str
+    severity: str
+    labels: dict[str, Any]
+    annotations: dict[str, Any]
+    generator_url: str | None
+    first_seen_at: datetime
+    last_seen_at: datetime
+    resolved_at: datetime | None
+    resolved_by: str | None
+    stale_at: datetime | None  # set when no delivery repeated it for 3 x repeat_interval (never resolves it)
+    occurrence_count: int
+
+    @property
+    def stale(self) -> bool:
+        return self.stale_at is not None and self.status == INSTANCE_FIRING
+
+
+@dataclass(frozen=True)
+class IncidentLink:
+    """A link between two incidents: ``direction`` is "earlier" (this one re-fired it) or "later"."""
+
+    incident_id: int  # the other incident
+    direction: str
+    reason: str
+    fingerprint: str | None
+    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -638,18 +683,57 @@ class Store:
             ).all()
         return [_row(ToolAudit, r) for r in rows]
 
+    def alert_instances(self, incident_id: int) -> list[AlertInstance]:
+        """The incident's alert instances: firing first, then by start."""
+        with self._reading() as conn:
+            rows = conn.execute(
+                select(alert_instances)
+                .where(alert_instances.c.incident_id == incident_id)
+                .order_by(alert_instances.c.status, alert_instances.c.starts_at, alert_instances.c.id)
+            ).all()
+        return [_row(AlertInstance, r) for r in rows]
+
+    def links(self, incident_id: int) -> list[IncidentLink]:
+        """Incidents this one re-fired ("earlier") and those that re-fired it ("later"), oldest first."""
+        with self._reading() as conn:
+            earlier = conn.execute(select(incident_links).where(incident_links.c.incident_id == incident_id)).all()
+            later = conn.execute(
+                select(incident_links).where(incident_links.c.earlier_incident_id == incident_id)
+            ).all()
+        out = [IncidentLink(r.earlier_incident_id, "earlier", r.reason, r.fingerprint, r.created_at) for r in earlier]
+        out += [IncidentLink(r.incident_id, "later", r.reason, r.fingerprint, r.created_at) for r in later]
+        return sorted(out, key=lambda link: (link.created_at, link.incident_id))
+
+    def stale_incident_ids(self, incident_ids: Sequence[int]) -> set[int]:
+        """Which of these incidents have a firing alert instance marked stale (for the queue's flags)."""
+        if not incident_ids:
+            return set()
+        with self._reading() as conn:
+            rows = conn.execute(
+                select(alert_instances.c.incident_id)
+                .where(
+                    alert_instances.c.incident_id.in_(sorted(set(incident_ids))),
+                    alert_instances.c.status == INSTANCE_FIRING,
+                    alert_instances.c.stale_at.is_not(None),
+                )
+                .distinct()
+            ).scalars()
+            return {int(i) for i in rows}
+
     def queue(
         self,
         *,
         states: Sequence[str] = ACTIVE_STATES,
         severity: str | None = None,
         service: str | None = None,
+        stale: bool | None = None,
         limit: int = QUEUE_DEFAULT_LIMIT,
         cursor: str | None = None,
     ) -> QueuePage:
-        """One page of the operator queue; pass ``next_cursor`` back for the next page."""
+        """One page of the operator queue; pass ``next_cursor`` back for the next page. ``stale``: only
+        incidents with (True) or without (False) a stale firing instance."""
         with self._reading() as conn:
-            rows = conn.execute(queue_query(states, severity, service, limit, cursor)).all()
+            rows = conn.execute(queue_query(states, severity, service, limit, cursor, stale=stale)).all()
         items = tuple(_row(Incident, r) for r in rows[:limit])
         next_cursor = encode_cursor(items[-1]) if len(rows) > limit else None
         return QueuePage(items, next_cursor)
@@ -748,7 +832,13 @@ class Store:
 
 
 def queue_query(
-    states: Sequence[str], severity: str | None, service: str | None, limit: int, cursor: str | None
+    states: Sequence[str],
+    severity: str | None,
+    service: str | None,
+    limit: int,
+    cursor: str | None,
+    *,
+    stale: bool | None = None,
 ) -> Any:
     """The queue's SELECT (exposed so tests can EXPLAIN it): limit + 1 rows, keyset after ``cursor``."""
     if not 1 <= limit <= QUEUE_MAX_LIMIT:
@@ -763,6 +853,17 @@ def queue_query(
         query = query.where(incidents.c.service == service)
     if severity is not None:
         query = query.where(incidents.c.severity == severity)
+    if stale is not None:
+        has_stale = (
+            select(alert_instances.c.id)
+            .where(
+                alert_instances.c.incident_id == incidents.c.id,
+                alert_instances.c.status == INSTANCE_FIRING,
+                alert_instances.c.stale_at.is_not(None),
+            )
+            .exists()
+        )
+        query = query.where(has_stale if stale else ~has_stale)
     if cursor is None:
         return query.where(incidents.c.state.in_(wanted)).order_by(*(c.desc() for c in key)).limit(limit + 1)
     position = decode_cursor(cursor)

@@ -31,9 +31,11 @@ from parapet.spec.model import (
     SLI,
     SLO,
     Alerting,
+    AlertmanagerSettings,
     AlertTier,
     ArgRef,
     CardinalitySettings,
+    CorrelationRule,
     Database,
     MetricWrapper,
     Retention,
@@ -99,6 +101,7 @@ def build_v1(doc: SourceDocument, spec: v1.SpecV1) -> Spec:
         retention=_retention(doc, spec),
         database=_database(doc, spec.database),
         cardinality=_cardinality(doc, spec.doctor.cardinality),
+        alertmanager=_alertmanager(doc, spec.alertmanager),
     )
 
 
@@ -114,6 +117,28 @@ def _retention(doc: SourceDocument, spec: v1.SpecV1) -> Retention:
         except DurationError as exc:
             raise doc.error(("retention", name), exc.message, exc.hint) from None
     return Retention(**values)
+
+
+def _alertmanager(doc: SourceDocument, am: v1.Alertmanager | None) -> AlertmanagerSettings:
+    """``alertmanager:``; the repeat interval parsed like a retention, the token file against the spec's folder."""
+    if am is None:
+        return AlertmanagerSettings()
+    from parapet.evidence.archive import BadDuration, parse_duration
+
+    try:
+        repeat = parse_duration(am.repeat_interval, option="alertmanager.repeat_interval")
+    except BadDuration as exc:
+        raise doc.error(
+            ("alertmanager", "repeat_interval"), f"{am.repeat_interval!r} is not a duration", exc.hint
+        ) from None
+    token = (doc.path.parent / am.webhook_token_file) if am.webhook_token_file and doc.path else None
+    return AlertmanagerSettings(
+        url=am.url.rstrip("/") if am.url else None,
+        repeat_interval=repeat,
+        webhook_token_file=token,
+        ignore_labels=tuple(am.ignore_labels),
+        correlation=tuple(CorrelationRule(match=pairs(r.match), by=tuple(r.by)) for r in am.correlation),
+    )
 
 
 def _database(doc: SourceDocument, database: v1.Database | None) -> Database | None:

@@ -169,6 +169,26 @@ class Database:
 
 
 @dataclass(frozen=True)
+class CorrelationRule:
+    """Alerts whose labels carry every ``match`` pair correlate by alert name plus the ``by`` labels."""
+
+    match: tuple[tuple[str, str], ...]
+    by: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AlertmanagerSettings:
+    """``alertmanager:``: where the reconciler reads alerts, the route's repeat interval (3x unseen is stale),
+    the webhook's token file (resolved against the spec's directory), and correlation overrides."""
+
+    url: str | None = None
+    repeat_interval: timedelta = timedelta(hours=4)
+    webhook_token_file: Path | None = None
+    ignore_labels: tuple[str, ...] = ("replica", "prometheus_replica")
+    correlation: tuple[CorrelationRule, ...] = ()
+
+
+@dataclass(frozen=True)
 class Spec:
     service: str
     slos: tuple[SLO, ...]
@@ -183,3 +203,4 @@ class Spec:
     retention: Retention = Retention()
     database: Database | None = None
     cardinality: CardinalitySettings | None = None  # doctor: cardinality:
+    alertmanager: AlertmanagerSettings = AlertmanagerSettings()

@@ -250,6 +250,23 @@ class Database(_Model):
     url: str = Field(description="sqlite:///path or postgresql://user@host:5432/dbname")
 
 
+class CorrelationRule(_Model):
+    """Alerts whose labels have every ``match`` value correlate by their alert name plus the ``by`` labels."""
+
+    match: dict[str, LabelValue] = {}
+    by: list[str] = Field(description="label names whose values, with the alert name, make the correlation key")
+
+
+class Alertmanager(_Model):
+    """How Parapet's webhook intake reads Alertmanager (``alertmanager:``)."""
+
+    url: str | None = Field(None, pattern=r"^https?://", description="read /api/v2/alerts to resolve what is gone")
+    repeat_interval: RetentionText = Field("4h", description="the route's repeat_interval; 3x unseen marks stale")
+    webhook_token_file: str | None = Field(None, min_length=1, description="bearer token(s), relative to the spec")
+    ignore_labels: list[str] = Field(["replica", "prometheus_replica"], description="left out of correlation")
+    correlation: list[CorrelationRule] = []
+
+
 class SpecV1(_Model):
     version: Literal["parapet/v1"]
     service: Name
@@ -260,5 +277,6 @@ class SpecV1(_Model):
     slos: list[SLOEntry] = Field(min_length=1)
     topology: Topology | None = None
     doctor: Doctor = Doctor()
+    alertmanager: Alertmanager | None = None
     retention: Retention = Retention()
     database: Database | None = None

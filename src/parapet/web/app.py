@@ -21,6 +21,10 @@ from parapet.evidence.db import create_engine_for, resolve_url
 from parapet.evidence.store import Store
 from parapet.spec.model import Spec
 
+# A request waits at most this long for a database lock or connection, then answers 503 (the store's own
+# default is 30 s, right for the CLI, too long for Alertmanager's request).
+BUSY_TIMEOUT_S = 5.0
+
 # ``user_provider(connection) -> user or None``: the host's own identity (a session it already has).
 UserProvider = Callable[[HTTPConnection], Any]
 
@@ -41,6 +45,12 @@ RouteGroup = Callable[[WebSettings], Sequence[BaseRoute]]
 MiddlewareFactory = Callable[[WebSettings], Sequence[Middleware]]
 
 
+def _webhook_routes(settings: WebSettings) -> Sequence[BaseRoute]:
+    from parapet.web import webhook
+
+    return webhook.routes(settings)
+
+
 def _health_routes(settings: WebSettings) -> Sequence[BaseRoute]:
     from parapet.web import health
 
@@ -55,6 +65,7 @@ def _ui_routes(settings: WebSettings) -> Sequence[BaseRoute]:
 
 # In order; the UI's mount at "" comes last (it answers every path the others leave).
 ROUTE_GROUPS: list[RouteGroup] = [
+    _webhook_routes,
     _health_routes,
     _ui_routes,
 ]
@@ -78,12 +89,14 @@ def create_app(
 
     ``spec_path`` is read when it exists (``None``: no spec); ``database_url`` defaults to the spec's
     ``database.url``, then ``$PARAPET_DATABASE_URL``, then ``.parapet/parapet.db``. A ``store`` given wins
-    over the URL. ``extra`` keyword options are kept for later route groups (``settings.extra``).
+    over the URL (its engine then sets the timeouts; an engine made here waits 5 s at most for a lock).
+    ``extra`` keyword options are kept for the route groups (``settings.extra``): ``insecure_webhook=True``
+    accepts deliveries without credentials (``parapet serve --insecure-local`` only).
     """
     spec = _load_spec(spec_path)
     if store is None:
         url = database_url or (spec.database.url if spec is not None and spec.database is not None else None)
-        store = Store(create_engine_for(resolve_url(url)))
+        store = Store(create_engine_for(resolve_url(url), busy_timeout_s=BUSY_TIMEOUT_S, pool_pre_ping=True))
     settings = WebSettings(
         store=store,
         spec=spec,

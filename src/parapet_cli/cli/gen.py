@@ -168,10 +168,9 @@ def gen_spine(
         target = spine.alembic_target(alembic_ini)
         root = alembic_ini.resolve().parent
         out_dir = target.versions_dir
-        if target.existing is not None:
-            _render.note(f"{spine.REVISION_ID} is already in the Alembic history ({target.existing}): left as is")
-        else:
-            files = [spine.alembic_revision(target.head)]
+        for version, path in sorted(target.existing_versions.items()):
+            _render.note(f"{spine.REVISIONS[version][0]} is already in the Alembic history ({path}): left as is")
+        files = spine.alembic_revisions(target)
         if not target.env_has_filter:
             _render.note(
                 "add Parapet's filter to env.py, so autogenerate does not propose dropping its tables:\n"

@@ -132,8 +132,7 @@ def plan_install(root: Path, *, force: bool = False, extras: frozenset[str] = fr
         found.alembic_ini = choose_alembic(found, notes)
         target = spine.alembic_target(found.alembic_ini)
         versions = _inside(root, target.versions_dir, "the Alembic versions directory")
-        if target.existing is None:
-            files += _at(versions, [spine.alembic_revision(target.head)])
+        files += _at(versions, spine.alembic_revisions(target))
         alembic_env = target.env
         if alembic_env is None:
             notes.append(
