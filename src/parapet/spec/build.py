@@ -120,17 +120,13 @@ def _retention(doc: SourceDocument, spec: v1.SpecV1) -> Retention:
 
 
 def _alertmanager(doc: SourceDocument, am: v1.Alertmanager | None) -> AlertmanagerSettings:
-    """``alertmanager:``; the repeat interval parsed like a retention, the token file against the spec's folder."""
+    """``alertmanager:``; the repeat interval a positive duration, the token file against the spec's folder."""
     if am is None:
         return AlertmanagerSettings()
-    from parapet.evidence.archive import BadDuration, parse_duration
-
     try:
-        repeat = parse_duration(am.repeat_interval, option="alertmanager.repeat_interval")
-    except BadDuration as exc:
-        raise doc.error(
-            ("alertmanager", "repeat_interval"), f"{am.repeat_interval!r} is not a duration", exc.hint
-        ) from None
+        repeat = parse_retention(am.repeat_interval)
+    except DurationError as exc:
+        raise doc.error(("alertmanager", "repeat_interval"), exc.message, exc.hint) from None
     token = (doc.path.parent / am.webhook_token_file) if am.webhook_token_file and doc.path else None
     return AlertmanagerSettings(
         url=am.url.rstrip("/") if am.url else None,
