@@ -63,9 +63,12 @@ class CliResult:
 
 
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], cli_env: None):  # type: ignore[no-untyped-def]
-    """Run ``parapet ARGS…`` in-process; returns exit code, stdout and stderr."""
+def cli(capsys: pytest.CaptureFixture[str], cli_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Run ``parapet ARGS…`` in-process; returns exit code, stdout and stderr. The current directory is the test's
+    tmp_path (a test may chdir elsewhere), so a command never writes into the repository."""
     from parapet_cli.cli import run
+
+    monkeypatch.chdir(tmp_path)
 
     def invoke(*args: str) -> CliResult:
         capsys.readouterr()

@@ -59,6 +59,12 @@ class Location:
         return name
 
 
+class UsageError(UserError):
+    """The command line itself is wrong (an unknown check, extra or word): exit 2, as Click's own usage errors."""
+
+    exit_code = EXIT_USAGE
+
+
 class SpecError(UserError):
     """The spec is invalid. The message names ``file:line:col`` and the field path."""
 

@@ -9,9 +9,13 @@
     conflict   the file differs from what Parapet last wrote: someone edited it (or Parapet never
                wrote it). It is left alone unless --force.
 
-``apply_plan`` writes creates and updates atomically (a temporary file in the same directory, fsync,
-then rename), skips conflicts, and refreshes the manifest. ``--check`` and ``--dry-run`` use the same
-plan without writing.
+A host's own file that Parapet edits (a codemod's result, a merge into prometheus.yml) is planned with
+``host_entry``: create, identical or update from the edit's own idempotent result, never a conflict, and
+never in the manifest (it is the host's, not Parapet's). ``Plan.with_entries`` adds such entries to a plan.
+
+``apply_plan`` checks every target is writable first (so a refused write leaves nothing half-done), writes
+creates and updates atomically (a temporary file in the same directory, fsync, then rename), skips
+conflicts, and refreshes the manifest. ``--check`` and ``--dry-run`` use the same plan without writing.
 """
 
 from __future__ import annotations
@@ -19,8 +23,8 @@ from __future__ import annotations
 import difflib
 import os
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -47,6 +51,7 @@ class PlanEntry:
     forced: bool = False
 
     orphan: bool = False  # no generator produces this file any more
+    tracked: bool = True  # Parapet's own file, recorded in the manifest (a host file edited in place is not)
 
     @property
     def writes(self) -> bool:
@@ -80,10 +85,27 @@ class Plan:
             out[e.action.value] += 1
         return out
 
+    def with_entries(self, extra: Iterable[PlanEntry]) -> Plan:
+        """The same plan with more entries (host files planned by ``host_entry``), applied together."""
+        return replace(self, entries=(*self.entries, *extra))
+
 
 def _key(root: Path, target: Path) -> str:
     # resolve the directory, not a symlinked file: the key names the path Parapet writes
-    return Path(os.path.relpath(target.parent.resolve() / target.name, root.resolve())).as_posix()
+    try:
+        return Path(os.path.relpath(target.parent.resolve() / target.name, root.resolve())).as_posix()
+    except (OSError, RuntimeError):  # RuntimeError: a symbolic link loop (Python before 3.13)
+        raise WriteRefused(
+            f"cannot write {target}: a symbolic link on the way loops", hint="remove the loop, or pass another --out"
+        ) from None
+
+
+def host_entry(root: Path, path: Path, content: bytes, current: bytes | None, generator: str) -> PlanEntry:
+    """A host file Parapet edits in place (or starts): create, identical or update from the edit's own result.
+    It is the host's, so it never enters the manifest and a user's edit of it is never a conflict."""
+    action = Action.CREATE if current is None else Action.IDENTICAL if content == current else Action.UPDATE
+    planned = PlannedFile(path.relative_to(root).as_posix(), content, generator)
+    return PlanEntry(planned, path, planned.path, action, current, tracked=False)
 
 
 def build_plan(
@@ -137,6 +159,8 @@ def build_plan(
 
 
 def unified_diff(plan: Plan) -> str:
+    """A unified diff of every file the plan changes, with paths relative to the project root (as ``git diff``
+    writes them, so ``git apply`` or ``patch -p1`` applies it there)."""
     chunks: list[str] = []
     for e in plan.entries:
         if e.action == Action.IDENTICAL:
@@ -181,6 +205,11 @@ def _preflight(entry: PlanEntry) -> None:
     """Refuse before anything is written when a target cannot be written."""
     probe = entry.target.parent
     while not probe.exists():
+        if probe.is_symlink():
+            raise WriteRefused(
+                f"cannot write {entry.target}: {probe} is a dangling or looping symbolic link",
+                hint="remove the link (or generate into another directory); nothing was written",
+            )
         probe = probe.parent
     if not probe.is_dir():
         raise WriteRefused(
@@ -218,6 +247,8 @@ def apply_plan(plan: Plan) -> list[PlanEntry]:
             written.append(entry)
     files = dict(plan.manifest.files)
     for entry in plan.entries:
+        if not entry.tracked:
+            continue
         if entry.writes or (entry.action == Action.IDENTICAL and not entry.orphan):
             files[entry.key] = sha256(entry.file.content)
         elif entry.deletes:

@@ -233,8 +233,11 @@ def monitored(tmp_path: Path) -> Path:
     )
 
 
-def test_install_merges_then_finds_its_entries_and_changes_no_byte(cli, tmp_path: Path, promtool: str) -> None:  # type: ignore[no-untyped-def]
+def test_install_merges_then_finds_its_entries_and_changes_no_byte(
+    cli, tmp_path: Path, promtool: str, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     host = monitored(tmp_path)
+    monkeypatch.chdir(host)  # run from the host's root, as a user does: paths print relative to it
     prometheus_yml, alertmanager_yml = host / "monitoring/prometheus.yml", host / "monitoring/alertmanager.yml"
 
     dry = cli("install", str(host), "--dry-run", "--diff")

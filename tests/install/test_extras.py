@@ -85,8 +85,9 @@ def test_ui_is_a_not_yet_step_that_writes_nothing(cli, tmp_path: Path) -> None: 
 # --- alertmanager ------------------------------------------------------------------------------------------
 
 
-def test_alertmanager_writes_a_starter_once_then_merges_into_it(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_alertmanager_writes_a_starter_once_then_merges_into_it(cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     host = make_host(tmp_path, {})
+    monkeypatch.chdir(host)  # run from the host's root, as a user does: paths print relative to it
     result = cli("install", str(host), "--with", "alertmanager")
     assert result.exit_code == 0, result.output
     path = host / "alertmanager/alertmanager.yml"
@@ -126,8 +127,9 @@ def _mounts(service: dict[str, Any]) -> list[tuple[str, str]]:
     return [tuple(v.split(":")[:2]) for v in service.get("volumes", [])]  # type: ignore[misc]
 
 
-def test_compose_adds_an_override_wired_to_what_install_wrote(cli, tmp_path: Path, promtool: str) -> None:  # type: ignore[no-untyped-def]
+def test_compose_adds_an_override_wired_to_what_install_wrote(cli, tmp_path: Path, promtool: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     host = make_host(tmp_path, {"compose.yaml": COMPOSE})
+    monkeypatch.chdir(host)  # run from the host's root, as a user does: paths print relative to it
     result = cli("install", str(host), "--with", "compose")
     assert result.exit_code == 0, result.output
     assert (host / "compose.yaml").read_text() == COMPOSE  # the host's compose file keeps every byte
@@ -224,8 +226,9 @@ def _docs(path: Path) -> list[dict[str, Any]]:
     return docs
 
 
-def test_k8s_manifests_hold_the_generated_rules_and_dashboards(cli, tmp_path: Path, promtool: str) -> None:  # type: ignore[no-untyped-def]
+def test_k8s_manifests_hold_the_generated_rules_and_dashboards(cli, tmp_path: Path, promtool: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     host = make_host(tmp_path, {"deploy/app.yaml": K8S_APP})
+    monkeypatch.chdir(host)  # run from the host's root, as a user does: paths print relative to it
     result = cli("install", str(host), "--with", "k8s", "--with", "alertmanager")  # repeated --with
     assert result.exit_code == 0, result.output
     out = host / "k8s/parapet"

@@ -129,9 +129,10 @@ def index() -> dict[str, str]:
 '''
 
 
-def test_codemods_chain_on_a_single_module_service(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_codemods_chain_on_a_single_module_service(cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     host = tmp_path / "svc"
     host.mkdir()
+    monkeypatch.chdir(host)  # run from the host's root, as a user does: paths print relative to it
     (host / "main.py").write_text(SINGLE_MODULE)
     result = cli("install", str(host))
     assert result.exit_code == 0, result.output

@@ -70,8 +70,16 @@ def load_documents(path: Path, text: str | None = None) -> list[SourceDocument]:
             raise SpecError(
                 f"cannot read spec: {exc}", location=Location(path), hint="check the file's permissions"
             ) from None
-    loader = yaml.SafeLoader(text)
     docs: list[SourceDocument] = []
+    try:
+        loader = yaml.SafeLoader(text)  # the reader checks every character here
+    except yaml.reader.ReaderError as exc:  # a character YAML forbids (NUL, other controls): a position, no mark
+        where = Location(path, text.count("\n", 0, exc.position) + 1, exc.position - text.rfind("\n", 0, exc.position))
+        raise SpecError(
+            f"YAML cannot hold the character U+{exc.character:04X}",
+            location=where,
+            hint="remove it (a spec is plain UTF-8 text)",
+        ) from None
     try:
         while loader.check_node():
             node = loader.get_node()

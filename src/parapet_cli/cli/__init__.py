@@ -23,6 +23,7 @@ from typer.core import TyperGroup
 from parapet import __version__
 from parapet.errors import EXIT_INTERNAL, EXIT_USAGE, UserError
 from parapet_cli.cli import _render
+from parapet_cli.cli._help import Command
 from parapet_cli.cli.archive import archive
 from parapet_cli.cli.doctor import doctor
 from parapet_cli.cli.gen import gen_app
@@ -59,7 +60,7 @@ for _name, _command in COMMANDS:
     if isinstance(_command, typer.Typer):
         app.add_typer(_command, name=_name)
     else:
-        app.command(_name)(_command)
+        app.command(_name, cls=Command)(_command)
 
 
 def _version(value: bool) -> None:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from parapet.errors import UserError
-from parapet_cli.plan import Action, Plan
+from parapet_cli.plan import Action, Plan, PlanEntry
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 stdout = Console(highlight=False, soft_wrap=True)
@@ -47,26 +49,32 @@ def problem(message: str, hint: str | None) -> None:
         stderr.print(Text.assemble(("hint:", "cyan"), " ", hint), highlight=False)
 
 
+def shown(entry: PlanEntry) -> str:
+    """An entry's path as the user can open it: relative to the current directory."""
+    return Path(os.path.relpath(entry.target.parent.absolute() / entry.target.name)).as_posix()
+
+
 def plan(result: Plan, *, verb_prefix: str = "") -> None:
     for entry in result.entries:
         label = entry.action.value
         if entry.forced:
             label = "conflict (forced)"
         style = _STYLE[entry.action]
-        stderr.print(f"{verb_prefix}[{style}]{label:>17}[/] {entry.key}", markup=True, highlight=False)
+        line = Text.assemble(verb_prefix, (f"{label:>17}", style), " ", shown(entry))
+        stderr.print(line, highlight=False)
     counts = result.counts()
     summary = ", ".join(f"{n} {name}" for name, n in counts.items() if n)
     stderr.print(f"{verb_prefix}{summary or 'nothing to do'}", markup=False)
 
 
-def plan_json(result: Plan, *, written: list[str], diff: str | None = None) -> None:
+def plan_json(result: Plan, *, written: list[PlanEntry], diff: str | None = None) -> None:
     body = {
         "files": [
-            {"path": e.key, "action": e.action.value, "forced": e.forced, "generator": e.file.generator}
+            {"path": shown(e), "action": e.action.value, "forced": e.forced, "generator": e.file.generator}
             for e in result.entries
         ],
         "counts": result.counts(),
-        "written": written,
+        "written": [shown(e) for e in written],
     }
     if diff is not None:
         body["diff"] = diff

@@ -35,16 +35,21 @@ def archive(
         str | None,
         typer.Option(
             "--older-than",
+            metavar="<duration>",
             help="Archive incidents resolved longer ago than this: 90d, 12h, 2w (default: the spec's "
             "retention.incidents, else 90d).",
         ),
     ] = None,
     archive_file: Annotated[
         Path | None,
-        typer.Option("--archive-file", help="JSON Lines file to append to (gzip when it ends in .gz). Required."),
+        typer.Option(
+            "--archive-file",
+            metavar="<file>",
+            help="JSON Lines file to append to (gzip when it ends in .gz). Required.",
+        ),
     ] = None,
     batch_size: Annotated[
-        int, typer.Option("--batch-size", help="Incidents per batch: written, fsynced, then deleted.")
+        int, typer.Option("--batch-size", metavar="<n>", help="Incidents per batch: written, fsynced, then deleted.")
     ] = conventions.ARCHIVE_BATCH_SIZE,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Count what would be archived; write and delete nothing.")
@@ -53,6 +58,7 @@ def archive(
         str | None,
         typer.Option(
             "--events-older-than",
+            metavar="<duration>",
             help="Delete system events (deploys, flag changes) older than this (default: the spec's "
             "retention.system_events, else 7d).",
         ),
@@ -61,6 +67,7 @@ def archive(
         str | None,
         typer.Option(
             "--database-url",
+            metavar="<url>",
             envvar=conventions.DATABASE_URL_ENV,
             show_envvar=True,
             help="The store (default: the spec's database.url, else sqlite:///.parapet/parapet.db). "
@@ -72,6 +79,7 @@ def archive(
         typer.Option(
             "--spec",
             "-s",
+            metavar="<file>",
             help="The spec whose retention: and database: apply (default: parapet.yaml, if it exists).",
             envvar="PARAPET_SPEC",
         ),

@@ -1,79 +1,84 @@
-"""``parapet gen …``: generators through the plan/apply layer."""
+"""``parapet gen …``: one command per target of ``generators.targets.TARGETS``, and ``gen spine``; every one
+goes through the plan/apply layer and the shared tail of ``cli/_plan.py``."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from parapet.errors import EXIT_FINDINGS, WriteRefused
-from parapet.spec import Spec, load_spec
+from parapet.spec import load_spec
 from parapet_cli.cli import _render
-from parapet_cli.generators import PlannedFile, header, slo_rules
-from parapet_cli.plan import apply_plan, build_plan, unified_diff
-
-SLO_SUFFIXES = (".slo.rules.yml", ".slo.test.yml")
+from parapet_cli.cli._help import Command
+from parapet_cli.cli._plan import (
+    CheckOpt,
+    DiffOpt,
+    DryOpt,
+    ForceOpt,
+    Format,
+    FormatOpt,
+    RootOpt,
+    Show,
+    finish,
+    inside,
+    project_root,
+    relative_name,
+    resolve,
+)
+from parapet_cli.generators import PlannedFile, header
+from parapet_cli.generators.targets import TARGETS, Target
+from parapet_cli.plan import build_plan
 
 gen_app = typer.Typer(help="Generate files from the spec.", no_args_is_help=True, rich_markup_mode=None)
 
-
-class Format(StrEnum):
-    text = "text"
-    json = "json"
-
+STALE = "generated files are out of date: run the same command without --check"
 
 SpecOpt = Annotated[
     Path,
     typer.Option(
         "--spec",
         "-s",
+        metavar="<file>",
         help="The spec: parapet.yaml, a Sloth prometheus/v1 file or OpenSLO openslo/v1 documents.",
         envvar="PARAPET_SPEC",
     ),
 ]
-OutOpt = Annotated[
-    Path | None, typer.Option("--out", "-o", help="Output directory (default: the spec's output.rules_dir).")
-]
-CheckOpt = Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 if any file would change.")]
-DiffOpt = Annotated[bool, typer.Option("--diff", help="Print a unified diff of what would change.")]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite files edited by hand (conflicts).")]
-DryOpt = Annotated[bool, typer.Option("--dry-run", help="Show the plan, write nothing, exit 0.")]
-FormatOpt = Annotated[Format, typer.Option("--format", help="Plan output on stdout: text (on stderr) or json.")]
 
 
-def load_project(spec: Path) -> tuple[Spec, Path, str]:
-    """The spec's model, the project root (the spec's directory) and the spec's name relative to it."""
-    root = spec.resolve().parent
-    return load_spec(spec), root, Path(os.path.relpath(spec.resolve(), root)).as_posix()
-
-
-@gen_app.command("slo")
-def gen_slo(
-    spec: SpecOpt = Path("parapet.yaml"),
-    out: OutOpt = None,
-    check: CheckOpt = False,
-    diff: DiffOpt = False,
-    force: ForceOpt = False,
-    dry_run: DryOpt = False,
-    fmt: FormatOpt = Format.text,
+def generate(
+    target: Target,
+    spec: Path,
+    *,
+    out: Path | None,
+    root: Path | None,
+    force: bool,
+    show: Show,
 ) -> None:
-    """SLOs to multiwindow, multi-burn-rate recording and alerting rules, with promtool unit tests."""
-    model, root, spec_name = load_project(spec)
-    out_dir = out if out is not None else root / model.rules_dir
-    files = slo_rules.generate(model, spec_name)
-    out_key = Path(os.path.relpath(out_dir.resolve(), root)).as_posix()
+    """Plan ``target``'s files from ``spec`` (into ``out``, else its directory under the project root), then
+    show, check or apply the plan."""
+    project = project_root(root, spec)
+    spec_name = relative_name(spec, project)
+    model = load_spec(spec)
+    if out is None:
+        out_dir = inside(project / target.directory(model), project, f"{target.name}'s output directory")
+    else:
+        resolve(out, "--out")  # a link that loops is refused here, once
+        out_dir = out
+    files = target.generate(model, spec_name)
+    owns = _owner(target, out_dir, project, header(spec_name).encode()) if target.prunes else None
+    finish(build_plan(files, out_dir, project, force=force, owns=owns), show, stale=STALE)
 
-    stamp = header(spec_name).encode()
+
+def _owner(target: Target, out_dir: Path, root: Path, stamp: bytes):  # type: ignore[no-untyped-def]
+    out_key = relative_name(out_dir, root)
 
     def owns(key: str) -> bool:
-        # rule and test files generated from this same spec (their header names it) in this directory,
-        # such as those of a renamed service; another spec's files in a shared directory are not ours
+        # files of this target generated from this same spec (their header names it) in this directory, such as
+        # those of a renamed service; another spec's files in a shared directory are not ours
         parent, _, name = key.rpartition("/")
-        if (parent or ".") != out_key or not name.endswith(SLO_SUFFIXES):
+        if (parent or ".") != out_key or not name.endswith(target.prunes):
             return False
         try:
             with (root / key).open("rb") as handle:
@@ -81,62 +86,33 @@ def gen_slo(
         except OSError:
             return True  # gone or unreadable: only its manifest entry is left to drop
 
-    run_plan(files, out_dir, root, check=check, diff=diff, force=force, dry_run=dry_run, fmt=fmt, owns=owns)
+    return owns
 
 
-@gen_app.command("dashboards")
-def gen_dashboards(
-    spec: SpecOpt = Path("parapet.yaml"),
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory (default: grafana/).")] = None,
-    check: CheckOpt = False,
-    diff: DiffOpt = False,
-    force: ForceOpt = False,
-    dry_run: DryOpt = False,
-    fmt: FormatOpt = Format.text,
-) -> None:
-    """Grafana dashboards per service (overview and one per SLO) and their provisioning file."""
-    from parapet_cli.generators import dashboards
+def _command(target: Target) -> None:
+    def command(
+        spec: SpecOpt = Path("parapet.yaml"),
+        out: Path | None = None,  # its annotation, which names the target's default, is set below
+        root: RootOpt = None,
+        check: CheckOpt = False,
+        diff: DiffOpt = False,
+        force: ForceOpt = False,
+        dry_run: DryOpt = False,
+        fmt: FormatOpt = Format.text,
+    ) -> None:
+        generate(target, spec, out=out, root=root, force=force, show=Show(check, diff, dry_run, fmt))
 
-    model, root, spec_name = load_project(spec)
-    out_dir = out if out is not None else root / dashboards.DEFAULT_DIR
-    files = dashboards.generate(model, spec_name)
-    run_plan(files, out_dir, root, check=check, diff=diff, force=force, dry_run=dry_run, fmt=fmt)
+    command.__annotations__["out"] = Annotated[
+        Path | None,
+        typer.Option("--out", "-o", metavar="<dir>", help=f"Output directory (default: {target.out_help})."),
+    ]
+    command.__doc__ = target.help
+    command.__name__ = f"gen_{target.name}"
+    gen_app.command(target.name, cls=Command)(command)
 
 
-def run_plan(
-    files: list[PlannedFile],
-    out_dir: Path,
-    root: Path,
-    *,
-    check: bool,
-    diff: bool,
-    force: bool,
-    dry_run: bool,
-    fmt: Format,
-    owns: Callable[[str], bool] | None = None,
-) -> None:
-    plan = build_plan(files, out_dir, root, force=force, owns=owns)
-    patch = unified_diff(plan) if diff else ""
-    if patch and fmt == Format.text:
-        _render.text(patch.rstrip("\n"))
-    if fmt == Format.text:
-        _render.plan(plan, verb_prefix="(check) " if check else "(dry run) " if dry_run else "")
-    if check or dry_run:
-        if fmt == Format.json:
-            _render.plan_json(plan, written=[], diff=patch if diff else None)
-        if check and not plan.clean:
-            _render.note("generated files are out of date: run the same command without --check")
-            raise typer.Exit(EXIT_FINDINGS)
-        return
-    written = apply_plan(plan)
-    if fmt == Format.json:
-        _render.plan_json(plan, written=[e.key for e in written], diff=patch if diff else None)
-    if plan.conflicts:
-        names = ", ".join(e.key for e in plan.conflicts)
-        raise WriteRefused(
-            f"left {len(plan.conflicts)} file(s) edited by hand untouched: {names}",
-            hint="move the edits into the spec and re-run with --force (the other files were written)",
-        )
+for _target in TARGETS:
+    _command(_target)
 
 
 class SpineFor(StrEnum):
@@ -145,13 +121,16 @@ class SpineFor(StrEnum):
     django = "django"
 
 
-@gen_app.command("spine")
+@gen_app.command("spine", cls=Command)
 def gen_spine(
     for_: Annotated[SpineFor, typer.Option("--for", help="How the host manages its schema.")] = SpineFor.alembic,
-    alembic_ini: Annotated[Path, typer.Option("--alembic-ini", help="The host's Alembic configuration.")] = Path(
-        "alembic.ini"
-    ),
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Directory for --for sql (default: sql/).")] = None,
+    alembic_ini: Annotated[
+        Path, typer.Option("--alembic-ini", metavar="<file>", help="The host's Alembic configuration.")
+    ] = Path("alembic.ini"),
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", metavar="<dir>", help="Directory for --for sql (default: sql/).")
+    ] = None,
+    root: RootOpt = None,
     check: CheckOpt = False,
     diff: DiffOpt = False,
     force: ForceOpt = False,
@@ -161,18 +140,20 @@ def gen_spine(
     """The evidence spine's tables: an Alembic revision, plain SQL files, or the Django app's migrations."""
     from parapet_cli.generators import spine
 
-    root = Path.cwd()
     files: list[PlannedFile] = []
-    out_dir = out if out is not None else root / "sql"
+    notes: list[str] = []
+    project = project_root(root, alembic_ini if for_ == SpineFor.alembic else None)
+    out_dir = project / "sql" if out is None else out
+    if out is not None:
+        resolve(out, "--out")
     if for_ == SpineFor.alembic:
         target = spine.alembic_target(alembic_ini)
-        root = alembic_ini.resolve().parent
         out_dir = target.versions_dir
         for version, path in sorted(target.existing_versions.items()):
-            _render.note(f"{spine.REVISIONS[version][0]} is already in the Alembic history ({path}): left as is")
+            notes.append(f"{spine.REVISIONS[version][0]} is already in the Alembic history ({path}): left as is")
         files = spine.alembic_revisions(target)
         if not target.env_has_filter:
-            _render.note(
+            notes.append(
                 "add Parapet's filter to env.py, so autogenerate does not propose dropping its tables:\n"
                 f"    {spine.INCLUDE_NAME_IMPORT}\n"
                 "    context.configure(..., include_name=include_name)"
@@ -180,7 +161,10 @@ def gen_spine(
     elif for_ == SpineFor.sql:
         files = spine.sql_files()
     else:
-        _render.note(
+        notes.append(
             f"nothing to generate: add {spine.DJANGO_APP!r} to INSTALLED_APPS, then run `manage.py migrate parapet`"
         )
-    run_plan(files, out_dir, root, check=check, diff=diff, force=force, dry_run=dry_run, fmt=fmt)
+    for note in notes:
+        _render.note(note)
+    show = Show(check, diff, dry_run, fmt)
+    finish(build_plan(files, out_dir, project, force=force), show, stale=STALE)

@@ -4,17 +4,17 @@ Ordered steps, each adding to the same plan:
 
     1. spec        parapet.yaml, written only when absent (a starter matched to the detection)
     2. spine       the evidence spine: an Alembic revision, Django's packaged app, or plain SQL
-    3. rules       ``gen slo``: recording and alerting rules with their promtool tests
-    4. dashboards  ``gen dashboards``: Grafana dashboards and their provisioning file
+    3. targets     every target of ``generators.targets.TARGETS``, as ``parapet gen <name>`` plans it: rules
+                   with their promtool tests (``gen slo``), Grafana dashboards (``gen dashboards``)
     5. wiring      libcst codemods of the host's app, settings and urls, SQLAlchemy engines, Celery or
                    procrastinate app and Alembic env.py, chained per file: see ``install/wiring.py``
     6. deployment  merges into the host's prometheus.yml and alertmanager.yml, and the ``--with``
                    extras (alertmanager, compose, k8s; ui is a "not yet" note): see ``install/extras.py``
 
 Generated files go through ``build_plan`` (create / identical / update / conflict, with the manifest).
-Host files edited by a codemod are not Parapet's: they are planned as update or identical from the
-codemod's own idempotent result and never enter the manifest. Everything is computed before anything is
-written, so a spec error or a host file that does not parse leaves the tree as it was.
+Host files edited by a codemod are not Parapet's: they are planned with ``plan.host_entry`` as update or
+identical from the codemod's own idempotent result and never enter the manifest. Everything is computed
+before anything is written, so a spec error or a host file that does not parse leaves the tree as it was.
 """
 
 from __future__ import annotations
@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING
 
 from parapet.errors import ConfigError
 from parapet.spec import load_spec
-from parapet_cli.generators import PlannedFile, dashboards, slo_rules, spine
+from parapet_cli.generators import PlannedFile, spine
+from parapet_cli.generators.targets import TARGETS
 from parapet_cli.install.detect import Detection, detect
 from parapet_cli.install.extras import plan_deployment
 from parapet_cli.install.starter import starter_spec
-from parapet_cli.plan import Action, Plan, PlanEntry, _preflight, _write_atomic, apply_plan, build_plan
+from parapet_cli.plan import Plan, PlanEntry, apply_plan, build_plan, host_entry
 
 if TYPE_CHECKING:
     from parapet_cli.codemods import Wiring
@@ -46,7 +47,7 @@ class InstallPlan:
 
     @property
     def combined(self) -> Plan:
-        return Plan(self.generated.root, (*self.generated.entries, *self.wiring), self.generated.manifest)
+        return self.generated.with_entries(self.wiring)
 
 
 def _at(prefix: str, files: list[PlannedFile]) -> list[PlannedFile]:
@@ -54,10 +55,7 @@ def _at(prefix: str, files: list[PlannedFile]) -> list[PlannedFile]:
 
 
 def _wiring_entry(root: Path, path: Path, result: Wiring) -> PlanEntry:
-    current = path.read_bytes()
-    action = Action.UPDATE if result.changed else Action.IDENTICAL
-    planned = PlannedFile(path.relative_to(root).as_posix(), result.source.encode("utf-8"), "wiring")
-    return PlanEntry(planned, path, planned.path, action, current)
+    return host_entry(root, path, result.source.encode("utf-8"), path.read_bytes(), "wiring")
 
 
 def _inside(root: Path, path: Path, what: str) -> str:
@@ -142,8 +140,8 @@ def plan_install(root: Path, *, force: bool = False, extras: frozenset[str] = fr
     elif found.schema_tool == "none":
         files += _at("sql", spine.sql_files())
 
-    files += _at(model.rules_dir.strip("/"), slo_rules.generate(model, SPEC_NAME))
-    files += _at(dashboards.DEFAULT_DIR, dashboards.generate(model, SPEC_NAME))
+    for step in TARGETS:  # the spec's generators, as ``parapet gen <name>`` runs them
+        files += _at(step.directory(model), step.generate(model, SPEC_NAME))
     deployment = plan_deployment(root, found, model, SPEC_NAME, files, extras)
     files += deployment.files
     generated = build_plan(files, root, root, force=force)
@@ -163,12 +161,4 @@ def plan_install(root: Path, *, force: bool = False, extras: frozenset[str] = fr
 
 def apply_install(plan: InstallPlan) -> list[PlanEntry]:
     """Write the plan: every target is checked writable first, so a refused write leaves nothing half-done."""
-    for entry in (*plan.generated.entries, *plan.wiring):
-        if entry.writes:
-            _preflight(entry)
-    written = apply_plan(plan.generated)
-    for entry in plan.wiring:
-        if entry.writes:
-            _write_atomic(entry.target, entry.file.content)
-            written.append(entry)
-    return written
+    return apply_plan(plan.combined)

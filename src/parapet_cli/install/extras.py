@@ -36,7 +36,7 @@ from parapet_cli.generators import dashboards as dash
 from parapet_cli.install import configs
 from parapet_cli.install.detect import Detection, read_host_file
 from parapet_cli.manifest import Manifest
-from parapet_cli.plan import Action, PlanEntry
+from parapet_cli.plan import PlanEntry, host_entry
 
 EXTRAS = ("alertmanager", "compose", "k8s", "ui")
 NOT_YET = {"ui": "the operator UI is not built yet (a later issue); nothing is written for it"}
@@ -85,13 +85,7 @@ class HostFile:
     generator: str  # "config" for a merge, "starter" for a file written once
 
     def entry(self, root: Path) -> PlanEntry:
-        content = self.source.encode("utf-8")
-        if self.current is None:
-            action = Action.CREATE
-        else:
-            action = Action.IDENTICAL if content == self.current else Action.UPDATE
-        planned = PlannedFile(self.path.relative_to(root).as_posix(), content, self.generator)
-        return PlanEntry(planned, self.path, planned.path, action, self.current)
+        return host_entry(root, self.path, self.source.encode("utf-8"), self.current, self.generator)
 
 
 @dataclass
