@@ -7,6 +7,7 @@ after ``parapet install`` the same check finds nothing to change in any file ins
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import sys
@@ -35,7 +36,8 @@ def _ruff(cwd: Path, *args: str, isolated: bool = True) -> subprocess.CompletedP
 def _install_keeps_imports_sorted(cli, host: Path, *, isolated: bool = True) -> list[str]:  # type: ignore[no-untyped-def]
     sort = _ruff(host, "--fix", ".", isolated=isolated)
     assert "error" not in sort.stderr.lower(), sort.stderr
-    result = cli("install", str(host))
+    with contextlib.chdir(host):  # the plan prints paths relative to the current directory
+        result = cli("install", str(host))
     assert result.exit_code == 0, result.output
     edited = [line.split()[-1] for line in result.output.splitlines() if line.strip().startswith("update ")]
     edited = [path for path in edited if path.endswith(".py")]
