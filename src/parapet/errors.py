@@ -1,14 +1,39 @@
-"""Errors Parapet reports to a user, as a small tree.
+"""Errors Parapet reports to a user: the whole tree, with the exit code of each (``-``: not a command-line error).
 
-    ParapetError                 base of everything Parapet raises on purpose
-    └── UserError                rendered once as ``error: …`` and ``hint: …``, never a traceback
-        ├── SpecError            parapet.yaml (or a Sloth / OpenSLO file) is invalid      exit 3
-        ├── ConfigError          other configuration or input that cannot be used         exit 3
-        └── WriteRefused         a write was refused (conflict, unwritable path)          exit 3
+    ParapetError                                -        parapet.errors
+    ├── LabelValueError (also ValueError)       -        parapet.metrics.errors
+    └── UserError                               exit 3   parapet.errors
+        ├── ConfigError                         exit 3   parapet.errors
+        │   ├── ArchiveOptionError              exit 3   parapet.evidence.archive
+        │   ├── BadDuration                     exit 3   parapet.evidence.archive
+        │   ├── DatabaseUnavailable             exit 3   parapet.evidence.db
+        │   ├── DatabaseUrlError                exit 3   parapet.evidence.db
+        │   ├── MetricDefinitionError           exit 3   parapet.metrics.errors
+        │   ├── MultiprocessError               exit 3   parapet.metrics.errors
+        │   ├── SpineMissing                    exit 3   parapet.evidence.db
+        │   └── TokenFileError                  exit 3   parapet.web.webhook
+        ├── EvidenceError                       exit 3   parapet.evidence.store
+        │   ├── ActiveIncidentExists            exit 3   parapet.evidence.store
+        │   ├── IllegalTransition               exit 3   parapet.evidence.store
+        │   ├── IncidentNotFound                exit 3   parapet.evidence.store
+        │   ├── InvalidQuery                    exit 3   parapet.evidence.store
+        │   └── StaleVersion                    exit 3   parapet.evidence.store
+        ├── SpecError                           exit 3   parapet.errors
+        ├── UsageError                          exit 2   parapet.errors
+        │   ├── UnknownCheck                    exit 2   parapet_cli.doctor.registry
+        │   └── UnknownExtra                    exit 2   parapet_cli.install.extras
+        └── WriteRefused                        exit 3   parapet.errors
+            └── ArchiveFileError                exit 3   parapet.evidence.archive
+
+A ``UserError`` is rendered once as ``error: …`` and ``hint: …`` (the message names ``file:line:col`` and the field
+where known) and the command exits with its ``exit_code``: 0 done, 1 findings or drift (``--check``; not an error),
+2 usage (``UsageError``, and Click's own), 3 invalid input or a refused write. ``LabelValueError`` is raised in the
+host's code at run time (it is also a ``ValueError``), never by a command.
 
 Anything else that escapes is a bug: the CLI prints one ``error: internal error in …`` line and exits
 70 (``EXIT_INTERNAL``); ``PARAPET_DEBUG=1`` adds the plain traceback (never Rich's, whose local variables
-could hold a secret).
+could hold a secret). ``tests/cli/test_errors_tree.py`` imports every module and fails when this drawing is not
+the real subclass tree: a new error class adds its line here.
 """
 
 from __future__ import annotations

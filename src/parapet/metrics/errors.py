@@ -1,11 +1,7 @@
-"""Errors of the metric helpers, under the tree of ``parapet.errors``.
-
-    ParapetError
-    ├── UserError
-    │   └── ConfigError
-    │       ├── MetricDefinitionError   a metric breaks a label rule of METRICS.md when it is defined
-    │       └── MultiprocessError       PROMETHEUS_MULTIPROC_DIR is missing, not a directory or not writable
-    └── LabelValueError (also ValueError)  a value outside a label's closed set, or an undeclared journey
+"""Errors of the metric helpers: ``MetricDefinitionError`` (a metric breaks a label rule of METRICS.md when it is
+defined) and ``MultiprocessError`` (PROMETHEUS_MULTIPROC_DIR is missing, not a directory or not writable), both
+``ConfigError``; ``LabelValueError`` (also a ``ValueError``: a value outside a label's closed set, or an undeclared
+journey). Where they sit among Parapet's errors is drawn once, in ``parapet.errors``.
 
 Definition errors are raised at import time of the host's code, so a bad label never reaches a scrape.
 """

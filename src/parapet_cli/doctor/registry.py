@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from parapet.errors import EXIT_USAGE, UserError
+from parapet.errors import UsageError
 from parapet_cli.doctor.findings import Finding, Severity
 
 if TYPE_CHECKING:
@@ -58,8 +58,8 @@ REGISTRY: dict[str, Check] = {}
 NOTES: dict[str, CheckInfo] = {}
 
 
-class UnknownCheck(UserError):
-    exit_code = EXIT_USAGE
+class UnknownCheck(UsageError):
+    """A check id, name or family that no check has."""
 
 
 def _family(check_id: str) -> str:

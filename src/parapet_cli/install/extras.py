@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from parapet import conventions as c
-from parapet.errors import EXIT_USAGE, UserError
+from parapet.errors import UsageError
 from parapet.spec.model import Spec
 from parapet_cli.generators import PlannedFile, compose, k8s
 from parapet_cli.generators import dashboards as dash
@@ -52,10 +52,8 @@ _SERVERS = re.compile(r"\b(uvicorn|gunicorn|hypercorn|granian|daphne|waitress|fl
 _PORT_FLAGS = re.compile(r"(?:--port[= ]|-p )(\d+)|(?:--bind[= ]|-b |runserver )(?:\S*:)?(\d+)")
 
 
-class UnknownExtra(UserError):
+class UnknownExtra(UsageError):
     """``--with`` named an extra that does not exist: a usage error, like an unknown option value."""
-
-    exit_code = EXIT_USAGE
 
 
 def parse_extras(values: Iterable[str]) -> frozenset[str]:
