@@ -176,7 +176,7 @@ def _ingest_once(store: Store, delivery: Delivery, correlator: Correlator) -> In
             for touch in touches.values():
                 touch.changed = True
         _apply_touches(conn, touches, entries, delivery, now)
-        result.resolved_incidents = _resolve_finished(conn, [i for i, t in touches.items() if t.resolved], entries, now)
+        result.resolved_incidents = resolve_finished(conn, [i for i, t in touches.items() if t.resolved], entries, now)
         if entries:
             conn.execute(insert(timeline_entries), entries)
         result.delivery_id = int(
@@ -288,7 +288,7 @@ def _place_new(
                     )
                 )
                 data["earlier_incident_id"] = earlier[0]
-            entries.append(_entry(incident_id, "opened", now, _title(alerts[0]), data))
+            entries.append(entry(incident_id, "opened", now, _title(alerts[0]), data))
         for alert, (_, severity) in zip(alerts, severities, strict=True):
             instances.append(
                 {
@@ -362,11 +362,18 @@ def _title(alert: AlertIn) -> str:
     return (alert.annotations.get("summary") or alert.alert_name)[:500]
 
 
-def _entry(incident_id: int, kind: str, at: datetime, message: str | None, data: dict[str, Any]) -> dict[str, Any]:
+def entry(
+    incident_id: int,
+    kind: str,
+    at: datetime,
+    message: str | None,
+    data: dict[str, Any],
+    actor: str = SYSTEM_ALERTMANAGER,
+) -> dict[str, Any]:
     return {
         "incident_id": incident_id,
         "kind": kind,
-        "actor": SYSTEM_ALERTMANAGER,
+        "actor": actor,
         "at": at,
         "message": message,
         "data": data,
@@ -386,7 +393,7 @@ def _apply_touches(
         if touch.added:
             n = len(touch.added)
             entries.append(
-                _entry(
+                entry(
                     incident_id,
                     "instance_added",
                     now,
@@ -396,7 +403,7 @@ def _apply_touches(
             )
         if touch.severity is not None:
             entries.append(
-                _entry(
+                entry(
                     incident_id,
                     "severity_raised",
                     now,
@@ -412,7 +419,7 @@ def _apply_touches(
         if touch.resolved:
             n = len(touch.resolved)
             entries.append(
-                _entry(
+                entry(
                     incident_id,
                     "instance_resolved",
                     now,
@@ -422,7 +429,7 @@ def _apply_touches(
             )
         if delivery.truncated_alerts:
             entries.append(
-                _entry(
+                entry(
                     incident_id,
                     "truncated_alerts",
                     now,
@@ -443,10 +450,15 @@ def _apply_touches(
     )
 
 
-def _resolve_finished(
-    conn: Connection, candidates: list[int], entries: list[dict[str, Any]], now: datetime
+def resolve_finished(
+    conn: Connection,
+    candidates: list[int],
+    entries: list[dict[str, Any]],
+    now: datetime,
+    actor: str = SYSTEM_ALERTMANAGER,
 ) -> list[int]:
-    """Resolve, as ``system:alertmanager``, the candidates none of whose instances fires any more."""
+    """Resolve, as ``actor``, the candidates none of whose instances fires any more (their timeline entries
+    are appended to ``entries``)."""
     if not candidates:
         return []
     firing = set(
@@ -467,7 +479,7 @@ def _resolve_finished(
             .values(
                 state=STATE_RESOLVED,
                 resolved_at=now,
-                resolved_by=SYSTEM_ALERTMANAGER,
+                resolved_by=actor,
                 version=incidents.c.version + 1,
                 updated_at=now,
             )
@@ -476,12 +488,13 @@ def _resolve_finished(
     )
     for incident_id in resolved:
         entries.append(
-            _entry(
+            entry(
                 incident_id,
                 "resolved",
                 now,
                 "every alert instance has resolved",
                 {"from": "open|acknowledged", "to": STATE_RESOLVED},
+                actor,
             )
         )
     return resolved

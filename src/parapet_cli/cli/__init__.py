@@ -28,6 +28,7 @@ from parapet_cli.cli.archive import archive
 from parapet_cli.cli.doctor import doctor
 from parapet_cli.cli.gen import gen_app
 from parapet_cli.cli.install import install
+from parapet_cli.cli.serve import serve, worker
 
 DEBUG_ENV = "PARAPET_DEBUG"
 
@@ -36,6 +37,8 @@ COMMANDS: tuple[tuple[str, Callable[..., Any] | typer.Typer], ...] = (
     ("install", install),
     ("gen", gen_app),
     ("doctor", doctor),
+    ("serve", serve),
+    ("worker", worker),
     ("archive", archive),
 )
 

@@ -262,8 +262,9 @@ def plan_deployment(
                 "version control) with the token Parapet's webhook expects"
             )
             out.notes.append(
-                f"not yet: Parapet's webhook endpoint ({c.WEBHOOK_PATH}) comes with its web app (a later issue): "
-                "until the host serves it, Alertmanager's deliveries to it fail"
+                f"Parapet's webhook ({c.WEBHOOK_PATH}) answers once the host serves Parapet's app: "
+                f"`parapet serve --webhook-token-file {secret}`, or mount parapet.web.create_app at /parapet "
+                "(docs/operating.md)"
             )
 
     if "compose" in active:

@@ -1,0 +1,98 @@
+"""What ``parapet serve`` runs: Parapet's app mounted at ``/parapet`` (as in a host), the background loops in
+its lifespan, under uvicorn.
+
+The rule: a server that anyone on the network can reach must authenticate. ``serve`` refuses to start
+without webhook credentials (a token file) unless it listens on 127.0.0.1 with ``insecure_local``, which
+opens the webhook (and, for the UI, makes every visitor a local admin) for a developer's own machine.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route
+
+from parapet.alerts.worker import WorkerConfig, running_in_background
+from parapet.errors import ConfigError
+from parapet.evidence.db import check_schema
+from parapet.web.app import WebSettings, create_app
+from parapet.web.webhook import Credentials, read_token_file
+
+MOUNT = "/parapet"
+
+
+def is_loopback_only(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def check_auth(*, host: str, insecure_local: bool, credentials: Credentials) -> None:
+    """Refuse what would serve an unauthenticated webhook beyond this machine (ConfigError, exit 3)."""
+    if insecure_local and not is_loopback_only(host):
+        raise ConfigError(
+            f"--insecure-local serves without authentication, so only on 127.0.0.1, not on {host}",
+            hint="drop --insecure-local and give the webhook a token file (--webhook-token-file)",
+        )
+    if insecure_local:
+        return
+    if not credentials.configured:
+        raise ConfigError(
+            "parapet serve needs credentials for Alertmanager's webhook",
+            hint="pass --webhook-token-file (the file Alertmanager's credentials_file names), set "
+            "alertmanager.webhook_token_file in the spec, or, on 127.0.0.1 only, --insecure-local",
+        )
+    if credentials.path is not None:
+        read_token_file(credentials.path)  # unreadable or empty: refuse now, not at the first delivery
+
+
+def server_app(
+    *,
+    spec_path: str | Path | None,
+    database_url: str | None,
+    webhook_tokens: tuple[str, ...] = (),
+    host: str = "127.0.0.1",
+    insecure_local: bool = False,
+    run_worker: bool = True,
+    **options: Any,
+) -> Starlette:
+    """The app ``parapet serve`` runs; raises ConfigError before anything listens when it must not start."""
+    inner = create_app(
+        spec_path=spec_path,
+        database_url=database_url,
+        webhook_tokens=webhook_tokens or None,
+        insecure_webhook=insecure_local,
+        insecure_local=insecure_local,
+        **options,
+    )
+    settings: WebSettings = inner.state.parapet
+    check_auth(host=host, insecure_local=insecure_local, credentials=Credentials.from_settings(settings))
+    check_schema(settings.store.engine)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        if not run_worker:
+            yield
+            return
+        config = WorkerConfig.from_spec(settings.spec, kind="serve")
+        async with running_in_background(settings.store, config):
+            yield
+        settings.store.engine.dispose()
+
+    async def home(_request: Any) -> Response:
+        return RedirectResponse(f"{MOUNT}/", status_code=307)
+
+    return Starlette(routes=[Route("/", home), Mount(MOUNT, app=inner)], lifespan=lifespan)
+
+
+def run(app: Starlette, *, host: str, port: int, log_level: str = "info") -> None:
+    import uvicorn
+
+    uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=False, server_header=False)

@@ -1,0 +1,120 @@
+"""``parapet serve`` (the web app under uvicorn, with the background loops) and ``parapet worker`` (the loops
+alone, for hosts that mount the app: Starlette runs no lifespan of a mounted app)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from parapet import conventions
+from parapet.errors import ConfigError
+from parapet_cli.cli import _render
+
+DEFAULT_SPEC = Path("parapet.yaml")
+
+SpecOption = Annotated[
+    Path | None,
+    typer.Option("--spec", "-s", help="The spec (default: parapet.yaml, if it exists).", envvar="PARAPET_SPEC"),
+]
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar=conventions.DATABASE_URL_ENV,
+        show_envvar=True,
+        help="The store (default: the spec's database.url, else sqlite:///.parapet/parapet.db).",
+    ),
+]
+
+
+def _spec_path(spec: Path | None) -> Path | None:
+    if spec is None:
+        return DEFAULT_SPEC if DEFAULT_SPEC.is_file() else None
+    if not spec.is_file():
+        raise ConfigError(f"spec file not found: {spec}", hint="pass an existing --spec, or leave it out")
+    return spec
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.", min=1, max=65535)] = 8000,
+    database_url: DatabaseOption = None,
+    spec: SpecOption = None,
+    webhook_token_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--webhook-token-file",
+            help="Tokens Alertmanager's webhook may present, one a line (two while rotating); default: the spec's "
+            "alertmanager.webhook_token_file, else $PARAPET_WEBHOOK_TOKEN_FILE.",
+        ),
+    ] = None,
+    insecure_local: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-local", help="No authentication at all: only on 127.0.0.1, for a developer's machine."
+        ),
+    ] = False,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Do not run the background loops here (a `parapet worker` runs them).")
+    ] = False,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn's log level.")] = "info",
+) -> None:
+    """Serve Parapet's web app at /parapet: Alertmanager's webhook, health, the operator UI; with the loops."""
+    from parapet.web import serve as runtime
+    from parapet.web.webhook import read_token_file
+
+    tokens = read_token_file(webhook_token_file) if webhook_token_file is not None else ()
+    app = runtime.server_app(
+        spec_path=_spec_path(spec),
+        database_url=database_url,
+        webhook_tokens=tokens,
+        host=host,
+        insecure_local=insecure_local,
+        run_worker=not no_worker,
+    )
+    _render.note(f"serving Parapet at http://{host}:{port}{runtime.MOUNT}/ (webhook: {runtime.MOUNT}/webhook)")
+    runtime.run(app, host=host, port=port, log_level=log_level)
+
+
+def worker(
+    database_url: DatabaseOption = None,
+    spec: SpecOption = None,
+    once: Annotated[
+        bool, typer.Option("--once", help="One tick (heartbeat and what is due), its result as JSON.")
+    ] = False,
+) -> None:
+    """Run the background loops: the reconciler (with alertmanager.url) or the staleness marks, and the heartbeat."""
+    from parapet.alerts.worker import Worker, WorkerConfig
+    from parapet.evidence.db import check_schema, create_engine_for, resolve_url
+    from parapet.evidence.store import Store
+    from parapet.spec import load_spec
+
+    path = _spec_path(spec)
+    model = load_spec(path) if path is not None else None
+    if database_url is None and model is not None and model.database is not None:
+        database_url = model.database.url
+    engine = create_engine_for(resolve_url(database_url, Path.cwd()), pool_pre_ping=True)
+    try:
+        check_schema(engine)
+        runner = Worker(Store(engine), WorkerConfig.from_spec(model))
+        if once:
+            sys.stdout.write(json.dumps(runner.tick(), sort_keys=True, default=str) + "\n")
+            return
+        stop = threading.Event()
+
+        def stop_on(_signum: int, _frame: Any) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, stop_on)
+        signal.signal(signal.SIGINT, stop_on)
+        what = "reconciler" if runner.config.alertmanager.url else "staleness marks"
+        _render.note(f"parapet worker {runner.config.worker_id}: heartbeat and {what}; SIGTERM or Ctrl-C stops")
+        runner.run(stop)
+    finally:
+        engine.dispose()

@@ -1,0 +1,132 @@
+"""The background loops on SQLite and PostgreSQL: staleness marks (never a resolution), one run per interval
+across processes (leases in the database), heartbeats; and `parapet worker` / `parapet serve` refusals."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from parapet.alerts import Correlator, ingest, parse_payload
+from parapet.alerts.worker import (
+    STALENESS,
+    SYSTEM_STALENESS,
+    Worker,
+    WorkerConfig,
+    claim,
+    finish,
+    last_heartbeat,
+    mark_stale,
+)
+from parapet.evidence.schema import workers
+from parapet.evidence.store import Store
+from parapet.spec.model import AlertmanagerSettings
+from tests.alerts.conftest import T0, Clock, alert, payload
+
+FOUR_H = timedelta(hours=4)
+
+
+def test_unseen_for_three_repeat_intervals_is_stale_never_resolved(store: Store, clock: Clock) -> None:
+    incident_id = ingest(store, parse_payload(payload(alert(), alert(instance="b"))), Correlator()).opened[0]
+    clock.advance(hours=6)
+    ingest(store, parse_payload(payload(alert(instance="b"))), Correlator())  # b repeats, a does not
+    clock.advance(hours=6, minutes=1)  # a unseen for 12h01m > 3 x 4h; b for 6h01m
+    result = mark_stale(store, FOUR_H)
+    assert result == {"stale": 1, "incidents": [incident_id]}
+    (stale,) = [i for i in store.alert_instances(incident_id) if i.stale]
+    assert stale.labels.get("instance") is None
+    assert store.get(incident_id).state == "open"
+    last = store.timeline(incident_id)[-1]
+    assert (last.kind, last.actor) == ("instance_stale", SYSTEM_STALENESS)
+    assert mark_stale(store, FOUR_H) == {"stale": 0, "incidents": []}  # marked once
+    assert store.stale_incident_ids([incident_id]) == {incident_id}
+    ingest(store, parse_payload(payload(alert())), Correlator())  # Alertmanager sends it again
+    assert store.stale_incident_ids([incident_id]) == set()
+
+
+def test_a_loop_runs_once_per_interval_across_workers(store: Store, clock: Clock) -> None:
+    wins = []
+    barrier = threading.Barrier(4)
+
+    def contend(n: int) -> None:
+        barrier.wait()
+        if claim(store, STALENESS, f"w{n}", timedelta(seconds=60)):
+            wins.append(n)
+
+    threads = [threading.Thread(target=contend, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(wins) == 1
+    finish(store, STALENESS, f"w{wins[0]}", timedelta(seconds=60), {"stale": 0})
+    assert not claim(store, STALENESS, "w9", timedelta(seconds=60))  # not due yet
+    clock.advance(seconds=61)
+    assert claim(store, STALENESS, "w9", timedelta(seconds=60))
+    assert not claim(store, STALENESS, "w8", timedelta(seconds=60))  # leased
+    clock.advance(seconds=61)  # the holder died: its lease expired
+    assert claim(store, STALENESS, "w8", timedelta(seconds=60))
+
+
+def test_worker_tick_beats_and_runs_what_is_due(store: Store, clock: Clock) -> None:
+    assert last_heartbeat(store) is None
+    worker = Worker(store, WorkerConfig(alertmanager=AlertmanagerSettings(repeat_interval=FOUR_H), worker_id="w1"))
+    assert worker.tick() == {"staleness": {"stale": 0, "incidents": []}}
+    assert last_heartbeat(store) == T0
+    clock.advance(seconds=1)
+    assert worker.tick() == {}  # nothing due; the heartbeat is not rewritten every second
+    clock.advance(seconds=60)
+    assert "staleness" in worker.tick()
+    assert last_heartbeat(store) == clock()
+    with store.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(workers)).scalar_one() == 1
+
+
+def test_a_failed_alertmanager_read_resolves_nothing(store: Store, clock: Clock) -> None:
+    incident_id = ingest(store, parse_payload(payload(alert())), Correlator()).opened[0]
+    clock.advance(minutes=5)
+    config = WorkerConfig(
+        alertmanager=AlertmanagerSettings(url="http://127.0.0.1:9"), worker_id="w1", fetch_timeout_s=2
+    )
+    result = Worker(store, config).tick()
+    assert "error" in result["reconcile"]
+    assert store.get(incident_id).state == "open"
+
+
+def test_worker_once_prints_its_tick(cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from parapet.evidence.db import create_engine_for
+    from parapet.evidence.schema import metadata
+
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    engine = create_engine_for(url)
+    metadata.create_all(engine)
+    engine.dispose()
+    monkeypatch.chdir(tmp_path)
+    result = cli("worker", "--database-url", url, "--once")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"staleness": {"incidents": [], "stale": 0}}
+    missing = cli("worker", "--database-url", f"sqlite:///{tmp_path / 'empty.db'}", "--once")
+    assert missing.exit_code == 3 and "the evidence spine is not migrated" in missing.stderr
+
+
+def test_serve_refuses_to_start_without_auth(cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PARAPET_WEBHOOK_TOKEN_FILE", raising=False)
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    bare = cli("serve", "--database-url", url)
+    assert bare.exit_code == 3
+    assert "error: parapet serve needs credentials for Alertmanager's webhook" in bare.stderr
+    wide = cli("serve", "--host", "0.0.0.0", "--insecure-local", "--database-url", url)
+    assert wide.exit_code == 3
+    assert "--insecure-local serves without authentication, so only on 127.0.0.1, not on 0.0.0.0" in wide.stderr
+    empty = tmp_path / "token"
+    empty.write_text("# nothing\n")
+    no_token = cli("serve", "--webhook-token-file", str(empty), "--database-url", url)
+    assert no_token.exit_code == 3 and f"the webhook token file {empty} holds no token" in no_token.stderr
+    token = tmp_path / "good"
+    token.write_text("t0ken\n")
+    unmigrated = cli("serve", "--webhook-token-file", str(token), "--database-url", url)
+    assert unmigrated.exit_code == 3 and "the evidence spine is not migrated" in unmigrated.stderr
