@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import pytest
 
+from parapet_cli import statcache
+from parapet_cli.doctor.pyindex import PyIndex
 from parapet_cli.doctor.registry import REGISTRY, load
+from parapet_cli.doctor.repo import Repo
+from parapet_cli.doctor.runner import run_doctor
 from tests.doctor.helpers import copy_fixture, doctor, fixture, found
 
 # (fixture, check, exactly the findings of that check: path, line, severity)
@@ -108,3 +113,42 @@ def test_sqlite_shared_by_web_and_worker_containers(tmp_path: Path) -> None:
         "services:\n  worker:\n    image: registry.example.com/shop:2.0.0\n    command: celery -A shop worker\n"
     )
     assert found(doctor(root, "PAR103"), "PAR103") == [("shop/settings.py", 10, "error")]
+
+
+ALL_FIXTURES = sorted({name for name, _, _ in TRIGGERS} | {name for name, _ in QUIET})
+
+
+@pytest.mark.parametrize("name", ALL_FIXTURES)
+def test_parsing_only_the_modules_checks_want_finds_the_same(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each check's ``python`` pattern only saves work: with every module parsed for every check, the same findings."""
+    wanted = [(r.finding.rule, r.finding.path, r.finding.line, r.finding.message) for r in doctor(fixture(name)).active]
+    monkeypatch.setattr(PyIndex, "_wanted", lambda self, focus: list(self.files))
+    every = [(r.finding.rule, r.finding.path, r.finding.line, r.finding.message) for r in doctor(fixture(name)).active]
+    assert wanted == every
+
+
+def test_checks_that_read_modules_say_which() -> None:
+    """A check that reads ``ctx.py`` declares the text its modules must contain (else it would see none)."""
+    load()
+    for check_id, registered in REGISTRY.items():
+        source = inspect.getsource(inspect.getmodule(registered.run))  # type: ignore[arg-type]
+        if "ctx.py." in source or "at.ctx.py" in source:
+            assert registered.python is not None, f"{check_id} reads ctx.py but declares no python= pattern"
+
+
+def test_the_module_cache_skips_reading_unchanged_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PARAPET_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(statcache, "RACY_NS", -(10**12))  # files written just now count as settled
+    root = copy_fixture("par104-bad", tmp_path)
+    (root / "shop" / "views.py").write_text("def index(request):\n    return None\n")  # no check wants it
+    cold = run_doctor(root, selectors=["multinode"], cache=True)
+    reads: list[str] = []
+    real = Repo._read
+    monkeypatch.setattr(Repo, "_read", lambda self, rel: reads.append(rel) or real(self, rel))
+    warm = run_doctor(root, selectors=["multinode"], cache=True)
+    assert [r.finding for r in warm.active] == [r.finding for r in cold.active]
+    # only the modules some check needs are read again (to be parsed); the others are known by their stat
+    assert sorted(r for r in reads if r.endswith(".py")) == ["api/app.py", "shop/settings.py"]
+    (root / "api" / "app.py").write_text("x = 1\n")
+    changed = run_doctor(root, selectors=["multinode"], cache=True)
+    assert [r.finding.path for r in changed.active].count("api/app.py") == 0

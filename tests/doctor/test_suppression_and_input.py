@@ -107,7 +107,7 @@ def test_bad_input_is_reported_as_info_never_a_crash(tmp_path: Path) -> None:
     (root / "k8s" / "dup.yaml").write_text("apiVersion: v1\nkind: Service\nkind: Service\n")
     (root / "binary.py").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00IHDR")
     (root / "latin1.py").write_bytes("NAME = 'caf\xe9'\n".encode("latin-1"))
-    (root / "syntax.py").write_text("def broken(:\n    pass\n")
+    (root / "syntax.py").write_text("import sqlite3\n\ndef broken(:\n    pass\n")  # a module PAR103 wants
     (root / "loop.yaml").symlink_to(root / "loop.yaml")
     (root / "a.sh").symlink_to(root / "b.sh")
     (root / "b.sh").symlink_to(root / "a.sh")

@@ -331,3 +331,54 @@ def test_a_fifo_named_like_python_never_blocks_the_doctor(tmp_path: Path) -> Non
     thread.join(60)
     assert done, "parapet doctor blocked on a FIFO"
     assert {"app/evil.py", "Dockerfile"} <= {path for path, _ in notes(done[0])}
+
+
+def test_real_layouts_seen_on_public_services(tmp_path: Path) -> None:
+    """A script COPY'd under another name, a multi-stage image, a continued command line, a third-party image
+    beside a built service (saleor, mealie, paperless-ngx, DefectDojo lay themselves out like this)."""
+    write(
+        tmp_path,
+        {
+            "Dockerfile": (
+                "FROM python:3.12 AS base\nENV APP_HOME=/app\nCOPY docker/rootfs /\n"
+                'FROM base AS final\nCOPY ./docker/entry.sh $APP_HOME/run.sh\nENTRYPOINT ["/app/run.sh"]\n'
+            ),
+            "docker/entry.sh": '#!/bin/sh\nexec uwsgi \\\n  --module shop.wsgi \\\n  --processes "${PROCS:-4}"\n',
+            "docker/rootfs/etc/s6-overlay/s6-rc.d/svc-beat/run": "#!/bin/sh\nexec celery -A shop beat\n",
+            "docker/rootfs/etc/s6-overlay/s6-rc.d/svc-beat/type": "longrun\n",
+            "docker-compose.yml": "services:\n  web:\n    build: .\n    deploy: {replicas: 2}\n"
+            "  dashboard:\n    image: ghcr.io/acme/shop-dashboard:3\n",
+        },
+    )
+    topo = topology(tmp_path)
+    web, dashboard = process(topo, "web"), process(topo, "dashboard")
+    assert (web.server, web.workers, web.workers_at and web.workers_at.path) == ("uwsgi", 4, "docker/entry.sh")
+    assert dashboard.dockerfile is None and dashboard.script == []
+    beat = process(topo, "svc-beat")
+    assert beat.in_container is web and beat.multi is True
+
+
+def test_development_fallbacks_are_not_the_deployment(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "shop/settings.py": (
+                "import os\n"
+                "from django.core.management.utils import get_random_secret_key\n\n"
+                'DEBUG = os.environ.get("DEBUG") == "1"\n'
+                'SECRET_KEY = os.environ.get("SECRET_KEY")\n'
+                'INSTALLED_APPS = ["shop"]\n'
+                'DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": "db.sqlite3"}}\n'
+                'if os.getenv("DB") == "postgres":\n'
+                '    DATABASES = {"default": {"ENGINE": "django.db.backends.postgresql"}}\n'
+                "if not SECRET_KEY and DEBUG:\n"
+                "    SECRET_KEY = get_random_secret_key()\n"
+            ),
+            "Procfile": "web: gunicorn -w 4 shop.wsgi\n",
+        },
+    )
+    report = doctor(tmp_path, "PAR103", "PAR104")
+    assert found(report, "PAR104") == []  # the random key is DEBUG's fallback only
+    # SQLite is what the settings fall back to when DB is not postgres: lowered, low confidence
+    assert found(report, "PAR103") == [("shop/settings.py", 7, "info")]
+    assert report.active[0].finding.confidence.value == "low"

@@ -127,7 +127,14 @@ def doctor(
     bar = _CardinalityBar() if _render.stderr.is_terminal else None
     options = Options(jobs=jobs, paths=(*paths, *(old_paths or ())), cache=not no_cache, progress=bar)
     try:
-        report = run_doctor(root, spec=spec, selectors=checks, fail_on=Severity(fail_on.value), options=[options])
+        report = run_doctor(
+            root,
+            spec=spec,
+            selectors=checks,
+            fail_on=Severity(fail_on.value),
+            options=[options],
+            cache=not no_cache,
+        )
     finally:
         if bar is not None:
             bar.close()

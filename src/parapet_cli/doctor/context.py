@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -28,6 +29,8 @@ class Context:
     # What the command line hands to checks beyond the repository, one object per type (an analyzer's own options
     # class), found with ``option``.
     options: tuple[object, ...] = ()
+    wants: Mapping[str, re.Pattern[str] | None] | None = None  # check id -> the modules it needs (None: all)
+    cache: bool = False  # remember per file which checks need which modules ($PARAPET_CACHE_DIR)
     _shared: dict[Callable[[Context], object], object] = field(default_factory=dict, repr=False)
 
     def option(self, kind: type[T], default: T) -> T:
@@ -46,12 +49,12 @@ class Context:
 
     @cached_property
     def py(self) -> PyIndex:
-        return PyIndex(self.repo)
+        return PyIndex(self.repo, self.wants, cache=self.cache)
 
     @cached_property
     def topology(self) -> Topology:
         declared = self.spec.topology if self.spec is not None else None
-        return infer(self.repo, self.py.modules, declared)
+        return infer(self.repo, self.py, declared)
 
     def rel(self, path: Path) -> str:
         try:

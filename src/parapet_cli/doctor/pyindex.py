@@ -7,11 +7,28 @@
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+import hashlib
+import os
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TypeVar
 
+from parapet_cli.doctor.registry import EVERY_MODULE, REGISTRY, TEXT_QUESTIONS
 from parapet_cli.doctor.repo import Repo
+from parapet_cli.statcache import StatCache, digest
+
+_FORMAT = 1
+T = TypeVar("T", bound=ast.AST)
+
+
+def _patterns(wants: Mapping[str, re.Pattern[str] | None]) -> dict[str, re.Pattern[str]]:
+    """Every registered check's pattern (so one cache serves any selection), and those of ``wants``."""
+    out = {cid: c.python for cid, c in REGISTRY.items() if c.python is not None and c.python.pattern != EVERY_MODULE}
+    out.update({cid: p for cid, p in wants.items() if p is not None})
+    out.update({f"text:{name}": p for name, p in TEXT_QUESTIONS.items()})
+    return out
 
 
 @dataclass(frozen=True)
@@ -41,7 +58,11 @@ class Module:
     imports: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for node in ast.walk(self.tree):
+        by_type: dict[type[ast.AST], list[ast.AST]] = {}
+        for node in ast.walk(self.tree):  # the one walk of the whole tree: checks ask ``nodes`` for what they need
+            by_type.setdefault(type(node), []).append(node)
+        self._by_type = by_type
+        for node in self.nodes(ast.Import, ast.ImportFrom):
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.asname:
@@ -52,6 +73,19 @@ class Module:
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 for alias in node.names:
                     self.imports[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+
+    def nodes(self, *types: type[T]) -> list[T]:
+        """Every node of exactly these types (``ast.Assign``, ``ast.FunctionDef`` …), from one walk of the tree."""
+        out: list[T] = []
+        for kind in types:
+            out.extend(self._by_type.get(kind, ()))  # type: ignore[arg-type]
+        return out
+
+    def defs(self) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+        """Every function definition, at any depth."""
+        out: list[ast.FunctionDef | ast.AsyncFunctionDef] = list(self.nodes(ast.FunctionDef))
+        out.extend(self.nodes(ast.AsyncFunctionDef))
+        return out
 
     def qualname(self, node: ast.AST) -> str:
         """``a.b.c`` for a Name/Attribute chain, with the first part resolved through the imports."""
@@ -162,17 +196,97 @@ def dict_get(node: ast.AST, key: str) -> ast.expr | None:
 
 
 class PyIndex:
-    """Every production Python module of the repository (tests, dev settings and migrations left out)."""
+    """The production Python modules of the repository (tests, dev settings and migrations left out) that the
+    selected checks need, parsed on first use.
 
-    def __init__(self, repo: Repo) -> None:
+    Each check says which text a module must contain for it to find anything there (``Check.python``); a module
+    no selected check wants is never parsed. Which checks want a file is remembered per file in a ``StatCache``
+    (with ``cache``), so an unchanged file is not even read on the next run."""
+
+    def __init__(
+        self, repo: Repo, wants: Mapping[str, re.Pattern[str] | None] | None = None, *, cache: bool = False
+    ) -> None:
         self.repo = repo
-        self.modules: list[Module] = []
-        for rel in repo.of_kind("python"):
-            if "/migrations/" in f"/{rel}" or rel.endswith("/setup.py") or rel == "setup.py":
-                continue
-            tree = repo.python(rel)
-            if tree is not None:
-                self.modules.append(Module(rel, tree, repo.lines(rel)))
+        self.files = [
+            rel
+            for rel in repo.of_kind("python")
+            if "/migrations/" not in f"/{rel}" and not rel.endswith("/setup.py") and rel != "setup.py"
+        ]
+        self._wants = wants
+        self._cache = cache
+        self._parsed: dict[str, Module | None] = {}
+        self._matched: dict[str, set[str]] | None = None  # file -> ids of the checks that want it
+        self._views: dict[str | None, list[Module]] = {}
+        self._settings_of: dict[str | None, list[Module]] = {}
+        # The check being run: ``modules`` holds what it wants (the runner sets it around each check).
+        self.focus: str | None = None
+
+    def module(self, rel: str) -> Module | None:
+        """The module at ``rel``, parsed once (None when it cannot be read or parsed)."""
+        if rel not in self._parsed:
+            tree = self.repo.python(rel)
+            self._parsed[rel] = None if tree is None else Module(rel, tree, self.repo.lines(rel))
+        return self._parsed[rel]
+
+    @property
+    def modules(self) -> list[Module]:
+        """The modules the check in ``focus`` wants (every module some selected check wants, without a focus)."""
+        focus = self.focus
+        if focus not in self._views:
+            self._views[focus] = [m for rel in self._wanted(focus) if (m := self.module(rel)) is not None]
+        return self._views[focus]
+
+    def _wanted(self, focus: str | None) -> list[str]:
+        wants = self._wants
+        if wants is None:
+            return list(self.files)
+        chosen = {cid: p for cid, p in wants.items() if p is not None and (focus is None or cid == focus)}
+        if any(p.pattern == EVERY_MODULE for p in chosen.values()):
+            return list(self.files)
+        if not chosen:
+            return []
+        matched = self._match_all(wants)
+        return [rel for rel in self.files if chosen.keys() & matched.get(rel, set())]
+
+    def text_matches(self, question: str) -> list[str]:
+        """The production modules whose text matches the registered question ``question`` (not parsed)."""
+        matched = self._match_all(self._wants or {})
+        return [rel for rel in self.files if f"text:{question}" in matched.get(rel, set())]
+
+    def _match_all(self, wants: Mapping[str, re.Pattern[str] | None]) -> dict[str, set[str]]:
+        if self._matched is None:
+            patterns = _patterns(wants)
+            key = hashlib.sha256(repr(sorted((cid, p.pattern) for cid, p in patterns.items())).encode()).hexdigest()
+            store = StatCache.load("doctor", self.repo.root, f"{_FORMAT}:{key}") if self._cache else None
+            self._matched = {rel: self._matches(rel, patterns, store) for rel in self.files}
+            if store is not None:
+                store.save()
+        return self._matched
+
+    def _matches(self, rel: str, patterns: dict[str, re.Pattern[str]], store: StatCache | None) -> set[str]:
+        """The ids of the checks whose pattern the file's text matches."""
+        st: os.stat_result | None = None
+        if store is not None:
+            try:
+                st = os.stat(os.path.join(self.repo.root, rel))  # noqa: PTH116, PTH118
+            except OSError:
+                st = None
+            found = store.by_stat(rel, st) if st is not None else None
+            if found is not None:
+                return set(found.value)
+        text = self.repo.text(rel)
+        if text is None:
+            return set()
+        hexdigest = ""
+        if store is not None and st is not None:
+            hexdigest = digest(text.encode("utf-8", "surrogatepass"))
+            found = store.by_digest(rel, hexdigest, st)
+            if found is not None:
+                return set(found.value)
+        matched = sorted(cid for cid, pattern in patterns.items() if pattern.search(text))
+        if store is not None and st is not None:
+            store.put(rel, st, hexdigest, matched)
+        return set(matched)
 
     def importing(self, *prefixes: str) -> list[Module]:
         return [m for m in self.modules if m.imports_any(*prefixes)]
@@ -180,10 +294,12 @@ class PyIndex:
     def uses(self, *prefixes: str) -> bool:
         return bool(self.importing(*prefixes))
 
-    @cached_property
+    @property
     def _settings(self) -> list[Module]:
-        names = {"INSTALLED_APPS", "DATABASES", "MIDDLEWARE"}
-        return [m for m in self.modules if names & m._assigned.keys()]
+        if self.focus not in self._settings_of:
+            names = {"INSTALLED_APPS", "DATABASES", "MIDDLEWARE"}
+            self._settings_of[self.focus] = [m for m in self.modules if names & m._assigned.keys()]
+        return self._settings_of[self.focus]
 
     def settings_modules(self) -> list[Module]:
         """Django settings modules: modules that assign INSTALLED_APPS, DATABASES or MIDDLEWARE at module level."""

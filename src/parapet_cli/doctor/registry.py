@@ -51,9 +51,20 @@ class CheckInfo:
 class Check:
     info: CheckInfo
     run: Callable[[Context], Iterable[Finding]]
+    # The text a Python module must contain for the check to find anything in it (None: the check reads no module
+    # through ``ctx.py``; ``EVERY_MODULE``: any may matter). The doctor parses only modules a selected check wants,
+    # and remembers per file which checks want it.
+    python: re.Pattern[str] | None = None
+
+
+EVERY_MODULE = ""
 
 
 REGISTRY: dict[str, Check] = {}
+# Questions about the text of the host's modules, answered for every production module and remembered per file
+# with the checks' patterns (``ctx.py.text_matches(name)``): "does any module import django.core.cache?" without
+# parsing every module that does.
+TEXT_QUESTIONS: dict[str, re.Pattern[str]] = {}
 # Checks that only describe findings emitted by the framework itself (no function to run).
 NOTES: dict[str, CheckInfo] = {}
 
@@ -71,9 +82,17 @@ def _doc(obj: object) -> str:
 
 
 def check(
-    check_id: str, name: str, *, title: str, severity: Severity, fix: str, family: str | None = None
+    check_id: str,
+    name: str,
+    *,
+    title: str,
+    severity: Severity,
+    fix: str,
+    family: str | None = None,
+    python: str | None = None,
 ) -> Callable[[Callable[[Context], Iterable[Finding]]], Callable[[Context], Iterable[Finding]]]:
-    """Register ``fn`` as the check ``check_id``; its docstring is the *why*."""
+    """Register ``fn`` as the check ``check_id``; its docstring is the *why*; ``python`` is the regular expression
+    a module's text must match for the check to need it (None: it reads no module through ``ctx.py``)."""
     if not ID_PATTERN.match(check_id):
         raise ValueError(f"bad check id {check_id!r}")
 
@@ -84,10 +103,16 @@ def check(
         if not why:
             raise ValueError(f"check {check_id} needs a docstring saying why it exists")
         info = CheckInfo(check_id, name, title, severity, why, fix, family or _family(check_id))
-        REGISTRY[check_id] = Check(info, fn)
+        REGISTRY[check_id] = Check(info, fn, None if python is None else re.compile(python))
         return fn
 
     return register
+
+
+def text_question(name: str, pattern: str) -> str:
+    """Register a question about modules' text (a regular expression); returns its name."""
+    TEXT_QUESTIONS[name] = re.compile(pattern)
+    return name
 
 
 def note(check_id: str, name: str, *, title: str, severity: Severity, why: str, fix: str) -> CheckInfo:

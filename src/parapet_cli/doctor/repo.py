@@ -57,10 +57,14 @@ SKIP_DIRS = frozenset(
         "htmlcov",
         ".idea",
         ".vscode",
+        ".github",  # CI workflows: not how the service is deployed
+        ".devcontainer",  # a development container
         # not production: tests and their fixtures, documentation
         "tests",
         "test",
         "testing",
+        "unittests",
+        "unit_tests",
         "docs",
     }
 )
@@ -136,6 +140,7 @@ class Repo:
         self._yaml: dict[str, list[SourceDocument]] = {}
         self._python: dict[str, ast.Module | None] = {}
         self._noted: set[str] = set()
+        self._kinds: dict[str, list[str]] = {}
         self._walk()
 
     # ------------------------------------------------------------------------------------- walking
@@ -162,6 +167,7 @@ class Repo:
                         continue
                 if kind is not None:
                     self.files.append(rel)
+                    self._kinds.setdefault(kind, []).append(rel)
 
     def _rel(self, path: Path) -> str:
         try:
@@ -190,7 +196,8 @@ class Repo:
     # ------------------------------------------------------------------------------------- queries
 
     def of_kind(self, kind: str, *, include_dev: bool = False) -> list[str]:
-        return [f for f in self.files if file_kind(f) == kind and (include_dev or not is_dev_path(f))]
+        files = self._kinds.get(kind, [])
+        return list(files) if include_dev else [f for f in files if not is_dev_path(f)]
 
     def glob(self, pattern: str) -> list[str]:
         return [f for f in self.files if fnmatch.fnmatch(f, pattern) or fnmatch.fnmatch(PurePosixPath(f).name, pattern)]

@@ -107,6 +107,7 @@ def run_doctor(
     selectors: tuple[str, ...] | list[str] = (),
     fail_on: Severity = Severity.ERROR,
     options: Iterable[object] = (),
+    cache: bool = False,
 ) -> Report:
     """Run the selected checks; ``options`` are handed to them through ``Context.option`` (the cardinality
     analyzer's ``Options``, say)."""
@@ -114,7 +115,8 @@ def run_doctor(
         raise ConfigError(f"not a directory: {root}", hint="pass the repository's root with --root")
     checks = select(selectors)
     spec_path = find_spec(root, spec)
-    ctx = Context(root=root, repo=Repo(root), spec_path=spec_path, options=tuple(options))
+    wants = {c.info.id: c.python for c in checks}
+    ctx = Context(root=root, repo=Repo(root), spec_path=spec_path, options=tuple(options), wants=wants, cache=cache)
     if spec_path is not None:
         try:
             ctx.spec = load_spec(spec_path)
@@ -132,6 +134,7 @@ def run_doctor(
 
 def _run_check(check: Check, ctx: Context) -> list[Finding]:
     """The check's findings; a check that fails on input nobody foresaw reports that, and the others still run."""
+    ctx.py.focus = check.info.id  # ctx.py.modules: the modules this check wants
     try:
         return list(check.run(ctx))
     except UserError:
@@ -147,6 +150,8 @@ def _run_check(check: Check, ctx: Context) -> list[Finding]:
                 subject=f"internal error {type(exc).__name__}",
             )
         ]
+    finally:
+        ctx.py.focus = None
 
 
 def _covers(s: InlineSuppression, f: Finding) -> bool:

@@ -5,7 +5,8 @@
     cache.put(path, stat, digest, facts)      facts None: the file does not pass the prefilter
     cache.save()                              writes only when something changed
 
-One JSON file per repository in ``$PARAPET_CACHE_DIR`` (default ``$XDG_CACHE_HOME/parapet``, else
+The store is ``parapet_cli.statcache`` (shared with the doctor's module index). One JSON file per repository in
+``$PARAPET_CACHE_DIR`` (default ``$XDG_CACHE_HOME/parapet``, else
 ``~/.cache/parapet``), never inside the repository. JSON rather than pickle, so a cache restored from a shared
 CI store cannot run code. Every Python file the run looked at has an entry: its stat (size, mtime, ctime,
 inode), the SHA-256 of its bytes, and its facts, or none when the prefilter turned it away.
@@ -25,19 +26,19 @@ from __future__ import annotations
 import contextlib
 import enum
 import hashlib
-import json
 import os
-import tempfile
-import time
 import types
 import typing
 from dataclasses import dataclass, fields, is_dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import parapet
 from parapet_cli.analyzers.cardinality.model import FileFacts
+from parapet_cli.statcache import Entry, StatCache
+from parapet_cli.statcache import cache_dir as cache_dir
+from parapet_cli.statcache import digest as digest
 
 FORMAT = 2
 # A file changed this close to (or after) the start of the run that saw it is hashed again next time.
@@ -63,18 +64,6 @@ def _analyzer_digest() -> str:
 
 
 ANALYZER_DIGEST = _analyzer_digest()
-
-
-def cache_dir() -> Path:
-    explicit = os.environ.get("PARAPET_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "parapet"
-
-
-def digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 # ------------------------------------------------------------------------------------------- facts <-> JSON
@@ -134,17 +123,7 @@ def facts_from_json(d: dict[str, Any]) -> FileFacts:
 
 
 # ------------------------------------------------------------------------------------------------ the cache
-
-
-class Stat(NamedTuple):
-    size: int
-    mtime_ns: int
-    ctime_ns: int
-    ino: int
-
-    @classmethod
-    def of(cls, st: os.stat_result) -> Stat:
-        return cls(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+# The stat-then-digest store is parapet_cli.statcache's (the doctor's module index uses it too); this adds the facts.
 
 
 @dataclass(frozen=True)
@@ -154,103 +133,42 @@ class Hit:
     facts: FileFacts | None
 
 
-class _Entry(NamedTuple):
-    stat: Stat | None
-    digest: str
-    facts: dict[str, Any] | None
+def _facts(value: Any) -> FileFacts | None:
+    return None if value is None else facts_from_json(value)
 
 
 class FactsCache:
-    def __init__(self, path: Path, key: str, entries: dict[str, _Entry], started_ns: int, root: Path) -> None:
-        self.path = path
-        self.root = root
-        self.key = key
-        self.old = entries
-        self.new: dict[str, _Entry] = {}
-        self.started_ns = started_ns
-        self.changed = False
-        self.hits = 0  # files whose facts came from the cache
-        self.reads = 0  # files that had to be read (and hashed) because their stat changed
+    def __init__(self, store: StatCache) -> None:
+        self.store = store
 
     @classmethod
     def load(cls, root: Path, key: str = "") -> FactsCache:
-        started = time.time_ns()
-        name = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
-        path = cache_dir() / f"cardinality-{name}.json"
-        full_key = f"{FORMAT}:{ANALYZER_DIGEST}:{key}"
-        entries: dict[str, _Entry] = {}
-        try:
-            body = json.loads(path.read_bytes())
-            if isinstance(body, dict) and body.get("key") == full_key:
-                for rel, (stat, hexdigest, facts) in body["files"].items():
-                    entries[rel] = _Entry(None if stat is None else Stat(*stat), str(hexdigest), facts)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            entries = {}
-        return cls(path, full_key, entries, started, root)
+        return cls(StatCache.load("cardinality", root, f"{FORMAT}:{ANALYZER_DIGEST}:{key}", racy_ns=RACY_NS))
 
-    def _hit(self, rel: str, entry: _Entry, stat: Stat | None) -> Hit | None:
-        facts = None
-        if entry.facts is not None:
-            try:
-                facts = facts_from_json(entry.facts)
-            except (KeyError, TypeError, ValueError):
-                return None
-            self.hits += 1
-        kept = entry if stat is None else entry._replace(stat=self._trusted(stat))
-        if kept != entry:
-            self.changed = True
-        self.new[rel] = kept
-        return Hit(facts)
+    @property
+    def old(self) -> dict[str, Entry]:
+        return self.store.old
+
+    @property
+    def hits(self) -> int:
+        return self.store.hits
+
+    @property
+    def reads(self) -> int:
+        return self.store.reads
 
     def by_stat(self, rel: str, st: os.stat_result) -> Hit | None:
         """The entry of ``rel`` if the file's stat is the recorded one (nothing needs reading)."""
-        entry = self.old.get(rel)
-        if entry is None or entry.stat is None or entry.stat != Stat.of(st):
-            return None
-        return self._hit(rel, entry, None)
+        found = self.store.by_stat(rel, st, _facts)
+        return None if found is None else Hit(found.value)
 
     def by_digest(self, rel: str, hexdigest: str, st: os.stat_result) -> Hit | None:
         """The entry of ``rel`` if its bytes are the recorded ones; the new stat is remembered."""
-        self.reads += 1
-        entry = self.old.get(rel)
-        if entry is None or entry.digest != hexdigest:
-            return None
-        return self._hit(rel, entry, Stat.of(st))
+        found = self.store.by_digest(rel, hexdigest, st, _facts)
+        return None if found is None else Hit(found.value)
 
     def put(self, rel: str, st: os.stat_result, hexdigest: str, facts: FileFacts | None) -> None:
-        self.changed = True
-        self.new[rel] = _Entry(self._trusted(Stat.of(st)), hexdigest, None if facts is None else facts_to_json(facts))
-
-    def _trusted(self, stat: Stat) -> Stat | None:
-        """``stat``, unless the file changed so recently that a later change might leave the same stat behind."""
-        if max(stat.mtime_ns, stat.ctime_ns) >= self.started_ns - RACY_NS:
-            return None
-        return stat
+        self.store.put(rel, st, hexdigest, None if facts is None else facts_to_json(facts))
 
     def save(self) -> None:
-        """Write the entries of this run, and those of files it did not look at (``--path``) that still exist,
-        if anything changed."""
-        entries = dict(self.new)
-        for rel, entry in self.old.items():
-            if rel not in entries and os.path.isfile(os.path.join(self.root, rel)):  # noqa: PTH113, PTH118
-                entries[rel] = entry
-        if not self.changed and entries.keys() == self.old.keys():
-            return
-        if not entries and not self.path.exists():
-            return  # nothing to remember: leave no file behind
-        body = {
-            "key": self.key,
-            "files": {rel: [e.stat, e.digest, e.facts] for rel, e in sorted(entries.items())},
-        }
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".cardinality-", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as out:
-                    json.dump(body, out, separators=(",", ":"))
-                Path(tmp).replace(self.path)
-            except OSError:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        except OSError:
-            return
+        self.store.save()

@@ -19,7 +19,7 @@ def _schedulers(ctx: Context) -> tuple[str | None, bool]:
     scheduler: str | None = None
     lock_off = False
     for module in ctx.py.importing("celery", "redbeat", "django"):
-        for node in ast.walk(module.tree):
+        for node in module.nodes(ast.Assign, ast.keyword, ast.Dict):
             pairs: list[tuple[str, ast.expr]] = []
             if isinstance(node, ast.Assign):
                 for target in node.targets:
@@ -45,6 +45,7 @@ def _schedulers(ctx: Context) -> tuple[str | None, bool]:
 
 
 def _beats(ctx: Context) -> Iterator[tuple[Process, Line, bool, str | None]]:
+    """Each process that runs beat, at the first line that starts it (a script's branches count once)."""
     for process in ctx.topology.services:
         for line in process.script:
             rest = after(words(line.text), "celery")
@@ -53,13 +54,16 @@ def _beats(ctx: Context) -> Iterator[tuple[Process, Line, bool, str | None]]:
             plain = [t for t in rest if not t.startswith("-")]
             if "beat" in plain:
                 yield process, line, False, flag_value(rest, "-S", "--scheduler")
-            elif "worker" in plain and any(t == "--beat" or _EMBEDDED.match(t) for t in rest):
+                break
+            if "worker" in plain and any(t == "--beat" or _EMBEDDED.match(t) for t in rest):
                 yield process, line, True, flag_value(rest, "-S", "--scheduler")
+                break
 
 
 @check(
     "PAR101",
     "celery-beat-multi-node",
+    python=r"(?i)beat_scheduler|redbeat_lock_key",
     title="Celery beat runs in more than one process or replica",
     severity=Severity.ERROR,
     fix=(

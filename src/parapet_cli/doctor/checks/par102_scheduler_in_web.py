@@ -74,6 +74,7 @@ def _dedicated(ctx: Context, module: Module) -> bool | None:
 @check(
     "PAR102",
     "scheduler-in-web-worker",
+    python=r"apscheduler|create_task|ensure_future|repeat_every",
     title="A scheduler or background loop starts in every web worker",
     severity=Severity.ERROR,
     fix=(
@@ -91,12 +92,8 @@ def scheduler_in_web(ctx: Context) -> Iterator[Finding]:
         scheduler_names: set[str] = set()
         uses_scheduler = module.imports_any("apscheduler", "flask_apscheduler")
         if uses_scheduler:
-            for node in ast.walk(module.tree):
-                if (
-                    isinstance(node, ast.Assign)
-                    and isinstance(node.value, ast.Call)
-                    and _is_scheduler(module.qualname(node.value.func))
-                ):
+            for node in module.nodes(ast.Assign):
+                if isinstance(node.value, ast.Call) and _is_scheduler(module.qualname(node.value.func)):
                     for target in node.targets:
                         if isinstance(target, ast.Name):
                             scheduler_names.add(target.id)
@@ -124,13 +121,12 @@ def scheduler_in_web(ctx: Context) -> Iterator[Finding]:
             if what is None or not _in_web_worker(module, site):
                 continue
             yield from _report(ctx, module, site.call.lineno, site.call.col_offset, what)
-        for node in ast.walk(module.tree):
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                for deco in node.decorator_list:
-                    if isinstance(deco, ast.Call) and module.qualname(deco.func).endswith("repeat_every"):
-                        yield from _report(
-                            ctx, module, deco.lineno, deco.col_offset, "a repeat_every loop starts in a startup hook"
-                        )
+        for fn in module.defs():
+            for deco in fn.decorator_list:
+                if isinstance(deco, ast.Call) and module.qualname(deco.func).endswith("repeat_every"):
+                    yield from _report(
+                        ctx, module, deco.lineno, deco.col_offset, "a repeat_every loop starts in a startup hook"
+                    )
 
 
 def _report(ctx: Context, module: Module, lineno: int, col: int, what: str) -> Iterator[Finding]:

@@ -19,6 +19,10 @@ _NAMED = re.compile(r"(database|db|uri|url|broker|backend|store|engine|dsn)", re
 DB_CALLS = ("create_engine", "create_async_engine", "SQLAlchemyJobStore", "Celery", "from_url", "db_url", "parse")
 
 
+def _targets(node: ast.Assign | ast.AnnAssign) -> list[ast.expr]:
+    return node.targets if isinstance(node, ast.Assign) else [node.target]
+
+
 def _target_name(node: ast.AST) -> str:
     if isinstance(node, ast.Name):
         return node.id
@@ -118,8 +122,18 @@ def _env_values(ctx: Context, name: str) -> list[tuple[str, Line]]:
 
 
 def _fallbacks(module: Module) -> set[int]:
-    """ids of string nodes that are only the default of an environment lookup."""
+    """ids of string nodes that are only the default of an environment lookup, or of a DATABASES setting that
+    a later conditional assignment replaces (``if os.getenv("DB") == "postgres": DATABASES = …``)."""
     out: set[int] = set()
+    assigns: list[ast.Assign | ast.AnnAssign] = [*module.nodes(ast.Assign), *module.nodes(ast.AnnAssign)]
+    assigns = sorted(
+        (a for a in assigns if any(isinstance(t, ast.Name) and t.id == "DATABASES" for t in _targets(a))),
+        key=lambda a: a.lineno,
+    )
+    conditional = {id(n) for test in module.nodes(ast.If) for stmt in test.body for n in ast.walk(stmt)}
+    for first in assigns[:1]:
+        if any(id(later) in conditional for later in assigns[1:]) and first.value is not None:
+            out.update(id(n) for n in ast.walk(first.value))
     for site in module.calls:
         if site.name.endswith(FALLBACK_CALLS):
             for arg in site.call.args[1:]:
@@ -133,6 +147,7 @@ def _fallbacks(module: Module) -> set[int]:
 @check(
     "PAR103",
     "sqlite-shared",
+    python=r"sqlite|filesystem://|django\.db\.backends\.",
     title="SQLite is the database of a service that runs in several processes or replicas",
     severity=Severity.ERROR,
     fix=(
@@ -150,8 +165,8 @@ def sqlite_shared(ctx: Context) -> Iterator[Finding]:
             continue
         fallbacks: set[int] | None = None
         parents: dict[int, ast.AST] = {}
-        for node in ast.walk(module.tree):
-            if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+        for node in module.nodes(ast.Constant):
+            if not isinstance(node.value, str):
                 continue
             value = node.value.strip()
             if value != DJANGO_SQLITE and not SQLITE.match(value):
@@ -216,7 +231,7 @@ def _engines_from_env(ctx: Context, module: Module) -> Iterator[Finding]:
     """A Django ENGINE built from a variable that the deployment sets to ``sqlite3``."""
     if "django.db.backends." not in "\n".join(module.lines):
         return
-    for node in ast.walk(module.tree):
+    for node in module.nodes(ast.JoinedStr, ast.BinOp):
         found = _engine_from_env(module, node)
         if found is None:
             continue
@@ -233,8 +248,8 @@ def _engines_from_env(ctx: Context, module: Module) -> Iterator[Finding]:
             "PAR103",
             severity,
             module,
-            node.lineno,  # type: ignore[attr-defined]
-            node.col_offset,  # type: ignore[attr-defined]
+            node.lineno,
+            node.col_offset,
             f"the database engine comes from {name}, which {at.path}:{at.line} sets to sqlite3: SQLite is the "
             f"database of {sharing.describe()}",
             "point the service at PostgreSQL; keep SQLite for tests",

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from parapet_cli.doctor.context import Context, at_node, gate, unknown_suffix
 from parapet_cli.doctor.findings import Confidence, Finding, Severity
 from parapet_cli.doctor.pyindex import Module, const_str, dict_get, keyword
-from parapet_cli.doctor.registry import check
+from parapet_cli.doctor.registry import check, text_question
 from parapet_cli.doctor.topology import Sharing
 
 RANDOM_CALLS = (
@@ -98,8 +98,12 @@ class _Where:
 # ------------------------------------------------------------------------------ pitfalls of Django settings
 
 
+_RATELIMIT = text_question("imports-ratelimit", r"(import|from)\s+(django_)?ratelimit\b")
+_DJANGO_CACHE = text_question("imports-django-cache", r"django\.core(\.cache|\s+import[^\n]*\bcache\b)")
+
+
 def _uses_ratelimit(ctx: Context) -> bool:
-    return ctx.py.uses("django_ratelimit", "ratelimit") or any(
+    return bool(ctx.py.text_matches(_RATELIMIT)) or any(
         node.value in ("django_ratelimit", "ratelimit")
         for m in ctx.py.settings_modules()
         if (apps := m.assigned("INSTALLED_APPS")) is not None
@@ -141,7 +145,7 @@ def default_cache(at: _Where) -> Iterator[Finding]:
 def caches_unset(at: _Where) -> Iterator[Finding]:
     if at.module.assigned("CACHES") is not None or _has_caches(at.ctx):
         return
-    if not (at.ctx.py.uses("django.core.cache") or _uses_ratelimit(at.ctx)):
+    if not (at.ctx.py.text_matches(_DJANGO_CACHE) or _uses_ratelimit(at.ctx)):
         return
     apps = at.module.assigned("INSTALLED_APPS")
     if apps is not None:
@@ -183,13 +187,24 @@ def in_memory_channels(at: _Where) -> Iterator[Finding]:
 # ------------------------------------------------------------------------------ pitfalls of any module
 
 
+def _debug_only(module: Module) -> set[int]:
+    """ids of the statements under ``if … DEBUG …:``: development fallbacks."""
+    out: set[int] = set()
+    for test in module.nodes(ast.If):
+        if "DEBUG" in ast.unparse(test.test):
+            out.update(id(n) for stmt in test.body for n in ast.walk(stmt))
+    return out
+
+
 def generated_secret(at: _Where) -> Iterator[Finding]:
-    for node in ast.walk(at.module.tree):
-        if (
-            isinstance(node, ast.Assign)
-            and any(_secret_targets(t) for t in node.targets)
-            and _random_call(at.module, node.value)
-        ):
+    found = [
+        node
+        for node in at.module.nodes(ast.Assign)
+        if any(_secret_targets(t) for t in node.targets) and _random_call(at.module, node.value)
+    ]
+    debug_only = _debug_only(at.module) if found else set()
+    for node in found:
+        if id(node) not in debug_only:
             yield from at.report(
                 Severity.ERROR,
                 node,
@@ -200,7 +215,7 @@ def generated_secret(at: _Where) -> Iterator[Finding]:
 
 
 def simple_cache(at: _Where) -> Iterator[Finding]:
-    for node in ast.walk(at.module.tree):
+    for node in at.module.nodes(ast.Assign, ast.Dict):
         value: ast.expr | None = None
         if isinstance(node, ast.Assign) and any(
             (isinstance(t, ast.Name) and t.id == "CACHE_TYPE") or const_str(getattr(t, "slice", None)) == "CACHE_TYPE"
@@ -258,6 +273,11 @@ MODULE_PITFALLS: tuple[Callable[[_Where], Iterator[Finding]], ...] = (
 @check(
     "PAR104",
     "per-process-state",
+    # settings modules, Flask-Caching and limiter configuration, and a secret key next to a random call
+    python=r"(?m)^\s*(INSTALLED_APPS|DATABASES|MIDDLEWARE|CACHES|SESSION_ENGINE|CHANNEL_LAYERS)\s*(:|\+?=)|CACHE_TYPE"
+    r"|flask_limiter|slowapi|RATELIMIT_STORAGE_URI"
+    r"|\A(?=[\s\S]*(?i:secret_key))(?=[\s\S]*(get_random_secret_key|urandom|token_hex|token_bytes|token_urlsafe"
+    r"|uuid4|random\.random|getrandbits))",
     title="Per-process state (cache, rate limiter, channel layer, secret key) is treated as shared",
     severity=Severity.ERROR,
     fix=(

@@ -58,6 +58,7 @@ def _wiped(process: Process) -> bool:
 @check(
     "PAR105",
     "multiprocess-metrics",
+    python=r"(?i)prometheus|starlette_exporter",
     title="prometheus_client multiprocess mode is missing, never wiped, or lacks gunicorn's child_exit hook",
     severity=Severity.ERROR,
     fix=(

@@ -44,12 +44,8 @@ def _exposure(ctx: Context) -> Line | None:
 
 def _endpoints(module: Module) -> Iterator[tuple[ast.AST, str]]:
     instrumentators: set[str] = set()
-    for node in ast.walk(module.tree):
-        if (
-            isinstance(node, ast.Assign)
-            and isinstance(node.value, ast.Call)
-            and "Instrumentator" in module.qualname(node.value.func)
-        ):
+    for node in module.nodes(ast.Assign):
+        if isinstance(node.value, ast.Call) and "Instrumentator" in module.qualname(node.value.func):
             instrumentators.update(t.id for t in node.targets if isinstance(t, ast.Name))
     for site in module.calls:
         call, name = site.call, site.name
@@ -100,9 +96,7 @@ def _serves_exporter(module: Module, call: ast.Call) -> bool:
 
 
 def _decorated_routes(module: Module) -> Iterator[tuple[ast.AST, str]]:
-    for node in ast.walk(module.tree):
-        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            continue
+    for node in module.defs():
         route: ast.Call | None = None
         for deco in node.decorator_list:
             if isinstance(deco, ast.Call) and deco.args and "metrics" in (const_str(deco.args[0]) or ""):
@@ -125,6 +119,7 @@ def _decorated_routes(module: Module) -> Iterator[tuple[ast.AST, str]]:
 @check(
     "PAR106",
     "metrics-public",
+    python=r"(?i)metrics|instrumentator|prometheus",
     title="/metrics is served on the public port without authentication",
     severity=Severity.ERROR,
     fix=(

@@ -37,6 +37,7 @@ def _preloading(ctx: Context) -> list[Process]:
 @check(
     "PAR112",
     "prefork-connections",
+    python=r"create_(async_)?engine|MongoClient|(psycopg2?|pymysql|MySQLdb)\.connect|import[^\n]*\bconnect\b",
     title="A database connection or pool is created at import while gunicorn preloads the app",
     severity=Severity.WARNING,
     fix=(

@@ -10,14 +10,25 @@ from parapet_cli.doctor.topology.model import Dockerfile, Line
 
 
 def parse_dockerfile(rel: str, text: str) -> Dockerfile:
+    """The last stage: its ENV (with those of the stage it starts from), CMD and ENTRYPOINT; the COPY lines of
+    every stage (a file copied into an early stage reaches the last one through ``COPY --from``)."""
     out = Dockerfile(rel)
+    stages: dict[str, Dockerfile] = {}
     for number, line in _logical_lines(text):
         instr, _, rest = line.strip().partition(" ")
         instr = instr.upper()
         rest = rest.strip()
         at = Line(rel, number, rest)
         if instr == "FROM":
-            out = Dockerfile(rel)
+            parts = [w for w in rest.split() if not w.startswith("--")]
+            parent = stages.get(parts[0].lower()) if parts else None
+            copies = out.copy
+            out = Dockerfile(rel, copy=copies)
+            if parent is not None:
+                out.env, out.cmd, out.entrypoint = dict(parent.env), parent.cmd, parent.entrypoint
+                out.workdir = parent.workdir
+            if len(parts) >= 3 and parts[1].lower() == "as":
+                stages[parts[2].lower()] = out
         elif instr == "ENV":
             for name, value in _env_pairs(rest):
                 out.env[name] = (value, Line(rel, number, line.strip()))

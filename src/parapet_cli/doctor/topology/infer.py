@@ -7,16 +7,16 @@ from pathlib import PurePosixPath
 
 from parapet.spec.model import Topology as DeclaredTopology
 from parapet.spec.source import SourceDocument
-from parapet_cli.doctor.pyindex import Module
+from parapet_cli.doctor.pyindex import PyIndex
 from parapet_cli.doctor.repo import Repo, file_kind, is_dev_path
 from parapet_cli.doctor.topology import compose, helm, kubernetes, paas, supervisor
 from parapet_cli.doctor.topology.dockerfile import parse_dockerfile
-from parapet_cli.doctor.topology.model import Dockerfile, Gunicorn, Line, Process, Topology
+from parapet_cli.doctor.topology.model import Dockerfile, Gunicorn, Line, Process, Topology, logical_lines
 from parapet_cli.doctor.topology.servers import Servers
-from parapet_cli.doctor.topology.shell import base, find_file, normalize, words
+from parapet_cli.doctor.topology.shell import base, expand, find_file, normalize, words
 
 
-def infer(repo: Repo, modules: list[Module], declared: DeclaredTopology | None = None) -> Topology:
+def infer(repo: Repo, py: PyIndex, declared: DeclaredTopology | None = None) -> Topology:
     """Every process the repository starts, and the web service's workers and replicas."""
     dockerfiles = {rel: parse_dockerfile(rel, text) for rel in repo.of_kind("dockerfile") if (text := repo.text(rel))}
     processes: list[Process] = []
@@ -47,6 +47,7 @@ def infer(repo: Repo, modules: list[Module], declared: DeclaredTopology | None =
         if process.workload in autoscaled:
             process.many = True
     linker = _Linker(repo, dockerfiles)
+    linker.remember_builds(processes)
     for process in processes:
         linker.link(process)
     if not any(p.kind == "service" for p in processes):
@@ -57,7 +58,7 @@ def infer(repo: Repo, modules: list[Module], declared: DeclaredTopology | None =
             linker.link(process)
             processes.append(process)
     processes += _programs(repo, processes, linker)
-    servers = Servers(repo, {m.rel: m for m in modules})
+    servers = Servers(repo, py)
     for process in processes:
         servers.resolve(process)
     topo = Topology(processes=processes, dockerfiles=dockerfiles, gunicorn=_repo_gunicorn(servers, processes))
@@ -67,7 +68,48 @@ def infer(repo: Repo, modules: list[Module], declared: DeclaredTopology | None =
     return topo
 
 
-_PUBLIC = frozenset({"library", "docker.io", "bitnami", "ghcr.io/library"})
+# Images that are never the service's own code: databases, brokers, proxies, mail catchers, converters.
+INFRASTRUCTURE = frozenset(
+    {
+        "postgres",
+        "postgis",
+        "mysql",
+        "mariadb",
+        "mongo",
+        "redis",
+        "valkey",
+        "keydb",
+        "memcached",
+        "rabbitmq",
+        "nginx",
+        "traefik",
+        "caddy",
+        "haproxy",
+        "envoy",
+        "elasticsearch",
+        "opensearch",
+        "minio",
+        "mailpit",
+        "mailhog",
+        "tika",
+        "gotenberg",
+        "clickhouse-server",
+        "kafka",
+        "zookeeper",
+        "localstack",
+        "grafana",
+        "prometheus",
+        "alertmanager",
+        "jaeger",
+        "otel-collector",
+        "opentelemetry-collector",
+        "pgbouncer",
+        "busybox",
+        "alpine",
+        "python",
+        "node",
+    }
+)
 
 
 class _Linker:
@@ -78,29 +120,50 @@ class _Linker:
         self.dockerfiles = dockerfiles
         self.scripts = sorted(repo.of_kind("shell", include_dev=True))
         self.production = [rel for rel in dockerfiles if not is_dev_path(rel) and "dev" not in rel.lower()]
+        self.built: dict[str, str] = {}  # image name -> the Dockerfile a service builds it from
+        self.building: set[str] = set()  # Compose files with a service that builds the repository's code
+
+    def remember_builds(self, processes: list[Process]) -> None:
+        self.building = {p.path for p in processes if p.origin == "compose service" and p.context is not None}
+        for process in processes:
+            if process.image and process.dockerfile in self.dockerfiles:
+                self.built.setdefault(process.image.split("@", 1)[0], process.dockerfile)
 
     def image_dockerfile(self, process: Process) -> Dockerfile | None:
         if process.dockerfile is not None:
             return self.dockerfiles.get(process.dockerfile)
         if process.image is not None:
-            return self._by_image(process.image)
+            found = self._by_image(process.image)
+            if found is None and len(self.production) == 1 and self._maybe_ours(process):
+                found = self.dockerfiles[self.production[0]]
+            return found
         if process.origin in ("Procfile", "render.yaml service", "Helm values") and len(self.production) == 1:
             return self.dockerfiles[self.production[0]]
         return None
 
     def _by_image(self, image: str) -> Dockerfile | None:
-        """The Dockerfile whose directory (or the repository) bears the image's name; else the only production
-        Dockerfile, for an image that is not an official one (``postgres:16``, ``redis``)."""
+        """The Dockerfile that builds ``image``: the one a Compose service builds under that image name, else the
+        one whose folder (or the repository's, for a Dockerfile at the root) bears the image's name. An image of
+        another name (``postgres:16``, ``ghcr.io/acme/shop-dashboard``) is not the repository's."""
         name = image.split("@", 1)[0]
+        if name in self.built:
+            return self.dockerfiles.get(self.built[name])
         last = name.rsplit("/", 1)[-1].split(":", 1)[0].lower()
         for rel in self.production:
-            folder = PurePosixPath(rel).parent.name.lower() or self.repo.root.name.lower()
+            folder = PurePosixPath(rel).parent.name.lower() or self.repo.root.resolve().name.lower()
             if last and (folder == last or base(rel).lower() in (f"{last}.dockerfile", f"dockerfile.{last}")):
                 return self.dockerfiles[rel]
-        owner = name.rsplit("/", 1)[0] if "/" in name else ""
-        if owner and owner not in _PUBLIC and "$" not in name and len(self.production) == 1:
-            return self.dockerfiles[self.production[0]]
         return None
+
+    def _maybe_ours(self, process: Process) -> bool:
+        """An image the repository's only Dockerfile may build (CI pushes it; a manifest runs it): not an official
+        or infrastructure image, and not a Compose service beside services that build the repository's code."""
+        name = (process.image or "").split("@", 1)[0]
+        last = name.rsplit("/", 1)[-1].split(":", 1)[0].lower()
+        owner = name.rsplit("/", 1)[0].lower() if "/" in name else ""
+        if not owner or owner in ("library", "docker.io/library") or "$" in name or last in INFRASTRUCTURE:
+            return False
+        return not (process.origin == "compose service" and process.path in self.building)
 
     def link(self, process: Process) -> None:
         if process.dockerfile is not None and process.dockerfile not in self.dockerfiles:
@@ -131,17 +194,17 @@ class _Linker:
         if depth > 2:
             return
         for word in words(text):
-            target = self._script(word)
+            target = self._script(word, process)
             if target is None or any(line.path == target for line in process.script):
                 continue
             lines = self.repo.lines(target)
-            for number, raw in enumerate(lines, start=1):
-                stripped = raw.strip()
-                if stripped and not stripped.startswith("#"):
-                    process.script.append(Line(target, number, stripped))
+            process.script.extend(logical_lines(target, lines))
             self._follow(process, "\n".join(lines), depth + 1)
 
-    def _script(self, word: str) -> str | None:
+    def _script(self, word: str, process: Process) -> str | None:
+        copied = self._copied(word, process)
+        if copied is not None:
+            return copied
         if "/" not in word and "." not in word and word not in ("entrypoint", "docker-entrypoint", "start"):
             return None
         name = base(word)
@@ -151,6 +214,24 @@ class _Linker:
         if norm in self.scripts:
             return norm
         return find_file(word, self.scripts)
+
+    def _copied(self, word: str, process: Process) -> str | None:
+        """The repository's script that the image's ``COPY src DEST`` put at ``word`` (renamed on the way)."""
+        image = self.dockerfiles.get(process.dockerfile or "")
+        if image is None or not word.startswith("/"):
+            return None
+        env = {k: v for k, (v, _) in image.env.items()}
+        context = process.context or ""
+        for line in image.copy:
+            parts = [w for w in words(line.text) if not w.startswith("--")]
+            if len(parts) != 2:
+                continue
+            dest = "/".join(expand(p, env) or p for p in parts[1].split("/"))
+            if dest == word:
+                for source in (normalize(f"{context}/{parts[0]}"), normalize(parts[0])):
+                    if source in self.scripts:
+                        return source
+        return None
 
 
 def _programs(repo: Repo, processes: list[Process], linker: _Linker) -> list[Process]:

@@ -141,8 +141,11 @@ class Sharing:
 
     @property
     def multi_process(self) -> bool | None:
+        """Several processes on one node: workers of one server, or different programs of one container."""
         if not self.processes:
             return None
+        if len({p.name for p in self.processes}) > 1:
+            return True
         return any_of([p.multi_process for p in self.processes])
 
     @property
@@ -256,6 +259,29 @@ def _runs_python(process: Process) -> bool:
 
 def _under(rel: str, directory: str) -> bool:
     return directory in ("", ".") or rel == directory or rel.startswith(directory.rstrip("/") + "/")
+
+
+def logical_lines(rel: str, lines: list[str]) -> list[Line]:
+    """A script's commands as ``Line``s: comments and blank lines left out, ``\\`` continuations joined, each at
+    the line it starts on."""
+    out: list[Line] = []
+    start: int | None = None
+    buf: list[str] = []
+    for number, raw in enumerate(lines, start=1):
+        stripped = raw.strip()
+        if not buf and (not stripped or stripped.startswith("#")):
+            continue
+        if start is None:
+            start = number
+        if stripped.endswith("\\"):
+            buf.append(stripped[:-1].strip())
+            continue
+        buf.append(stripped)
+        out.append(Line(rel, start, " ".join(buf)))
+        buf, start = [], None
+    if buf and start is not None:
+        out.append(Line(rel, start, " ".join(buf)))
+    return out
 
 
 def where(line: Line) -> str:

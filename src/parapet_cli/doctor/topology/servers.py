@@ -19,8 +19,9 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
-from parapet_cli.doctor.pyindex import Module, const_str
+from parapet_cli.doctor.pyindex import Module, PyIndex, const_str
 from parapet_cli.doctor.repo import Repo
 from parapet_cli.doctor.topology.model import Gunicorn, Line, Process
 from parapet_cli.doctor.topology.shell import (
@@ -46,8 +47,12 @@ class Servers:
     """Reads server configuration files once, for every process that names them."""
 
     repo: Repo
-    modules: dict[str, Module]
+    py: PyIndex
     _gunicorn: dict[str, Gunicorn | None] = field(default_factory=dict)
+
+    @cached_property
+    def _files(self) -> frozenset[str]:
+        return frozenset(self.py.files)
 
     def resolve(self, process: Process) -> None:
         """Set ``process``'s server, workers (and where the count comes from), gunicorn config and preload, and
@@ -87,7 +92,7 @@ class Servers:
                 continue
             path = module.replace(".", "/")
             for rel in (f"{path}.py", f"{path}/__init__.py"):
-                if rel in self.modules:
+                if rel in self._files:
                     top = rel.split("/", 1)[0]
                     return top if "/" in rel else None
         return None
@@ -96,13 +101,13 @@ class Servers:
 
     def gunicorn_conf(self, rel: str) -> Gunicorn | None:
         if rel not in self._gunicorn:
-            module = self.modules.get(rel)
+            module = self.py.module(rel) if rel in self.py.files else None
             self._gunicorn[rel] = None if module is None else read_gunicorn(module)
         return self._gunicorn[rel]
 
     def default_gunicorn(self, near: str | None = None) -> Gunicorn | None:
         """``gunicorn.conf.py`` (or a similarly named module) where the process starts, else the shallowest one."""
-        named = [rel for rel in self.modules if _GUNICORN_CONF.fullmatch(base(rel))]
+        named = [rel for rel in self.py.files if _GUNICORN_CONF.fullmatch(base(rel))]
         if near:
             inside = [rel for rel in named if rel.startswith(near + "/")]
             named = inside or named
@@ -118,7 +123,7 @@ class Servers:
         conf_word = flag_value(rest, "-c", "--config") or flag_value(extra, "-c", "--config")
         conf: Gunicorn | None = None
         if conf_word:
-            found = find_file(conf_word, self.modules, near=process.context)
+            found = find_file(conf_word, self.py.files, near=process.context)
             conf = self.gunicorn_conf(found) if found else None
         else:
             conf = self.default_gunicorn(process.context)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from parapet_cli.doctor.topology.model import Line, Process
+from parapet_cli.doctor.topology.model import Line, Process, logical_lines
 from parapet_cli.doctor.topology.shell import to_int
 
 
@@ -47,8 +47,5 @@ def s6_service(rel: str, lines: list[str], kind_text: str | None) -> Process | N
     if kind not in ("longrun", "oneshot") or path.name == "up":
         return None  # a oneshot's ``up`` names its ``run`` script, which is read as the service
     process = Process(parts[-2], "s6 service", rel, 1, kind="service" if kind == "longrun" else "init")
-    for number, raw in enumerate(lines, start=1):
-        text = raw.strip()
-        if text and not text.startswith("#"):
-            process.script.append(Line(rel, number, text))
+    process.script.extend(logical_lines(rel, lines))
     return process if process.script else None
