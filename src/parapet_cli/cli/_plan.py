@@ -10,11 +10,14 @@ spec kept elsewhere never makes Parapet write next to it). A command writes only
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -56,6 +59,38 @@ class Show:
     diff: bool = False
     dry_run: bool = False
     fmt: Format = Format.text
+
+
+SHOWN = Show()  # the default: show the plan as text, then apply it
+
+_OPTIONS = (
+    ("check", CheckOpt, False),
+    ("diff", DiffOpt, False),
+    ("force", ForceOpt, False),
+    ("dry_run", DryOpt, False),
+    ("fmt", FormatOpt, Format.text),
+)
+
+
+def planning(func: Callable[..., None]) -> Callable[..., None]:  # the options a planning command takes
+    """Give a command the options every planning command takes (--check, --diff, --force, --dry-run, --format),
+    declared once here: ``func`` declares ``force: bool`` and ``show: Show`` last and receives them filled."""
+    signature = inspect.signature(func, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.name not in ("force", "show")]
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+        for name, annotation, default in _OPTIONS
+    ]
+
+    @functools.wraps(func)
+    def command(**values: Any) -> None:
+        show = Show(values.pop("check"), values.pop("diff"), values.pop("dry_run"), values.pop("fmt"))
+        func(**values, show=show)
+
+    parameters = [*own, *added]
+    command.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": None}
+    return command
 
 
 def resolve(path: Path, what: str) -> Path:

@@ -13,16 +13,12 @@ from parapet.spec import load_spec
 from parapet_cli.cli import _render
 from parapet_cli.cli._help import Command
 from parapet_cli.cli._plan import (
-    CheckOpt,
-    DiffOpt,
-    DryOpt,
-    ForceOpt,
-    Format,
-    FormatOpt,
+    SHOWN,
     RootOpt,
     Show,
     finish,
     inside,
+    planning,
     project_root,
     relative_name,
     resolve,
@@ -94,13 +90,10 @@ def _command(target: Target) -> None:
         spec: SpecOpt = Path("parapet.yaml"),
         out: Path | None = None,  # its annotation, which names the target's default, is set below
         root: RootOpt = None,
-        check: CheckOpt = False,
-        diff: DiffOpt = False,
-        force: ForceOpt = False,
-        dry_run: DryOpt = False,
-        fmt: FormatOpt = Format.text,
+        force: bool = False,
+        show: Show = SHOWN,
     ) -> None:
-        generate(target, spec, out=out, root=root, force=force, show=Show(check, diff, dry_run, fmt))
+        generate(target, spec, out=out, root=root, force=force, show=show)
 
     command.__annotations__["out"] = Annotated[
         Path | None,
@@ -108,7 +101,7 @@ def _command(target: Target) -> None:
     ]
     command.__doc__ = target.help
     command.__name__ = f"gen_{target.name}"
-    gen_app.command(target.name, cls=Command)(command)
+    gen_app.command(target.name, cls=Command)(planning(command))
 
 
 for _target in TARGETS:
@@ -122,6 +115,7 @@ class SpineFor(StrEnum):
 
 
 @gen_app.command("spine", cls=Command)
+@planning
 def gen_spine(
     for_: Annotated[SpineFor, typer.Option("--for", help="How the host manages its schema.")] = SpineFor.alembic,
     alembic_ini: Annotated[
@@ -131,11 +125,8 @@ def gen_spine(
         Path | None, typer.Option("--out", "-o", metavar="<dir>", help="Directory for --for sql (default: sql/).")
     ] = None,
     root: RootOpt = None,
-    check: CheckOpt = False,
-    diff: DiffOpt = False,
-    force: ForceOpt = False,
-    dry_run: DryOpt = False,
-    fmt: FormatOpt = Format.text,
+    force: bool = False,
+    show: Show = SHOWN,
 ) -> None:
     """The evidence spine's tables: an Alembic revision, plain SQL files, or the Django app's migrations."""
     from parapet_cli.generators import spine
@@ -166,5 +157,4 @@ def gen_spine(
         )
     for note in notes:
         _render.note(note)
-    show = Show(check, diff, dry_run, fmt)
     finish(build_plan(files, out_dir, project, force=force), show, stale=STALE)

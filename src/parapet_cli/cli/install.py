@@ -8,9 +8,10 @@ from typing import Annotated
 import typer
 
 from parapet_cli.cli import _render
-from parapet_cli.cli._plan import CheckOpt, DiffOpt, DryOpt, ForceOpt, Format, FormatOpt, Show, finish, resolve
+from parapet_cli.cli._plan import SHOWN, Show, finish, planning, resolve
 
 
+@planning
 def install(
     path: Annotated[
         Path, typer.Argument(metavar="PATH", help="The host repository (default: the current directory).")
@@ -18,11 +19,6 @@ def install(
     show_plan: Annotated[
         bool, typer.Option("--plan", help="Print what was detected and what would be written, and why; write nothing.")
     ] = False,
-    check: CheckOpt = False,
-    diff: DiffOpt = False,
-    force: ForceOpt = False,
-    dry_run: DryOpt = False,
-    fmt: FormatOpt = Format.text,
     with_: Annotated[
         list[str] | None,
         typer.Option(
@@ -31,6 +27,8 @@ def install(
             help="Also install an extra: alertmanager, compose, k8s, ui (repeat it, or separate with commas).",
         ),
     ] = None,
+    force: bool = False,
+    show: Show = SHOWN,
 ) -> None:
     """Detect the host, then write parapet.yaml (if absent), the spine, rules, dashboards and wiring."""
     from parapet_cli.install import plan_install
@@ -49,7 +47,7 @@ def install(
         return
     finish(
         combined,
-        Show(check, diff, dry_run, fmt),
+        show,
         notes=result.notes,
         stale="the installation is out of date: run parapet install without --check",
     )
