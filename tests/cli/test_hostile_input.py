@@ -99,6 +99,16 @@ CASES: list[tuple[str, Argv]] = [
         lambda t: ["doctor", "--root", str(t), "cardinality", str(t / "dangling.yaml")],
     ),
     ("doctor cardinality --root is a loop", lambda t: ["doctor", "cardinality", "--root", str(t / "loop1")]),
+    ("serve with a spec that loops", lambda t: ["serve", "--spec", str(t / "loop1")]),
+    ("serve with a latin-1 spec", lambda t: ["serve", "--spec", str(t / "latin1.yaml")]),
+    ("serve with a token file that is a directory", lambda t: ["serve", "--webhook-token-file", str(t / "app")]),
+    ("serve with a latin-1 token file", lambda t: ["serve", "--webhook-token-file", str(t / "baseline.json")]),
+    ("worker with a latin-1 spec", lambda t: ["worker", "--once", "--spec", str(t / "latin1.yaml")]),
+    ("worker with a spec that loops", lambda t: ["worker", "--once", "--spec", str(t / "loop1")]),
+    (
+        "worker on a database that is a directory",
+        lambda t: ["worker", "--once", "--database-url", f"sqlite:///{t}/specdir.yaml"],
+    ),
     (
         "archive into a directory",
         lambda t: ["archive", "--archive-file", str(t / "specdir.yaml"), "--database-url", f"sqlite:///{t}/db.sqlite"],

@@ -20,12 +20,19 @@ DEFAULT_SPEC = Path("parapet.yaml")
 
 SpecOption = Annotated[
     Path | None,
-    typer.Option("--spec", "-s", help="The spec (default: parapet.yaml, if it exists).", envvar="PARAPET_SPEC"),
+    typer.Option(
+        "--spec",
+        "-s",
+        metavar="<file>",
+        help="The spec (default: parapet.yaml, if it exists).",
+        envvar="PARAPET_SPEC",
+    ),
 ]
 DatabaseOption = Annotated[
     str | None,
     typer.Option(
         "--database-url",
+        metavar="<url>",
         envvar=conventions.DATABASE_URL_ENV,
         show_envvar=True,
         help="The store (default: the spec's database.url, else sqlite:///.parapet/parapet.db).",
@@ -42,14 +49,15 @@ def _spec_path(spec: Path | None) -> Path | None:
 
 
 def serve(
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to listen on.", min=1, max=65535)] = 8000,
+    host: Annotated[str, typer.Option("--host", metavar="<address>", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", metavar="<port>", help="Port to listen on.", min=1, max=65535)] = 8000,
     database_url: DatabaseOption = None,
     spec: SpecOption = None,
     webhook_token_file: Annotated[
         Path | None,
         typer.Option(
             "--webhook-token-file",
+            metavar="<file>",
             help="Tokens Alertmanager's webhook may present, one a line (two while rotating); default: the spec's "
             "alertmanager.webhook_token_file, else $PARAPET_WEBHOOK_TOKEN_FILE.",
         ),
@@ -63,7 +71,7 @@ def serve(
     no_worker: Annotated[
         bool, typer.Option("--no-worker", help="Do not run the background loops here (a `parapet worker` runs them).")
     ] = False,
-    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn's log level.")] = "info",
+    log_level: Annotated[str, typer.Option("--log-level", metavar="<level>", help="uvicorn's log level.")] = "info",
 ) -> None:
     """Serve Parapet's web app at /parapet: Alertmanager's webhook, health, the operator UI; with the loops."""
     from parapet.web import serve as runtime
