@@ -130,3 +130,19 @@ def test_serve_refuses_to_start_without_auth(cli, tmp_path: Path, monkeypatch) -
     token.write_text("t0ken\n")
     unmigrated = cli("serve", "--webhook-token-file", str(token), "--database-url", url)
     assert unmigrated.exit_code == 3 and "the evidence spine is not migrated" in unmigrated.stderr
+
+
+def test_archive_prunes_the_delivery_log_with_the_events_retention(store: Store, clock: Clock, tmp_path: Path) -> None:
+    from parapet.evidence.archive import ArchiveOptions, run_archive
+
+    ingest(store, parse_payload(payload(alert())), Correlator())
+    clock.advance(days=8)
+    ingest(store, parse_payload(payload(alert())), Correlator())
+    dry = run_archive(store.engine, ArchiveOptions(dry_run=True), clock=clock)
+    assert dry.deliveries_pruned == 1
+    done = run_archive(store.engine, ArchiveOptions(archive_file=tmp_path / "a.jsonl"), clock=clock)
+    assert done.deliveries_pruned == 1
+    with store.engine.connect() as conn:
+        from parapet.evidence.schema import webhook_deliveries
+
+        assert conn.execute(select(func.count()).select_from(webhook_deliveries)).scalar_one() == 1

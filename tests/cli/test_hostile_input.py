@@ -121,6 +121,18 @@ CASES: list[tuple[str, Argv]] = [
         "archive with a spec that loops",
         lambda t: ["archive", "--archive-file", str(t / "a.jsonl"), "--spec", str(t / "loop1")],
     ),
+    ("serve with a latin-1 spec", lambda t: ["serve", "--insecure-local", "--spec", str(t / "latin1.yaml")]),
+    ("serve with a token file that loops", lambda t: ["serve", "--webhook-token-file", str(t / "loop1")]),
+    (
+        "serve with a UTF-16 token file",
+        lambda t: ["serve", "--webhook-token-file", str(t / "utf16.yaml"), "--database-url", f"sqlite:///{t}/db"],
+    ),
+    (
+        "serve on a database that is a directory",
+        lambda t: ["serve", "--insecure-local", "--database-url", f"sqlite:///{t}/specdir.yaml"],
+    ),
+    ("worker with a spec that is a directory", lambda t: ["worker", "--once", "--spec", str(t / "specdir.yaml")]),
+    ("worker on a database that loops", lambda t: ["worker", "--once", "--database-url", f"sqlite:///{t}/loop1"]),
     (
         "archive to a database that loops",
         lambda t: ["archive", "--archive-file", str(t / "a.jsonl"), "--database-url", f"sqlite:///{t}/loop1"],

@@ -16,7 +16,8 @@ The order of a run, and why nothing is lost when it is killed at any moment:
    incident reopened, noted or otherwise changed since it was read is left alone (counted as skipped,
    and archived again by a later run). Children go with their incident (ON DELETE CASCADE). On
    PostgreSQL the delete of one batch overlaps the reading and writing of the next.
-6. Delete system events older than their retention, in short batches.
+6. Delete system events older than their retention, in short batches, and the webhook delivery log
+   (``parapet_webhook_deliveries``, kept for audit and replay) with the same retention.
 
 An incident can therefore appear in archives more than once (a skipped one, or a batch written before a
 kill); readers keep the last line per incident id. ``read_archive`` reads a file, torn tail included.
@@ -49,10 +50,13 @@ from parapet.evidence.schema import (
     STATE_RESOLVED,
     UTCDateTime,
     action_claims,
+    alert_instances,
+    incident_links,
     incidents,
     system_events,
     timeline_entries,
     tool_audits,
+    webhook_deliveries,
 )
 from parapet.evidence.store import utcnow
 from parapet.spec.durations import DurationError, parse_retention
@@ -117,6 +121,7 @@ class ArchiveResult:
     seconds: float = 0.0
     skipped: int = 0  # written to the archive but not deleted: changed since it was read
     events_pruned: int = 0  # system events deleted (dry run: would be)
+    deliveries_pruned: int = 0  # webhook deliveries deleted, same retention as system events (dry run: would be)
     longest_delete_ms: float = 0.0
     dry_run: bool = False
     locked: bool = True  # False: another run holds the lock, nothing was done
@@ -172,6 +177,7 @@ def run_archive(
             with ArchiveWriter(options.archive_file) as writer:
                 _run(engine, now - options.older_than, options.batch_size, writer, result, progress)
             result.events_pruned = prune_system_events(engine, now - options.events_older_than, options.batch_size)
+            result.deliveries_pruned = prune_deliveries(engine, now - options.events_older_than, options.batch_size)
     result.seconds = time.monotonic() - started
     return result
 
@@ -419,6 +425,13 @@ def _dry_run(
                 select(func.count()).select_from(system_events).where(system_events.c.occurred_at < events_cutoff)
             ).scalar_one()
         )
+        result.deliveries_pruned = int(
+            conn.execute(
+                select(func.count())
+                .select_from(webhook_deliveries)
+                .where(webhook_deliveries.c.received_at < events_cutoff)
+            ).scalar_one()
+        )
 
 
 def delete_batch(conn: Connection, cutoff: datetime, versions: dict[int, int]) -> list[int]:
@@ -453,18 +466,28 @@ def delete_batch(conn: Connection, cutoff: datetime, versions: dict[int, int]) -
     if deleted:
         # ON DELETE CASCADE removed the children already; this covers a SQLite connection opened without
         # PRAGMA foreign_keys (by a host's own engine), where the cascade does not fire.
-        for child in (tool_audits, action_claims, timeline_entries):
+        for child in (tool_audits, action_claims, timeline_entries, alert_instances, incident_links):
             conn.execute(delete(child).where(child.c.incident_id.in_(deleted)))
+        conn.execute(delete(incident_links).where(incident_links.c.earlier_incident_id.in_(deleted)))
     return deleted
 
 
 def prune_system_events(engine: Engine, cutoff: datetime, batch_size: int) -> int:
     """Delete system events that occurred before ``cutoff``, ``batch_size`` at a time."""
+    return _prune(engine, system_events, system_events.c.occurred_at, cutoff, batch_size)
+
+
+def prune_deliveries(engine: Engine, cutoff: datetime, batch_size: int) -> int:
+    """Delete webhook deliveries received before ``cutoff``, ``batch_size`` at a time."""
+    return _prune(engine, webhook_deliveries, webhook_deliveries.c.received_at, cutoff, batch_size)
+
+
+def _prune(engine: Engine, table: Table, when: Any, cutoff: datetime, batch_size: int) -> int:
     pruned = 0
     while True:
         with engine.begin() as conn:
-            ids = select(system_events.c.id).where(system_events.c.occurred_at < cutoff).limit(batch_size)
-            count = conn.execute(delete(system_events).where(system_events.c.id.in_(ids))).rowcount
+            ids = select(table.c.id).where(when < cutoff).limit(batch_size)
+            count = conn.execute(delete(table).where(table.c.id.in_(ids))).rowcount
         pruned += count
         if count < batch_size:
             return pruned

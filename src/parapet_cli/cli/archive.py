@@ -149,6 +149,7 @@ def _summary_text(result: ArchiveResult) -> str:
     if result.skipped:
         line += f"; {result.skipped} changed meanwhile and were kept"
     line += f"; {'would prune' if result.dry_run else 'pruned'} {result.events_pruned} system event(s)"
+    line += f" and {result.deliveries_pruned} webhook deliveries"
     return line
 
 

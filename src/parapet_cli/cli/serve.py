@@ -71,7 +71,9 @@ def serve(
     no_worker: Annotated[
         bool, typer.Option("--no-worker", help="Do not run the background loops here (a `parapet worker` runs them).")
     ] = False,
-    log_level: Annotated[str, typer.Option("--log-level", metavar="<level>", help="uvicorn's log level.")] = "info",
+    log_level: Annotated[
+        str, typer.Option("--log-level", metavar="<level>", help="uvicorn's log level: debug, info, warning, error.")
+    ] = "info",
 ) -> None:
     """Serve Parapet's web app at /parapet: Alertmanager's webhook, health, the operator UI; with the loops."""
     from parapet.web import serve as runtime

@@ -18,4 +18,5 @@ MODULES = (
     "par204_alertmanager_receiver",
     "par301_store",
     "par302_promtool",
+    "par303_worker_heartbeat",
 )
