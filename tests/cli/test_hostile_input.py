@@ -121,7 +121,6 @@ CASES: list[tuple[str, Argv]] = [
         "archive with a spec that loops",
         lambda t: ["archive", "--archive-file", str(t / "a.jsonl"), "--spec", str(t / "loop1")],
     ),
-    ("serve with a latin-1 spec", lambda t: ["serve", "--insecure-local", "--spec", str(t / "latin1.yaml")]),
     ("serve with a token file that loops", lambda t: ["serve", "--webhook-token-file", str(t / "loop1")]),
     (
         "serve with a UTF-16 token file",
