@@ -26,8 +26,10 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from parapet.evidence import Store
+from tests.alerts.conftest import alert, payload
 from tests.web.conftest import host_with
-from tests.web.helpers import PASSWORDS, Clock
+from tests.web.helpers import HOSTILE, PASSWORDS, Clock
+from tests.web.test_ui_alerts import TOKEN
 
 CHROMIUM = "/usr/bin/chromium"
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1440, "height": 900}}
@@ -90,7 +92,7 @@ def shots(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
 @pytest.fixture
 def live(store: Store, users_file: Path, seeded: dict[str, int]) -> Iterator[str]:
-    with LiveServer(host_with(store=store, users_file=users_file)) as base:
+    with LiveServer(host_with(store=store, users_file=users_file, webhook_tokens=[TOKEN])) as base:
         yield base
 
 
@@ -215,12 +217,21 @@ def test_operator_flow_in_chromium(
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_pages_pass_axe_in_both_colour_schemes(
-    browser: Browser, live: str, seeded: dict[str, int], shots: Path, scheme: str
+    browser: Browser, live: str, store: Store, seeded: dict[str, int], shots: Path, scheme: str
 ) -> None:
     context = browser.new_context(viewport=VIEWPORTS["desktop"], color_scheme=scheme)
     page = context.new_page()
     sign_in(page, live, "vera")
+    hostile = {"summary": HOSTILE, "description": HOSTILE, "runbook_url": "javascript:alert(1)"}
+    body = payload(
+        alert("DiskFull", instance="db-1", annotations=hostile, severity="warning"),
+        alert("DiskFull", instance=HOSTILE, severity="warning"),
+    )
+    delivered = context.request.post(f"{live}/parapet/webhook", data=body, headers={"authorization": f"Bearer {TOKEN}"})
+    assert delivered.status == 200, delivered.text()
+    from_alertmanager = next(i.id for i in store.queue().items if i.alert_name == "DiskFull")
     for name, path in [
+        ("alertmanager", f"/incidents/{from_alertmanager}"),
         ("queue", "/"),
         ("hostile", f"/incidents/{seeded['hostile']}"),
         ("resolved", f"/incidents/{seeded['resolved']}"),

@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import Engine, Row, and_, func, insert, literal, select, tuple_, update
+from sqlalchemy import Engine, Row, and_, func, insert, literal, select, text, tuple_, union_all, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -94,9 +94,13 @@ SEVERITY_RANKS: Final[Mapping[str, int]] = {
 }
 
 
+UNKNOWN_RANK: Final = 25
+FACET_SAMPLE: Final = 50
+
+
 def severity_rank(severity: str) -> int:
     """The rank the queue sorts by; unknown severities rank 25, between warning and info."""
-    return SEVERITY_RANKS.get(severity.strip().lower(), 25)
+    return SEVERITY_RANKS.get(severity.strip().lower(), UNKNOWN_RANK)
 
 
 class EvidenceError(UserError):
@@ -639,23 +643,28 @@ class Store:
         return {s: StateCount(int(row._mapping[s]), int(row._mapping[s]) >= COUNT_CAP) for s in STATES}
 
     def queue_facets(self, *, limit: int = 100) -> tuple[list[str], list[str]]:
-        """The services and severities of active incidents (for the queue's filters), each sorted, at most ``limit``."""
+        """The services and severities of active incidents (for the queue's filters), each sorted, at most ``limit``.
+
+        Bounded however many incidents are active (a plain DISTINCT read 50,000 rows, 1.6 s): services by a
+        skip scan of the service index (one probe per service, exact); severities from at most
+        FACET_SAMPLE active incidents of each state and severity rank (a rarer spelling of a crowded rank may be missed;
+        the filter still takes it from the URL)."""
+        low, high = min(ACTIVE_STATES), max(ACTIVE_STATES)
+        per_rank = [  # each a seek on the queue index's (state, severity_rank) prefix
+            select(incidents.c.severity)
+            .where(incidents.c.state == state, incidents.c.severity_rank == rank)
+            .limit(FACET_SAMPLE)
+            .subquery()
+            for state in ACTIVE_STATES
+            for rank in sorted(set(SEVERITY_RANKS.values()) | {UNKNOWN_RANK})
+        ]
+        severities = union_all(*(select(sub.c.severity) for sub in per_rank)).subquery()
         with self._reading() as conn:
-            services = conn.execute(
-                select(incidents.c.service)
-                .where(incidents.c.state.in_(ACTIVE_STATES), incidents.c.service.is_not(None))
-                .distinct()
-                .order_by(incidents.c.service)
-                .limit(limit)
+            services = conn.execute(_SERVICES_SKIP_SCAN, {"low": low, "high": high, "limit": limit}).scalars()
+            found = conn.execute(
+                select(severities.c.severity).distinct().order_by(severities.c.severity).limit(limit)
             ).scalars()
-            severities = conn.execute(
-                select(incidents.c.severity)
-                .where(incidents.c.state.in_(ACTIVE_STATES))
-                .distinct()
-                .order_by(incidents.c.severity)
-                .limit(limit)
-            ).scalars()
-            return [str(s) for s in services], [str(s) for s in severities]
+            return [str(s) for s in services], [str(s) for s in found]
 
     def changes_before(
         self, incident: Incident, *, window: timedelta = timedelta(minutes=60), limit: int = 50
@@ -831,6 +840,25 @@ class Store:
             ).scalar()
 
 
+# Every distinct service (one index probe each, through ix_parapet_incidents_service), then those with an
+# active incident. Plain SQL that SQLite and PostgreSQL both run.
+_SERVICES_SKIP_SCAN = text(
+    """
+    WITH RECURSIVE services(service) AS (
+        SELECT min(service) FROM parapet_incidents
+        UNION ALL
+        SELECT (SELECT min(i.service) FROM parapet_incidents i WHERE i.service > services.service)
+        FROM services WHERE services.service IS NOT NULL
+    )
+    SELECT service FROM services
+    WHERE service IS NOT NULL AND EXISTS (
+        SELECT 1 FROM parapet_incidents a WHERE a.service = services.service AND a.state >= :low AND a.state <= :high
+    )
+    ORDER BY service LIMIT :limit
+    """
+)
+
+
 def queue_query(
     states: Sequence[str],
     severity: str | None,
@@ -852,7 +880,9 @@ def queue_query(
     if service is not None:
         query = query.where(incidents.c.service == service)
     if severity is not None:
-        query = query.where(incidents.c.severity == severity)
+        # The rank as well (it follows from the severity): the queue index holds it, so a rare severity is
+        # found by reading the index, not by fetching every active incident from the table.
+        query = query.where(incidents.c.severity_rank == severity_rank(severity), incidents.c.severity == severity)
     if stale is not None:
         has_stale = (
             select(alert_instances.c.id)
@@ -863,9 +893,21 @@ def queue_query(
             )
             .exists()
         )
-        query = query.where(has_stale if stale else ~has_stale)
+        # Only stale: driven from the (few) stale instances, not an EXISTS probe per active incident
+        # (0.2 s at 50,000 active); not stale: the probe, which the first rows of the queue pass.
+        stale_ids = select(alert_instances.c.incident_id).where(
+            alert_instances.c.status == INSTANCE_FIRING, alert_instances.c.stale_at.is_not(None)
+        )
+        query = query.where(incidents.c.id.in_(stale_ids) if stale else ~has_stale)
     if cursor is None:
-        return query.where(incidents.c.state.in_(wanted)).order_by(*(c.desc() for c in key)).limit(limit + 1)
+        if wanted == [s for s in sorted(STATES) if wanted[0] <= s <= wanted[-1]]:
+            # Contiguous states as a range, not a list: one backward index scan then yields the queue's
+            # order, also on the service index when a service is given (with ``IN`` the planner walks the
+            # whole active set in the queue index and filters it by service: 0.3 s at 50,000 active).
+            query = query.where(incidents.c.state >= wanted[0], incidents.c.state <= wanted[-1])
+        else:
+            query = query.where(incidents.c.state.in_(wanted))
+        return query.order_by(*(c.desc() for c in key)).limit(limit + 1)
     position = decode_cursor(cursor)
     # The states left to page through: the cursor's own and those after it (the queue runs descending).
     left = [s for s in wanted if s <= position[0]]

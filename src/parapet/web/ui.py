@@ -18,6 +18,7 @@ Store calls are synchronous and run in the thread pool.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -65,12 +66,14 @@ from parapet.web.templating import environment, host_templates_dir
 TIMELINE_PAGE: Final = 50
 QUEUE_PAGE: Final = 30
 NOTE_MAX: Final = 10_000
+FACETS_TTL_S: Final = 30.0
 STATE_FILTERS: Final = {
     "active": ACTIVE_STATES,
     STATE_OPEN: (STATE_OPEN,),
     STATE_ACKNOWLEDGED: (STATE_ACKNOWLEDGED,),
     STATE_RESOLVED: (STATE_RESOLVED,),
 }
+STALE_FILTERS: Final[dict[str, bool | None]] = {"": None, "yes": True, "no": False}
 # action -> (store method, states it applies to, past tense for the flash message)
 TRANSITIONS: Final = {
     "acknowledge": ("acknowledge", (STATE_OPEN,), "Acknowledged"),
@@ -132,6 +135,7 @@ class UI:
         env.globals["app_title"] = settings.title
         self.templates = Jinja2Templates(env=env)
         self.login_limiter = CapacityLimiter(2)
+        self._facet_cache: tuple[float, list[str], list[str]] | None = None
 
     # -- plumbing ---------------------------------------------------------------------------------
 
@@ -212,6 +216,15 @@ class UI:
         severity = params.get("severity") or None
         service = params.get("service") or None
         cursor = params.get("cursor") or None
+        stale_param = params.get("stale") or ""
+        if stale_param not in STALE_FILTERS:
+            return self.problem(
+                request,
+                400,
+                "Unknown stale filter",
+                "Use stale=yes or stale=no, or leave it out.",
+                links=[("Queue", "/")],
+            )
         if state not in STATE_FILTERS:
             return self.problem(
                 request, 400, "Unknown state filter", f"Use one of: {', '.join(STATE_FILTERS)}.", links=[("Queue", "/")]
@@ -222,23 +235,26 @@ class UI:
                 states=STATE_FILTERS[state],
                 severity=severity,
                 service=service,
+                stale=STALE_FILTERS[stale_param],
                 limit=QUEUE_PAGE,
                 cursor=cursor,
             )
         except InvalidQuery as exc:
             return self.problem(request, 400, "This page link is broken", f"{exc.message}.", links=[("Queue", "/")])
         counts = await run_in_threadpool(self.store.queue_counts, severity=severity, service=service)
-        services, severities = await run_in_threadpool(self.store.queue_facets)
+        stale_ids = await run_in_threadpool(self.store.stale_incident_ids, [i.id for i in page.items])
+        services, severities = await self._facets()
         if service and service not in services:
             services.append(service)
         if severity and severity not in severities:
             severities.append(severity)
-        filters = {"state": state, "severity": severity or "", "service": service or ""}
+        filters = {"state": state, "severity": severity or "", "service": service or "", "stale": stale_param}
         return self.render(
             request,
             "queue.html",
             {
                 "page": page,
+                "stale_ids": stale_ids,
                 "filters": filters,
                 "counts": counts,
                 "services": sorted(services),
@@ -248,6 +264,16 @@ class UI:
                 "first_page": cursor is not None,
             },
         )
+
+    async def _facets(self) -> tuple[list[str], list[str]]:
+        """The filters' choices, read at most every FACETS_TTL_S: a DISTINCT over every active incident is
+        the queue page's one cost that grows with the active set, and a choice a few seconds late is harmless
+        (the value in use is always offered)."""
+        now = time.monotonic()
+        if self._facet_cache is None or now - self._facet_cache[0] > FACETS_TTL_S:
+            services, severities = await run_in_threadpool(self.store.queue_facets)
+            self._facet_cache = (now, services, severities)
+        return list(self._facet_cache[1]), list(self._facet_cache[2])
 
     async def incident(self, request: Request) -> Response:
         user = await self.identify(request)
@@ -275,11 +301,16 @@ class UI:
         incident = await run_in_threadpool(self.store.get, incident_id)
         timeline = await run_in_threadpool(self.store.timeline_page, incident_id, limit=TIMELINE_PAGE, before=before)
         changes = await run_in_threadpool(self.store.changes_before, incident)
+        instances = await run_in_threadpool(self.store.alert_instances, incident_id)
+        related = await run_in_threadpool(self.store.links, incident_id)
         return self.render(
             request,
             "incident.html",
             {
                 "incident": incident,
+                "instances": instances,
+                "related": related,
+                "safe_href": safe_href,
                 "timeline": timeline,
                 "changes": changes,
                 "older": before is not None,

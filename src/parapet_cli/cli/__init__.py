@@ -29,6 +29,7 @@ from parapet_cli.cli.doctor import doctor
 from parapet_cli.cli.gen import gen_app
 from parapet_cli.cli.install import install
 from parapet_cli.cli.serve import serve, worker
+from parapet_cli.cli.users import users_app
 
 DEBUG_ENV = "PARAPET_DEBUG"
 
@@ -39,6 +40,7 @@ COMMANDS: tuple[tuple[str, Callable[..., Any] | typer.Typer], ...] = (
     ("doctor", doctor),
     ("serve", serve),
     ("worker", worker),
+    ("users", users_app),
     ("archive", archive),
 )
 
