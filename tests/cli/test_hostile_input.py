@@ -109,6 +109,15 @@ CASES: list[tuple[str, Argv]] = [
         "worker on a database that is a directory",
         lambda t: ["worker", "--once", "--database-url", f"sqlite:///{t}/specdir.yaml"],
     ),
+    ("users add to a users file that is a directory", lambda t: ["users", "add", "al", "--users-file", str(t / "app")]),
+    (
+        "users add to a users file not in UTF-8",
+        lambda t: ["users", "add", "al", "--users-file", str(t / "baseline.json")],
+    ),
+    ("users add to a users file that loops", lambda t: ["users", "add", "al", "--users-file", str(t / "loop1")]),
+    ("users list of a latin-1 users file", lambda t: ["users", "list", "--users-file", str(t / "alembic.ini")]),
+    ("users list of a dangling users file", lambda t: ["users", "list", "--users-file", str(t / "dangling.yaml")]),
+    ("users list of an unreadable users file", lambda t: ["users", "list", "--users-file", str(t / "unreadable.yaml")]),
     (
         "archive into a directory",
         lambda t: ["archive", "--archive-file", str(t / "specdir.yaml"), "--database-url", f"sqlite:///{t}/db.sqlite"],
@@ -179,7 +188,7 @@ def test_every_command_has_a_hostile_case() -> None:
     covered = set()
     for _, argv in CASES:
         words = [w for w in argv(Path("/t")) if not w.startswith(("-", "/"))]
-        covered.add(" ".join(words[:2]) if words[0] == "gen" else words[0])
+        covered.add(" ".join(words[:2]) if words[0] in ("gen", "users") else words[0])
     leaves = set(_leaves(typer.main.get_command(app)))
     assert leaves <= covered, f"add a hostile case for: {sorted(leaves - covered)}"
     assert os.sep == "/"

@@ -43,6 +43,7 @@ from parapet.spec.model import (
     Spec,
     Suppression,
     Topology,
+    UISettings,
 )
 from parapet.spec.promql import TemplateError, format_matchers, label_matcher_list
 from parapet.spec.source import PathKey, SourceDocument
@@ -102,6 +103,7 @@ def build_v1(doc: SourceDocument, spec: v1.SpecV1) -> Spec:
         database=_database(doc, spec.database),
         cardinality=_cardinality(doc, spec.doctor.cardinality),
         alertmanager=_alertmanager(doc, spec.alertmanager),
+        ui=_ui(doc, spec.ui),
     )
 
 
@@ -134,6 +136,34 @@ def _alertmanager(doc: SourceDocument, am: v1.Alertmanager | None) -> Alertmanag
         webhook_token_file=token,
         ignore_labels=tuple(am.ignore_labels),
         correlation=tuple(CorrelationRule(match=pairs(r.match), by=tuple(r.by)) for r in am.correlation),
+    )
+
+
+def _ui(doc: SourceDocument, ui: v1.UI | None) -> UISettings:
+    """``ui:``; the users file against the spec's folder, each proxy network parsed (errors name the entry)."""
+    if ui is None:
+        return UISettings()
+    import ipaddress
+
+    users = (doc.path.parent / ui.users_file) if ui.users_file and doc.path else None
+    proxies = ui.trusted_proxies
+    if proxies is not None:
+        for i, network in enumerate(proxies.networks):
+            try:
+                ipaddress.ip_network(network.strip(), strict=False)
+            except ValueError:
+                raise doc.error(
+                    ("ui", "trusted_proxies", "networks", i),
+                    f"{network!r} is not a network",
+                    "write an address or a CIDR, e.g. 10.0.0.0/8 or 127.0.0.1",
+                ) from None
+    return UISettings(
+        users_file=users,
+        proxy_networks=tuple(proxies.networks) if proxies else (),
+        proxy_user_header=proxies.user_header if proxies else "X-Forwarded-User",
+        proxy_role_header=proxies.role_header if proxies else None,
+        proxy_default_role=proxies.default_role if proxies else "viewer",
+        trace_url=ui.trace_url,
     )
 
 

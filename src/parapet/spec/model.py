@@ -189,6 +189,19 @@ class AlertmanagerSettings:
 
 
 @dataclass(frozen=True)
+class UISettings:
+    """``ui:``: the users file (resolved against the spec's directory), the proxies trusted to name the user
+    (networks, user header, role header, default role) and the trace link template."""
+
+    users_file: Path | None = None
+    proxy_networks: tuple[str, ...] = ()
+    proxy_user_header: str = "X-Forwarded-User"
+    proxy_role_header: str | None = None
+    proxy_default_role: str = "viewer"
+    trace_url: str | None = None
+
+
+@dataclass(frozen=True)
 class Spec:
     service: str
     slos: tuple[SLO, ...]
@@ -204,3 +217,4 @@ class Spec:
     database: Database | None = None
     cardinality: CardinalitySettings | None = None  # doctor: cardinality:
     alertmanager: AlertmanagerSettings = AlertmanagerSettings()
+    ui: UISettings = UISettings()

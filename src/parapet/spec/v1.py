@@ -267,6 +267,25 @@ class Alertmanager(_Model):
     correlation: list[CorrelationRule] = []
 
 
+class TrustedProxySpec(_Model):
+    """A proxy allowed to name the UI's user in a header (``ui.trusted_proxies``)."""
+
+    networks: list[str] = Field(min_length=1, description="addresses or CIDRs of the proxies")
+    user_header: str = Field("X-Forwarded-User", min_length=1)
+    role_header: str | None = Field(None, min_length=1)
+    default_role: Literal["viewer", "responder", "admin"] = "viewer"
+
+
+class UI(_Model):
+    """The operator UI (``ui:``); ``parapet serve`` and ``create_app`` read it."""
+
+    users_file: str | None = Field(
+        None, min_length=1, description="`parapet users add` writes it; relative to the spec"
+    )
+    trusted_proxies: TrustedProxySpec | None = None
+    trace_url: str | None = Field(None, pattern=r"^https?://.*\{trace_id\}", description="link to a trace")
+
+
 class SpecV1(_Model):
     version: Literal["parapet/v1"]
     service: Name
@@ -278,5 +297,6 @@ class SpecV1(_Model):
     topology: Topology | None = None
     doctor: Doctor = Doctor()
     alertmanager: Alertmanager | None = None
+    ui: UI | None = None
     retention: Retention = Retention()
     database: Database | None = None

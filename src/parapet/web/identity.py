@@ -157,7 +157,7 @@ class UsersFile:
             ) from None
         stamp = (stat.st_mtime_ns, stat.st_size)
         if stamp != self._stamp:
-            self._users = parse_users(self.path.read_text(encoding="utf-8"), self.path)
+            self._users = parse_users(read_users_text(self.path), self.path)
             self._stamp = stamp
         return self._users
 
@@ -175,12 +175,34 @@ class UsersFile:
         return User(record.name, record.role, source="users-file") if record else None
 
 
-def add_user(path: Path, name: str, role: Role, password: str) -> bool:
-    """Add or replace ``name`` in the users file (created 0600); True when it replaced a line."""
+def read_users_text(path: Path) -> str:
+    """The users file's text, or ConfigError naming the file (unreadable, a directory, not UTF-8, a loop)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: the users file is not UTF-8 (byte {exc.start})", hint="write it with `parapet users add`"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read the users file {path}: {exc.strerror or exc}",
+            hint="create it with `parapet users add NAME --role responder --users-file FILE`",
+        ) from None
+
+
+def check_new_user(path: Path, name: str) -> str:
+    """The users file's current text (empty when absent), after checking the name and that the file is sound:
+    called before a password is asked for, so a broken file fails first."""
     if not _NAME.match(name) or name.startswith(SYSTEM_PREFIX):
         raise ConfigError(f"invalid user name {name!r}", hint="no spaces, no leading ':', not system:")
-    existing = path.read_text(encoding="utf-8") if path.exists() else ""
+    existing = read_users_text(path) if path.exists() or path.is_symlink() else ""
     parse_users(existing, path)  # refuse to rewrite a file that is already broken
+    return existing
+
+
+def add_user(path: Path, name: str, role: Role, password: str) -> bool:
+    """Add or replace ``name`` in the users file (created 0600); True when it replaced a line."""
+    existing = check_new_user(path, name)
     line = f"{name} {role.value} {hash_password(password)}"
     lines, replaced = [], False
     for old in existing.splitlines():
@@ -192,12 +214,17 @@ def add_user(path: Path, name: str, role: Role, password: str) -> bool:
             lines.append(old)
     if not replaced:
         lines.append(line)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write("\n".join(lines) + "\n")
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write("\n".join(lines) + "\n")
+        tmp.replace(path)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write the users file {path}: {exc.strerror or exc}", hint="choose a writable --users-file"
+        ) from None
     return replaced
 
 

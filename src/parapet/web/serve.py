@@ -92,6 +92,16 @@ def server_app(
     return Starlette(routes=[Route("/", home), Mount(MOUNT, app=inner)], lifespan=lifespan)
 
 
+def ui_sign_in(app: Starlette) -> bool:
+    """True when the served UI can know who is asking (a users file or trusted proxies, by option or spec)."""
+    from parapet.web.ui import authenticator
+
+    mounted = next(r for r in app.routes if isinstance(r, Mount))
+    settings: WebSettings = mounted.app.state.parapet  # type: ignore[attr-defined]
+    auth = authenticator(settings)
+    return auth.users_file is not None or auth.trusted_proxies is not None
+
+
 def run(app: Starlette, *, host: str, port: int, log_level: str = "info") -> None:
     import uvicorn
 

@@ -52,7 +52,7 @@ from parapet.evidence.store import (
     TimelineEntry,
 )
 from parapet.web.app import WebSettings
-from parapet.web.identity import Authenticator, Role, User, UsersFile
+from parapet.web.identity import Authenticator, Role, TrustedProxies, User, UsersFile
 from parapet.web.security import (
     CSRF_FIELD,
     SecurityHeadersMiddleware,
@@ -576,31 +576,45 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
-def routes(settings: WebSettings) -> Sequence[BaseRoute]:
-    """The UI's route group for ``create_app``: one mount at ``""``, after the webhook and health routes.
-
-    Options come from ``create_app``'s keyword arguments (``settings.extra``): ``users_file`` (path),
-    ``trusted_proxies`` (TrustedProxies), ``insecure_local`` (bool: everyone is a local admin, for
-    ``parapet serve --insecure-local`` on 127.0.0.1 only), ``login_url`` (the host's sign-in page),
-    ``session_secret``, ``allowed_origins``, ``https_only``, ``trace_url`` and ``title``."""
-    extra = settings.extra
-    root = settings.spec.path.parent if settings.spec is not None else None
-    users_file = extra.get("users_file")
-    auth = Authenticator(
+def authenticator(settings: WebSettings) -> Authenticator:
+    """Who the UI believes, from ``create_app``'s options, else the spec's ``ui:`` block."""
+    extra, spec_ui = settings.extra, settings.spec.ui if settings.spec is not None else None
+    users_file = extra.get("users_file") or (spec_ui.users_file if spec_ui else None)
+    proxies = extra.get("trusted_proxies")
+    if proxies is None and spec_ui is not None and spec_ui.proxy_networks:
+        proxies = TrustedProxies.parse(
+            spec_ui.proxy_networks,
+            user_header=spec_ui.proxy_user_header,
+            role_header=spec_ui.proxy_role_header,
+            default_role=spec_ui.proxy_default_role,
+        )
+    return Authenticator(
         user_provider=settings.user_provider,
         users_file=UsersFile(Path(users_file)) if users_file else None,
-        trusted_proxies=extra.get("trusted_proxies"),
+        trusted_proxies=proxies,
         anonymous_role=Role.ADMIN if extra.get("insecure_local") else None,
         login_url=extra.get("login_url"),
     )
+
+
+def routes(settings: WebSettings) -> Sequence[BaseRoute]:
+    """The UI's route group for ``create_app``: one mount at ``""``, after the webhook and health routes.
+
+    Options come from ``create_app``'s keyword arguments (``settings.extra``), else the spec's ``ui:``:
+    ``users_file`` (path), ``trusted_proxies`` (TrustedProxies), ``insecure_local`` (bool: everyone is a
+    local admin, for ``parapet serve --insecure-local`` on 127.0.0.1 only), ``login_url`` (the host's
+    sign-in page), ``session_secret``, ``allowed_origins``, ``https_only``, ``trace_url`` and ``title``."""
+    extra = settings.extra
+    spec_ui = settings.spec.ui if settings.spec is not None else None
+    root = settings.spec.path.parent if settings.spec is not None else None
     ui_settings = UISettings(
         store=settings.store,
-        auth=auth,
+        auth=authenticator(settings),
         session_secret=session_secret(extra.get("session_secret"), root),
         templates_dir=host_templates_dir(settings.templates_dir, settings.spec.path if settings.spec else None),
         allowed_origins=tuple(extra.get("allowed_origins") or ()),
         https_only=extra.get("https_only"),
-        trace_url=extra.get("trace_url"),
+        trace_url=extra.get("trace_url") or (spec_ui.trace_url if spec_ui else None),
         title=extra.get("title") or "Parapet",
     )
     return [Mount("", app=build_ui(ui_settings))]

@@ -68,6 +68,39 @@ def serve(
             "--insecure-local", help="No authentication at all: only on 127.0.0.1, for a developer's machine."
         ),
     ] = False,
+    users_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--users-file",
+            metavar="<file>",
+            help="The UI's users (`parapet users add` writes it); default: the spec's ui.users_file.",
+            envvar="PARAPET_USERS_FILE",
+        ),
+    ] = None,
+    trusted_proxy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trusted-proxy",
+            metavar="<cidr>",
+            help="A network (CIDR) whose requests may name the UI's user in a header; repeat for more.",
+        ),
+    ] = None,
+    proxy_user_header: Annotated[
+        str,
+        typer.Option("--proxy-user-header", metavar="<header>", help="The header a trusted proxy names the user in."),
+    ] = "X-Forwarded-User",
+    proxy_role_header: Annotated[
+        str | None,
+        typer.Option("--proxy-role-header", metavar="<header>", help="The header a trusted proxy names the role in."),
+    ] = None,
+    proxy_default_role: Annotated[
+        str,
+        typer.Option(
+            "--proxy-default-role",
+            metavar="<viewer|responder|admin>",
+            help="The role of a proxied user without a role header.",
+        ),
+    ] = "viewer",
     no_worker: Annotated[
         bool, typer.Option("--no-worker", help="Do not run the background loops here (a `parapet worker` runs them).")
     ] = False,
@@ -77,9 +110,21 @@ def serve(
 ) -> None:
     """Serve Parapet's web app at /parapet: Alertmanager's webhook, health, the operator UI; with the loops."""
     from parapet.web import serve as runtime
+    from parapet.web.identity import TrustedProxies
     from parapet.web.webhook import read_token_file
 
     tokens = read_token_file(webhook_token_file) if webhook_token_file is not None else ()
+    proxies = None
+    if trusted_proxy:
+        proxies = TrustedProxies.parse(
+            trusted_proxy,
+            user_header=proxy_user_header,
+            role_header=proxy_role_header,
+            default_role=proxy_default_role,
+        )
+    ui_options: dict[str, Any] = {"trusted_proxies": proxies}
+    if users_file is not None:
+        ui_options["users_file"] = users_file
     app = runtime.server_app(
         spec_path=_spec_path(spec),
         database_url=database_url,
@@ -87,7 +132,12 @@ def serve(
         host=host,
         insecure_local=insecure_local,
         run_worker=not no_worker,
+        **ui_options,
     )
+    if not (insecure_local or runtime.ui_sign_in(app)):
+        _render.note(
+            "note: the operator UI has no sign-in (every page answers 403): pass --users-file or --trusted-proxy"
+        )
     _render.note(f"serving Parapet at http://{host}:{port}{runtime.MOUNT}/ (webhook: {runtime.MOUNT}/webhook)")
     runtime.run(app, host=host, port=port, log_level=log_level)
 

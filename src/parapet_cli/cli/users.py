@@ -15,6 +15,7 @@ import typer
 
 from parapet.errors import ConfigError
 from parapet_cli.cli import _render
+from parapet_cli.cli._help import Command
 
 DEFAULT_USERS_FILE = Path(".parapet") / "users"
 MIN_PASSWORD = 12
@@ -22,26 +23,30 @@ MIN_PASSWORD = 12
 users_app = typer.Typer(help="Manage the users of `parapet serve` (argon2-hashed, in a file).", no_args_is_help=True)
 
 UsersFileOption = Annotated[
-    Path, typer.Option("--users-file", help="The users file (created 0600 if missing).", dir_okay=False)
+    Path,
+    typer.Option("--users-file", metavar="<file>", help="The users file (created 0600 if missing)."),
 ]
 
 
-@users_app.command("add")
+@users_app.command("add", cls=Command)
 def add(
-    name: Annotated[str, typer.Argument(help="The user's name (no spaces; not system:…).")],
-    role: Annotated[str, typer.Option("--role", help="viewer, responder or admin.")] = "responder",
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The user's name (no spaces; not system:…).")],
+    role: Annotated[
+        str, typer.Option("--role", metavar="<viewer|responder|admin>", help="The user's role.")
+    ] = "responder",
     users_file: UsersFileOption = DEFAULT_USERS_FILE,
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")
     ] = False,
 ) -> None:
     """Add a user, or replace their role and password."""
-    from parapet.web.identity import Role, add_user
+    from parapet.web.identity import Role, add_user, check_new_user
 
     try:
         chosen = Role(role)
     except ValueError:
         raise ConfigError(f"unknown role {role!r}", hint="use viewer, responder or admin") from None
+    check_new_user(users_file, name)  # a broken file or name fails before the password is asked for
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -54,7 +59,7 @@ def add(
     _render.note(f"{'updated' if replaced else 'added'} {name} ({chosen.value}) in {users_file}")
 
 
-@users_app.command("list")
+@users_app.command("list", cls=Command)
 def list_users(users_file: UsersFileOption = DEFAULT_USERS_FILE) -> None:
     """List the users and their roles (never the hashes)."""
     from parapet.web.identity import UsersFile
