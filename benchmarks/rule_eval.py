@@ -7,15 +7,16 @@ One command, one table. It
    by ``code``, 30s samples, a daily traffic wave and a trickle of 5xx/429) as OpenMetrics, plus the
    history of each rule set's 5m series (one sample a minute, as the rules themselves would have
    recorded it) so that the long windows read days of recorded data as they would in steady state;
-2. backfills it with ``promtool tsdb create-blocks-from openmetrics`` into a TSDB;
+2. backfills it with ``promtool tsdb create-blocks-from openmetrics`` into a TSDB, and serves the same
+   counters live on a loopback port from then on (Prometheus scrapes them every 30s);
 3. for Parapet (``parapet gen slo`` of one 99.9% availability SLO per service, the shape of Sloth's
    getting-started example) and for Sloth (its published output for that example,
    ``benchmarks/data/sloth-getting-started.rules.yml``, templated per service), one after the other:
    starts ``prometheus`` on a copy of the TSDB on a free loopback port, with that rule file only and
    every group at ``--interval``, lets ``--cycles`` evaluation cycles run after a warm-up cycle, reads
-   ``prometheus_rule_group_last_duration_seconds`` summed over the groups after each cycle (the
-   seconds one evaluation of every SLO takes), counts the recorded series and reads the process' memory,
-   then stops it.
+   ``prometheus_rule_group_last_duration_seconds`` from its /metrics, summed over the groups, after each
+   cycle (the seconds one evaluation of every SLO takes), counts the recorded series and reads the
+   process' memory, then stops it.
 
 Columns: seconds per evaluation cycle (median over the cycles, and the worst), recorded series per SLO,
 samples written per SLO and cycle, resident memory at the end and its peak, rules per SLO.
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 import shutil
 import socket
 import statistics
@@ -114,40 +114,55 @@ def rules_per_slo(text: str, slos: int) -> float:
 # ------------------------------------------------------------------------------------------- data
 
 
+SHARES = {"200": 0.9993, "500": 0.0005, "429": 0.0002}
+INSTANCE = "bench"
+
+
 @dataclass(frozen=True)
 class Traffic:
-    """Requests per second of one service at time t: a daily wave; 0.05% 5xx and 0.02% 429."""
+    """Requests per second of one service: a daily wave; 0.05% 5xx and 0.02% 429."""
 
     base: float
     phase: float
+    start: int
 
     def total(self, t: float) -> float:
         return self.base * (1 + 0.6 * math.sin(2 * math.pi * t / 86400 + self.phase))
 
+    def count(self, t: float, share: float) -> float:
+        """Requests since ``start`` (the counter's value at t): the integral of ``total``."""
+        k = 2 * math.pi / 86400
+        wave = 0.6 / k * (math.cos(k * self.start + self.phase) - math.cos(k * t + self.phase))
+        return share * self.base * ((t - self.start) + wave)
 
-def openmetrics(path: Path, slos: int, start: int, end: int, history_end: int) -> int:
-    """Counters from start to end (30s), and each rule set's 5m series from start+5m to history_end (1m)."""
+
+def traffic(i: int, slos: int, start: int) -> Traffic:
+    return Traffic(base=5 + (i % 10) * 3, phase=i / slos * 2 * math.pi, start=start)
+
+
+def counter_line(job: str, code: str, value: float) -> str:
+    return f'{METRIC}{{code="{code}",instance="{INSTANCE}",job="{job}"}} {value:.3f}'
+
+
+def openmetrics(path: Path, slos: int, start: int, end: int) -> int:
+    """Counters from start to end (30s), and each rule set's 5m series from start+5m to end (1m)."""
     samples = 0
-    shares = {"200": 0.9993, "500": 0.0005, "429": 0.0002}
     with path.open("w", encoding="utf-8") as out:
         for i in range(slos):
-            traffic = Traffic(base=5 + (i % 10) * 3, phase=i / slos * 2 * math.pi)
-            job = service(i)
-            for code, share in shares.items():
-                value = 0.0
-                lines = []
-                for t in range(start, end, SAMPLE):
-                    value += traffic.total(t) * share * SAMPLE
-                    lines.append(f'{METRIC}{{job="{job}",code="{code}"}} {value:.3f} {t}\n')
+            flow = traffic(i, slos, start)
+            for code, share in SHARES.items():
+                lines = [
+                    f"{counter_line(service(i), code, flow.count(t, share))} {t}\n" for t in range(start, end, SAMPLE)
+                ]
                 out.writelines(lines)
                 samples += len(lines)
         # the history the rules would have recorded: the 5m rates (Parapet) and the 5m ratio (Sloth)
         for i in range(slos):
-            traffic = Traffic(base=5 + (i % 10) * 3, phase=i / slos * 2 * math.pi)
+            flow = traffic(i, slos, start)
             job = service(i)
             events, errors, ratio = [], [], []
-            for t in range(start + 300, history_end, 60):
-                total = traffic.total(t - 150)
+            for t in range(start + 300, end, 60):
+                total = flow.total(t - 150)
                 events.append(f'parapet_slo:events:rate5m{{service="bench",slo="{job}"}} {total:.6f} {t}\n')
                 errors.append(f'parapet_slo:errors:rate5m{{service="bench",slo="{job}"}} {total * 0.0007:.9f} {t}\n')
                 ratio.append(
@@ -161,6 +176,42 @@ def openmetrics(path: Path, slos: int, start: int, end: int, history_end: int) -
                 samples += len(chunk)
         out.write("# EOF\n")
     return samples
+
+
+class Exporter:
+    """The same counters, live: Prometheus scrapes them from here after the backfilled history ends."""
+
+    def __init__(self, slos: int, start: int) -> None:
+        import http.server
+        import threading
+
+        flows = [traffic(i, slos, start) for i in range(slos)]
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                now = time.time()
+                body = "".join(
+                    counter_line(service(i), code, flow.count(now, share)) + "\n"
+                    for i, flow in enumerate(flows)
+                    for code, share in SHARES.items()
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self.server.server_address[1])
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 # ------------------------------------------------------------------------------------- prometheus
@@ -196,10 +247,44 @@ class Result:
     rss: int
     peak: int
     rules_per_slo: float
+    detail: dict[str, float]
+
+
+def rule_times(url: str) -> dict[str, float]:
+    """Mean last evaluation time of each rule, by record or alert name, over the SLOs (/api/v1/rules)."""
+    import json
+
+    with urllib.request.urlopen(f"{url}/api/v1/rules", timeout=60) as response:
+        groups = json.loads(response.read())["data"]["groups"]
+    times: dict[str, list[float]] = {}
+    for group in groups:
+        for rule in group["rules"]:
+            key = (
+                rule["name"]
+                if rule["type"] == "recording"
+                else f"alert {rule['labels'].get('sloth_severity') or rule['labels'].get('severity', '')}"
+            )
+            times.setdefault(key, []).append(float(rule["evaluationTime"]))
+    return {k: statistics.mean(v) for k, v in times.items()}
+
+
+def own_metrics(url: str, name: str) -> list[float]:
+    """Values of one metric family on Prometheus' own /metrics page."""
+    with urllib.request.urlopen(f"{url}/metrics", timeout=60) as response:
+        text = response.read().decode()
+    return [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{")]
 
 
 def measure(
-    name: str, prometheus: str, tsdb: Path, rules: str, slos: int, interval: int, cycles: int, work: Path
+    name: str,
+    prometheus: str,
+    tsdb: Path,
+    rules: str,
+    slos: int,
+    interval: int,
+    cycles: int,
+    work: Path,
+    exporter: int,
 ) -> Result:
     data = work / f"{name}-data"
     shutil.copytree(tsdb, data)
@@ -210,9 +295,15 @@ def measure(
     config.write_text(
         yaml.safe_dump(
             {
-                "global": {"evaluation_interval": f"{interval}s", "scrape_interval": f"{interval}s"},
+                "global": {"evaluation_interval": f"{interval}s", "scrape_interval": f"{SAMPLE}s"},
                 "rule_files": [str(rule_file)],
-                "scrape_configs": [],
+                "scrape_configs": [
+                    {
+                        "job_name": "bench",
+                        "honor_labels": True,  # keep the job and instance of the backfilled series
+                        "static_configs": [{"targets": [f"127.0.0.1:{exporter}"]}],
+                    }
+                ],
             }
         ),
         encoding="utf-8",
@@ -242,21 +333,24 @@ def measure(
             if process.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"prometheus did not start: {(work / f'{name}.log').read_text()[-2000:]}")
             time.sleep(0.5)
-        groups = f'prometheus_rule_group_last_duration_seconds{{rule_group=~"{re.escape(str(rule_file))}.*"}}'
-        # wait for the first (warm-up) cycle of every group, then take one reading per cycle
+        # wait for every group's first (warm-up) evaluation, then take one reading per cycle
+        expected_groups = len(yaml.safe_load(rules)["groups"])
         warm = time.monotonic() + 10 * interval
-        while scalar(url, f"count({groups} > 0)") < len(yaml.safe_load(rules)["groups"]):
+        while (
+            sum(1 for v in own_metrics(url, "prometheus_rule_group_last_duration_seconds") if v > 0) < expected_groups
+        ):
             if time.monotonic() > warm:
-                break
+                raise SystemExit(f"{name}: not every rule group was evaluated within {10 * interval} s")
             time.sleep(1)
         time.sleep(interval)
         readings = []
         for _ in range(cycles):
             time.sleep(interval)
-            readings.append(scalar(url, f"sum({groups})"))
-        names = "|".join(re.escape(n) for n in sorted(record_names(rules)))
+            readings.append(sum(own_metrics(url, "prometheus_rule_group_last_duration_seconds")))
+        names = "|".join(sorted(record_names(rules)))  # [a-z0-9_:] only: nothing to escape
         series = scalar(url, f'count({{__name__=~"{names}"}})')
-        samples = scalar(url, "sum(prometheus_rule_group_last_evaluation_samples)")
+        samples = sum(own_metrics(url, "prometheus_rule_group_last_evaluation_samples"))
+        detail = rule_times(url)
         rss, peak = memory(process.pid)
     finally:
         process.terminate()
@@ -276,6 +370,7 @@ def measure(
         rss,
         peak,
         rules_per_slo(rules, slos),
+        detail,
     )
 
 
@@ -285,6 +380,7 @@ def main() -> int:
     parser.add_argument("--days", type=float, default=3)
     parser.add_argument("--cycles", type=int, default=6, help="evaluation cycles measured per rule set")
     parser.add_argument("--interval", default="20s", help="evaluation interval of every group during the run")
+    parser.add_argument("--detail", action="store_true", help="also print each rule's mean evaluation time")
     args = parser.parse_args()
     prometheus, promtool = shutil.which("prometheus"), shutil.which("promtool")
     if prometheus is None or promtool is None:
@@ -295,9 +391,8 @@ def main() -> int:
         work = Path(tmp)
         now = int(time.time()) // 60 * 60
         start = now - int(args.days * 86400)
-        # counters run 30 minutes past now, so the rules find fresh samples for the whole measurement
         began = time.monotonic()
-        samples = openmetrics(work / "data.om", args.slos, start, now + 1800, now - 60)
+        samples = openmetrics(work / "data.om", args.slos, start, now)
         tsdb = work / "tsdb"
         subprocess.run(
             [promtool, "tsdb", "create-blocks-from", "openmetrics", str(work / "data.om"), str(tsdb)],
@@ -310,13 +405,18 @@ def main() -> int:
             f"{time.monotonic() - began:.0f} s",
             file=sys.stderr,
         )
+        # the counters go on live from there: the rules always find fresh samples
+        exporter = Exporter(args.slos, start)
         results = []
         for name, rules in (
             ("parapet", with_interval(parapet_rules(args.slos, work), args.interval)),
             ("sloth", with_interval(sloth_rules(args.slos), args.interval)),
         ):
             print(f"measuring {name} ...", file=sys.stderr)
-            results.append(measure(name, prometheus, tsdb, rules, args.slos, interval, args.cycles, work))
+            results.append(
+                measure(name, prometheus, tsdb, rules, args.slos, interval, args.cycles, work, exporter.port)
+            )
+        exporter.close()
     version = subprocess.run([prometheus, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
     print(f"{args.slos} SLOs, {args.days:g} days backfilled, every group at {args.interval}; {version}")
     header = (
@@ -331,6 +431,11 @@ def main() -> int:
             f"{r.samples_per_slo:>18.1f} {r.rss / 2**20:>8.0f} {r.peak / 2**20:>9.0f} {r.rules_per_slo:>10.1f}"
         )
     parapet, sloth = results
+    if args.detail:
+        for r in results:
+            print(f"\n{r.name}: ms per rule evaluation, mean over the SLOs (last cycle)")
+            for key, seconds in sorted(r.detail.items(), key=lambda kv: -kv[1]):
+                print(f"  {seconds * 1000:8.2f}  {key}")
     print(
         f"parapet / sloth: evaluation {parapet.cycle_median / sloth.cycle_median:.2f}x, "
         f"recorded series {parapet.series_per_slo / sloth.series_per_slo:.2f}x"

@@ -120,3 +120,26 @@ def test_golden_rules_load_in_vmalert(case: Path) -> None:
     assert rules
     for path in rules:
         engine.check(path.parent, path.name)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_golden_rules_are_stateless(case: Path) -> None:
+    """No rule reads its own output, and every recorded series a rule reads is recorded above it.
+
+    A rule that reads its own earlier value breaks under ``vmalert -replay`` (each rule is one range
+    query there) and when a ruler restarts or moves the group; reading only what the rules above wrote in
+    the same evaluation keeps every engine's answer the same.
+    """
+    for path in sorted((case / "expected").glob("*.rules.yml")):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            assert group.get("interval") == "1m", f"{group['name']}: the long windows count one 5m sample a minute"
+            above: set[str] = set()
+            for rule in group["rules"]:
+                reads = set(re.findall(r"parapet_slo:[a-z0-9_:]+", rule["expr"]))
+                name = rule.get("record")
+                assert name not in reads, f"{group['name']}: {name} reads its own output"
+                assert reads <= above, (
+                    f"{group['name']}: {name or rule['alert']} reads {sorted(reads - above)} not recorded above it"
+                )
+                if name:
+                    above.add(name)
