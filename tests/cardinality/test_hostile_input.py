@@ -141,6 +141,9 @@ _FRAGMENTS = [
     "class K:\n    labels = ['username']\n    def f(self):\n        self.m.labels(*self.labels)\n",
     "try:\n    pass\nexcept Exception as e:\n    C.labels(str(e), e).inc()\n",
     "LABELS = ('a',) + ('b',)\n",
+    "class A:\n    x = ['a']\n    def __init__(self):\n"
+    "        self._labels += ['x']\n        self._labels = self._labels\n"
+    "    def collect(self):\n        yield GaugeMetricFamily('x', 'X.', labels=self._labels + A.x + [*self.y])\n",
     "x = (((((((((((((((((((((((((((((1)))))))))))))))))))))))))))))\n",
     "s = '" + "a" * 5000 + "'\n",
     "n = " + "9" * 4000 + "\n",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from parapet_cli.analyzers.cardinality.model import Index, Kind
+from parapet_cli.analyzers.cardinality.prune import prune
 from parapet_cli.analyzers.cardinality.recognize import absolute, analyze_source, module_name
 from parapet_cli.doctor.findings import Confidence
 
@@ -272,3 +273,53 @@ def test_a_value_assigned_after_its_use_is_followed() -> None:
     )
     (use,) = analyze_source("app/m.py", source).uses
     assert use.positional[0].kind is Kind.REQUEST
+
+
+def test_collector_label_lists_fold_through_attributes_and_constants() -> None:
+    source = (
+        "from prometheus_client.core import GaugeMetricFamily, CounterMetricFamily, HistogramMetricFamily\n"
+        'STACK = ["stack"]\n'
+        "class Users:\n"
+        "    _stack_labels = STACK\n"
+        '    kinds = ("kind",)\n'
+        "    def __init__(self, hub):\n"
+        "        self.hub = hub\n"
+        '        self._labels = ["username"] + self._stack_labels\n'
+        "    def other(self):\n"
+        "        return 1\n"
+        "    def collect(self):\n"
+        '        a = GaugeMetricFamily("a", "A.", labels=self._labels)\n'
+        '        b = CounterMetricFamily("b", "B.", labels=[*self.kinds, "slug"])\n'
+        '        c = HistogramMetricFamily("c", "C.", labels=Users.kinds + tuple(STACK))\n'
+        '        names = ["x"]\n'
+        '        d = GaugeMetricFamily("d", "D.", labels=names)\n'
+        "        a.add_metric([self.hub.name, 's'], 1)\n"
+        "        yield a\n"
+    )
+    facts = analyze_source("app/c.py", source)
+    assert [(d.name, d.labels) for d in facts.definitions] == [
+        ("a", ("username", "stack")),
+        ("b", ("kind", "slug")),
+        ("c", ("kind", "stack")),
+        ("d", ("x",)),
+    ]
+    (use,) = facts.uses
+    assert use.method == "add_metric" and use.targets[0] == "app.c.<collect>.a"
+    # assigned twice (or augmented): not a constant
+    twice = source.replace("        self.hub = hub\n", "        self._labels += ['more']\n")
+    assert analyze_source("app/c.py", twice).definitions[0].labels is None
+
+
+def test_prune_keeps_the_method_that_sets_a_label_list_of_a_kept_class() -> None:
+    source = (
+        "from prometheus_client.core import GaugeMetricFamily\n"
+        "class Users:\n"
+        "    def __init__(self):\n"
+        '        self._labels = ["username"]\n'
+        "    def unrelated(self):\n"
+        "        return self.x\n"
+        "    def collect(self):\n"
+        '        yield GaugeMetricFamily("a", "A.", labels=self._labels)\n'
+    )
+    pruned = prune(source)
+    assert 'self._labels = ["username"]' in pruned and "return self.x" not in pruned

@@ -38,7 +38,9 @@ def test_example(rule: type[Rule], example: Example, valid: bool) -> None:
         sources = {"app/example.py": example} if isinstance(example, str) else dict(example)
         lines = sources[f.path].splitlines()
         assert 1 <= f.line <= len(lines)
-        assert f.subject.endswith(lines[f.line - 1].strip())
+        assert f.subject.splitlines()[0].endswith(lines[f.line - 1].strip())
+        for x in f.related:  # the other places of the same cause point at real lines too
+            assert x.line is not None and 1 <= x.line <= len(sources[x.path].splitlines()) and x.message
 
 
 @pytest.mark.parametrize("rule", RULES, ids=[r.ID for r in RULES])

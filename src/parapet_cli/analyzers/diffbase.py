@@ -68,14 +68,19 @@ def changed_lines(root: Path, ref: str) -> dict[str, set[int]]:
     return changed
 
 
+def _touched(changed: dict[str, set[int]], path: str, line: int | None) -> bool:
+    lines = changed.get(path, set())
+    return ALL_LINES in lines or (line is None and bool(lines)) or line in lines
+
+
 def apply_diff_base(report: Report, root: Path, ref: str) -> int:
     changed = changed_lines(root, ref)
     count = 0
     results = []
     for r in report.results:
         f = r.finding
-        lines = changed.get(f.path or "", set())
-        keep = f.path is None or ALL_LINES in lines or (f.line is None and bool(lines)) or f.line in lines
+        keep = f.path is None or _touched(changed, f.path, f.line)
+        keep = keep or any(_touched(changed, x.path, x.line) for x in f.related)  # a new use of an old cause
         if r.suppressed is None and not keep:
             r = replace(r, suppressed=KIND, reason=f"not on a line changed since {ref}")
             count += 1

@@ -254,6 +254,8 @@ def render_table(report: Report) -> None:
                 table.add_section()
             previous = f.path
             body = Text(f.message)
+            for x in f.related:  # the other places of the same cause, under it
+                body.append(f"\n  also {x.location()}: {x.message}")
             if f.hint:
                 body.append(f"\nfix: {f.hint}", style="dim")
             table.add_row(Text(f.severity.value, style=_STYLE[f.severity]), f.rule, f.location() or "-", body)

@@ -36,6 +36,25 @@ class Confidence(StrEnum):
 
 
 @dataclass(frozen=True)
+class Related:
+    """Another place that takes part in a finding (a use site of the metric a finding is about), with what
+    happens there; SARIF's ``relatedLocations``."""
+
+    path: str
+    line: int | None
+    column: int | None
+    message: str
+
+    def location(self) -> str:
+        out = self.path
+        if self.line is not None:
+            out += f":{self.line}"
+            if self.column is not None:
+                out += f":{self.column}"
+        return out
+
+
+@dataclass(frozen=True)
 class Finding:
     """One problem (or, at info, one fact) a check found.
 
@@ -43,6 +62,7 @@ class Finding:
     ``subject`` is the stable text the fingerprint is computed from (the offending line's text, say):
     it must not contain line numbers, so that a fingerprint survives edits above the finding.
     ``extra`` carries check-specific keys (``metric``, ``label`` …) that the JSON output adds to the finding.
+    ``related`` are the other places of the same cause (one finding per cause, not one per place).
     """
 
     rule: str
@@ -55,6 +75,7 @@ class Finding:
     confidence: Confidence = Confidence.HIGH
     subject: str = ""
     extra: tuple[tuple[str, str], ...] = ()
+    related: tuple[Related, ...] = ()
 
     def location(self) -> str:
         if self.path is None:

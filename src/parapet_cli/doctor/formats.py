@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from parapet import __version__
-from parapet_cli.doctor.findings import Severity
+from parapet_cli.doctor.findings import Related, Severity
 from parapet_cli.doctor.registry import CheckInfo, info
 from parapet_cli.doctor.runner import Report, Reported
 
@@ -36,6 +36,8 @@ def finding_json(r: Reported) -> dict[str, Any]:
     }
     for key, value in f.extra:
         out.setdefault(key, value)
+    if f.related:
+        out["related"] = [{"path": x.path, "line": x.line, "column": x.column, "message": x.message} for x in f.related]
     if r.suppressed is not None:
         out["suppressed"] = {"kind": r.suppressed, "reason": r.reason}
     return out
@@ -89,6 +91,16 @@ def _rule(i: CheckInfo) -> dict[str, Any]:
     }
 
 
+def _related(n: int, x: Related) -> dict[str, Any]:
+    location: dict[str, Any] = {"artifactLocation": {"uri": x.path, "uriBaseId": "%SRCROOT%"}}
+    if x.line is not None:
+        region: dict[str, Any] = {"startLine": x.line}
+        if x.column is not None:
+            region["startColumn"] = x.column
+        location["region"] = region
+    return {"id": n, "physicalLocation": location, "message": {"text": x.message}}
+
+
 def to_sarif(report: Report) -> str:
     ids = sorted({c.id for c in report.checks} | {r.finding.rule for r in report.results})
     rules = [_rule(info(i)) for i in ids]
@@ -112,6 +124,8 @@ def to_sarif(report: Report) -> str:
                     region["startColumn"] = f.column
                 location["region"] = region
             result["locations"] = [{"physicalLocation": location}]
+        if f.related:
+            result["relatedLocations"] = [_related(n, x) for n, x in enumerate(f.related, start=1)]
         if r.suppressed is not None:
             result["suppressions"] = [
                 {"kind": "inSource" if r.suppressed == "inline" else "external", "justification": r.reason or ""}
@@ -169,6 +183,8 @@ def to_github(report: Report) -> str:
                     props.append(f"col={f.column}")
         props.append(f"title={_escape_property(f'{f.rule} {info(f.rule).name}')}")
         message = f"{f.message}. Fix: {f.hint}" if f.hint else f.message
+        if f.related:
+            message += ". Also at: " + ", ".join(x.location() for x in f.related)
         lines.append(f"::{level} {','.join(props)}::{_escape_data(message)}")
     for level, count in hidden.items():
         lines.append(

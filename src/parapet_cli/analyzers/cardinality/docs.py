@@ -64,6 +64,14 @@ literal, a module constant, an enum member (`Status.OK`, `Status.OK.value`), a c
 the same function checks with `in ALLOWED` / `not in ALLOWED`. Parameters nothing is known about are not
 reported unless their name says they are unbounded (`user_id`, `hostname`, …).
 
+**One finding per cause.** A (metric, label) pair is reported once, however many places set it: at its worst
+place, with the others listed under it (`also path:line:col: …` in text, `related` in JSON, `relatedLocations` in
+SARIF), at the worst severity of them all. A label whose very name is unbounded (`user_id`, `username`) is reported
+at the definition (PAR402), and the places that set it to a value that is itself unbounded are listed under that
+finding rather than reported again by PAR403-PAR405. Custom collectors (`GaugeMetricFamily(…, labels=…)` and
+`add_metric()`) are analysed like any metric, their label lists followed through module constants, class
+attributes, `self.…` set in the class's methods and local names.
+
 **Severity and confidence.** Every finding has both. Values that are certainly unbounded (`uuid4()`,
 `os.getpid()`, request paths, exception text) are errors at high confidence; f-strings and `str()` of runtime
 values, and names that only look unbounded, are warnings at medium or low confidence.

@@ -359,6 +359,5 @@ def analyze(
 def run_rules(analysis: Analysis, rules: Iterable[Rule], config: Config) -> list[Finding]:
     out: list[Finding] = []
     for rule in rules:
-        for facts in analysis.files:
-            out.extend(rule.check(facts, analysis.index, config))
+        out.extend(rule.check_files(analysis.files, analysis.index, config))
     return out

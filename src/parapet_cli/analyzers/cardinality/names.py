@@ -2,7 +2,7 @@
 
 The table of METRICS.md lives in ``parapet.metrics.labels`` (ids, emails, paths, IPs, tokens, sessions, trace
 and request ids); this module only adds what the static analyzer also looks for: hostnames and pods, worker
-node names (Celery's ``celery@host``), timestamps and process ids.
+node names (Celery's ``celery@host``), users and slugs, timestamps and process ids.
 """
 
 from __future__ import annotations
@@ -24,6 +24,18 @@ _EXTRA: tuple[tuple[frozenset[str], tuple[str, ...], str, str], ...] = (
         ("_worker_name", "_nodename"),
         "names a worker process by its node name (Celery's celery@<hostname>), one per pod, new with every deploy",
         "label by queue or task name; count workers with a gauge, or let Prometheus's instance label tell them apart",
+    ),
+    (
+        frozenset({"user", "username", "user_name"}),
+        ("_user", "_username", "_user_name"),
+        "takes one value per person (every account is a new series)",
+        "use a bounded attribute of the user (plan, role, tier) or leave it to logs",
+    ),
+    (
+        frozenset({"slug"}),
+        ("_slug",),
+        "takes one value per object it names (a page, post, project or tenant)",
+        "use the kind of object or a bounded category; slugs belong in logs and exemplars",
     ),
     (
         frozenset({"timestamp", "ts", "time", "datetime", "date"}),

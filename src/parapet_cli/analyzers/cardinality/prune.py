@@ -5,13 +5,16 @@ included, and in an application most functions never touch a metric. ``ast`` par
 finds the top-level functions and classes (and the methods of kept classes) whose text mentions nothing
 metric-like. Each of them becomes one string statement spanning exactly its lines (``pass`` when it is one
 line): one node for libcst instead of a node per line, and every line number after it stays exact. Whatever
-mentions a metric keeps its whole body, closures included.
+mentions a metric keeps its whole body, closures included; so does a method of a kept class that sets a label
+list the kept methods read (``self._labels = ["username"] + …`` in ``__init__``, read by ``collect``).
 """
 
 from __future__ import annotations
 
 import ast
+import io
 import re
+import tokenize
 import warnings
 
 # What keeps a function: a metric's use, or prometheus_client by name. Its classes count under the names this module
@@ -23,6 +26,12 @@ _BODIES = ("body", "orelse", "finalbody", "handlers", "cases")
 # Past this depth of ast's tree (real code stays under 40), libcst's parser takes time quadratic in the depth (a
 # chain ``1+1+…`` of 2,000 terms: 8 s) and its visitors run out of Python's stack: the file is a PAR000 note.
 MAX_DEPTH = 150
+# A label list held in an attribute of self (``self._labels``, ``self.labelnames``), and an attribute assigned
+# (``self._labels = …``, ``self._labels += …``): a method of a kept class that sets one the kept methods read stays.
+_SELF_ATTR = re.compile(r"\bself\.(\w*[Ll]abel\w*)")
+_SELF_ASSIGN = re.compile(r"\bself\.(\w+)\s*(?:[-+|]?=)(?!=)")
+# Tokens that do not nest the tree: separators and assignments.
+_FLAT_OPERATORS = frozenset({",", ":", ";", "=", "->", ":=", "+=", "-=", "*=", "/=", "|=", "&=", "@"})
 # CPython's messages for nesting past its own limits (brackets, indentation, blocks).
 _TOO_DEEP = ("too many nested parentheses", "too many levels of indentation", "too many statically nested blocks")
 # Lines as Python's tokenizer counts them: str.splitlines() would also split at form feeds and other separators.
@@ -70,7 +79,7 @@ def python_tree(source: str) -> tuple[ast.Module | None, str | None]:
         message = str(exc.msg)
         if message.startswith(_TOO_DEEP):
             return None, f"it nests deeper than Python accepts ({message}, line {exc.lineno})"
-        return None, None
+        return None, _tokens_too_deep(source)  # syntax newer than this Python, or broken: libcst decides
     except (ValueError, MemoryError):
         return None, None
     except RecursionError:
@@ -79,6 +88,30 @@ def python_tree(source: str) -> tuple[ast.Module | None, str | None]:
     if depth > MAX_DEPTH:
         return None, f"it nests {depth} levels deep, past the analyzer's budget of {MAX_DEPTH}"
     return tree, None
+
+
+def _tokens_too_deep(source: str) -> str | None:
+    """For a file ``ast`` cannot read: why libcst should not try either when one statement is deeper (brackets,
+    or operators, each of which nests the tree one level) than ``MAX_DEPTH``; None when the tokens say nothing."""
+    depth = operators = 0
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type == tokenize.OP:
+                if token.string in "([{":
+                    depth += 1
+                elif token.string in ")]}":
+                    depth = max(0, depth - 1)
+                elif token.string not in _FLAT_OPERATORS:
+                    operators += 1
+            elif token.type == tokenize.NAME and token.string in ("and", "or", "not", "if", "lambda"):
+                operators += 1
+            elif token.type == tokenize.NEWLINE:
+                operators = 0
+            if depth > MAX_DEPTH or operators > MAX_DEPTH * 4:
+                return f"one statement nests past the analyzer's budget of {MAX_DEPTH} levels (line {token.start[0]})"
+    except (tokenize.TokenError, SyntaxError, ValueError):
+        return None
+    return None
 
 
 def _depth(tree: ast.AST) -> int:
@@ -106,18 +139,24 @@ def prune(source: str, tree: ast.Module | None = None) -> str:
     lines = source_lines(source)
     stubs: dict[int, tuple[int, list[str]]] = {}  # 0-based first line -> (last line, replacement lines)
 
-    def visit(body: list[ast.stmt]) -> None:
+    def visit(body: list[ast.stmt], in_class: bool = False) -> None:
+        spans: list[tuple[ast.stmt, int, int, str]] = []
         for stmt in body:
             if not isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
                 continue
             first = min([stmt.lineno, *(d.lineno for d in stmt.decorator_list)]) - 1
             last = (stmt.end_lineno or stmt.lineno) - 1
-            if last >= len(lines):
-                continue
-            text = "".join(lines[first : last + 1])
+            if last < len(lines):
+                spans.append((stmt, first, last, "".join(lines[first : last + 1])))
+        # in a kept class, a method that sets a label list the kept methods read (self._labels = [...]) stays too
+        kept = "".join(text for _, _, _, text in spans if trigger.search(text)) if in_class else ""
+        read = set(_SELF_ATTR.findall(kept))
+        for stmt, first, last, text in spans:
             if trigger.search(text):
                 if isinstance(stmt, ast.ClassDef):
-                    visit(stmt.body)
+                    visit(stmt.body, in_class=True)
+                continue
+            if read and any(m.group(1) in read for m in _SELF_ASSIGN.finditer(text)):
                 continue
             if lines[last].rstrip("\r\n").rstrip().endswith("\\"):
                 continue  # the statement after it continues this line: keep the text as it is

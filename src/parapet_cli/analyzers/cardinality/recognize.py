@@ -263,25 +263,46 @@ def _fold_str(expr: cst.BaseExpression, constants: dict[str, object]) -> str | N
     return None
 
 
-def _fold_names(expr: cst.BaseExpression, constants: dict[str, object]) -> tuple[str, ...] | None:
+Lookup = Callable[[cst.BaseExpression], cst.BaseExpression | None]
+
+
+def _fold_names(
+    expr: cst.BaseExpression, constants: dict[str, object], lookup: Lookup | None = None, depth: int = 0
+) -> tuple[str, ...] | None:
+    """A label list folded to its names: literals, the module's constants, ``+``, ``list()``/``tuple()``, ``*``
+    spreads, and with ``lookup`` the expression an attribute or local name is bound to (``self._labels``)."""
+    if depth > 6:
+        return None
+
+    def fold(e: cst.BaseExpression) -> tuple[str, ...] | None:
+        return _fold_names(e, constants, lookup, depth + 1)
+
     if isinstance(expr, cst.List | cst.Tuple):
-        out = []
+        out: list[str] = []
         for el in expr.elements:
-            if not isinstance(el, cst.Element):
-                return None
+            if isinstance(el, cst.StarredElement):
+                spread = fold(el.value)
+                if spread is None:
+                    return None
+                out.extend(spread)
+                continue
             folded = _fold_str(el.value, constants)
             if folded is None:
                 return None
             out.append(folded)
         return tuple(out)
-    if isinstance(expr, cst.Name):
-        value = constants.get(expr.value)
-        return value if isinstance(value, tuple) else None
+    if isinstance(expr, cst.Name) and isinstance(constants.get(expr.value), tuple):
+        found = constants[expr.value]
+        assert isinstance(found, tuple)
+        return found
     if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Add):
-        left, right = _fold_names(expr.left, constants), _fold_names(expr.right, constants)
+        left, right = fold(expr.left), fold(expr.right)
         return None if left is None or right is None else left + right
     if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value in ("list", "tuple"):
-        return _fold_names(expr.args[0].value, constants) if len(expr.args) == 1 else None
+        return fold(expr.args[0].value) if len(expr.args) == 1 and not expr.args[0].star else None
+    if lookup is not None and isinstance(expr, cst.Name | cst.Attribute):
+        bound = lookup(expr)
+        return None if bound is None else fold(bound)
     return None
 
 
@@ -307,7 +328,7 @@ def _int_literal(expr: cst.BaseExpression) -> int | None:
     if isinstance(expr, cst.Integer):
         try:
             value = expr.evaluated_value
-        except ValueError:  # more digits than int() converts (sys.set_int_max_str_digits)
+        except (SyntaxError, ValueError):  # more digits than int() converts (sys.set_int_max_str_digits)
             return None
         return value if isinstance(value, int) else None
     if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus):
@@ -461,6 +482,7 @@ class Recognizer(cst.CSTVisitor):
         self._guards: dict[cst.CSTNode, set[str]] = {}  # the names ``in`` bounds in each function and the module
         self._parents: dict[cst.CSTNode, cst.CSTNode] = {}
         self._positions: CallPositions | None = None  # set by run()
+        self._class_attributes: dict[cst.ClassDef, dict[str, list[cst.BaseExpression]]] = {}
         self.parsed = ""  # the text libcst parsed, which is the tree's code exactly
 
     # ------------------------------------------------------------------------------------------ helpers
@@ -642,7 +664,7 @@ class Recognizer(cst.CSTVisitor):
         labels_expr = _arg(call, label_index, label_keyword)
         labels: tuple[str, ...] | None = ()
         if labels_expr is not None:
-            labels = _fold_names(labels_expr, self.constants)
+            labels = self.fold_labels(labels_expr)
         mode_expr = _arg(call, 99, "multiprocess_mode")
         mode = _fold_str(mode_expr, self.constants) if mode_expr is not None else None
         if mode_expr is not None and mode is None:
@@ -668,7 +690,7 @@ class Recognizer(cst.CSTVisitor):
         name_expr = _ref(call, wrapper.name)
         name = _fold_str(name_expr, self.constants) if name_expr is not None else None
         labels_expr = _ref(call, wrapper.labels)
-        labels = () if labels_expr is None else _fold_names(labels_expr, self.constants)
+        labels = () if labels_expr is None else self.fold_labels(labels_expr)
         dynamic = self.dynamic_name(name_expr) if name is None and name_expr is not None else None
         buckets = None  # the factory's own default buckets are unknown
         if wrapper.kind == "histogram" and (buckets_expr := _ref(call, wrapper.buckets)) is not None:
@@ -676,6 +698,78 @@ class Recognizer(cst.CSTVisitor):
         return Definition(
             self.binding(call), wrapper.kind, name, labels, self.site(call), dynamic_name=dynamic, buckets=buckets
         )
+
+    # ------------------------------------------------------------------------------------------- labels
+
+    def fold_labels(self, expr: cst.BaseExpression) -> tuple[str, ...] | None:
+        """The label names of a definition, followed through what attributes and local names are bound to."""
+        return _fold_names(expr, self.constants, self.bound_value)
+
+    def bound_value(self, expr: cst.BaseExpression) -> cst.BaseExpression | None:
+        """The one expression ``expr`` is bound to: ``self.x`` / ``cls.x`` / ``Klass.x`` assigned once in the class
+        (its body, or ``self.x = …`` in its methods), or a local name assigned once; None when unknown."""
+        if isinstance(expr, cst.Name):
+            assigned = [a for a in self._assignments(expr) if not isinstance(a.node, cst.Import | cst.ImportFrom)]
+            if len(assigned) != 1:
+                return None
+            parent = self.parent(assigned[0].node)
+            if isinstance(parent, cst.AssignTarget):
+                parent = self.parent(parent)
+            return parent.value if isinstance(parent, cst.Assign | cst.AnnAssign) else None
+        if not (isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name)):
+            return None
+        owner = expr.value.value
+        cls: cst.ClassDef | None = None
+        if owner in ("self", "cls"):
+            cls = self.enclosing_class_node(self.get_metadata(ScopeProvider, expr, None))
+        elif self._tree is not None:
+            cls = next((c for c in self._tree.body if isinstance(c, cst.ClassDef) and c.name.value == owner), None)
+        if cls is None:
+            return None
+        values = self.class_attributes(cls).get(expr.attr.value, [])
+        return values[0] if len(values) == 1 else None
+
+    def class_attributes(self, cls: cst.ClassDef) -> dict[str, list[cst.BaseExpression]]:
+        """Every value each attribute of ``cls`` is given: ``NAME = …`` in its body and ``self.NAME = …`` in its
+        methods (an augmented ``+=`` counts as a second, unknown value)."""
+        found = self._class_attributes.get(cls)
+        if found is not None:
+            return found
+        table: dict[str, list[cst.BaseExpression]] = {}
+        for stmt in cls.body.body:
+            if isinstance(stmt, cst.SimpleStatementLine):
+                for small in stmt.body:
+                    if isinstance(small, cst.Assign) and len(small.targets) == 1:
+                        target = small.targets[0].target
+                        if isinstance(target, cst.Name):
+                            table.setdefault(target.value, []).append(small.value)
+                    elif isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name) and small.value:
+                        table.setdefault(small.target.value, []).append(small.value)
+            elif isinstance(stmt, cst.FunctionDef):
+                for node in m.findall(stmt, m.Assign() | m.AugAssign()):
+                    if isinstance(node, cst.Assign):
+                        targets = [t.target for t in node.targets]
+                    elif isinstance(node, cst.AugAssign):
+                        targets = [node.target]
+                    else:
+                        continue
+                    for target in targets:
+                        if m.matches(target, m.Attribute(value=m.Name("self"))):
+                            assert isinstance(target, cst.Attribute)
+                            value = (
+                                node.value if isinstance(node, cst.Assign) else cst.Ellipsis()
+                            )  # augmented: not a value to fold
+                            table.setdefault(target.attr.value, []).append(value)
+        self._class_attributes[cls] = table
+        return table
+
+    @staticmethod
+    def enclosing_class_node(scope: Scope | None) -> cst.ClassDef | None:
+        while scope is not None and not isinstance(scope, GlobalScope):
+            if isinstance(scope, ClassScope) and isinstance(scope.node, cst.ClassDef):
+                return scope.node
+            scope = scope.parent
+        return None
 
     # ------------------------------------------------------------------------------------------ buckets
 

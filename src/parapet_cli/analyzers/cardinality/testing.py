@@ -37,7 +37,7 @@ def findings_for(rule: Rule, example: Example) -> list[Finding]:
     if broken:
         raise ValueError(f"example does not parse: {broken[0].path}: {broken[0].error}")
     index = Index.build(facts)
-    found = [finding for f in facts for finding in rule.check(f, index, config)]
+    found = rule.check_files(facts, index, config)
     if spec is not None:
         found += rule.check_spec(spec, index, config)
     return found

@@ -83,13 +83,13 @@ class UnboundedLabelValue(Rule):
         "    yield g\n",
         # and remove() names the series it drops
         "from prometheus_client import Gauge\n"
-        'ACTIVE = Gauge("active_sessions", "Active.", ["session"])\n'
+        'ACTIVE = Gauge("active_sessions", "Active.", ["client"])\n'
         "def close(session_key):\n"
         "    ACTIVE.remove(session_key)\n",
     )
 
     def check(self, facts: FileFacts, index: Index, config: Config) -> Iterator[Finding]:
-        for use, metric, label, value, confidence in values_of_kind(facts, index, Kind.UNBOUNDED):
+        for use, metric, label, value, confidence, cause in values_of_kind(facts, index, Kind.UNBOUNDED, config):
             yield self.finding(
                 use.site,
                 metric=metric,
@@ -97,4 +97,5 @@ class UnboundedLabelValue(Rule):
                 detail=f"{value.code}: {value.reason}",
                 severity=Severity.ERROR if confidence is Confidence.HIGH else Severity.WARNING,
                 confidence=confidence,
+                cause=cause,
             )

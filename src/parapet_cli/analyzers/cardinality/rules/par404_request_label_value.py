@@ -49,7 +49,7 @@ class RequestLabelValue(Rule):
         'HITS = Counter("hits_total", "Hits.", ["agent"])\n'
         'def view(request):\n    HITS.labels(agent=request.headers.get("user-agent")).inc()\n',
         "from prometheus_client import Histogram\n"
-        'T = Histogram("t_seconds", "T.", ["path"])\n'
+        'T = Histogram("t_seconds", "T.", ["target"])\n'
         'async def app(scope, receive, send):\n    path = scope["path"]\n    T.labels(f"{path}").observe(1)\n',
     )
 
@@ -60,7 +60,7 @@ class RequestLabelValue(Rule):
             if template
             else self.FIX
         )
-        for use, metric, label, value, confidence in values_of_kind(facts, index, Kind.REQUEST):
+        for use, metric, label, value, confidence, cause in values_of_kind(facts, index, Kind.REQUEST, config):
             yield self.finding(
                 use.site,
                 metric=metric,
@@ -68,4 +68,5 @@ class RequestLabelValue(Rule):
                 detail=f"{value.code}: {value.reason}",
                 hint=hint,
                 confidence=confidence,
+                cause=cause,
             )

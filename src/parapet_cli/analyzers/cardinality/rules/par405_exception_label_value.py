@@ -44,7 +44,12 @@ class ExceptionLabelValue(Rule):
     )
 
     def check(self, facts: FileFacts, index: Index, config: Config) -> Iterator[Finding]:
-        for use, metric, label, value, confidence in values_of_kind(facts, index, Kind.EXCEPTION):
+        for use, metric, label, value, confidence, cause in values_of_kind(facts, index, Kind.EXCEPTION, config):
             yield self.finding(
-                use.site, metric=metric, label=label, detail=f"{value.code}: {value.reason}", confidence=confidence
+                use.site,
+                metric=metric,
+                label=label,
+                detail=f"{value.code}: {value.reason}",
+                confidence=confidence,
+                cause=cause,
             )
