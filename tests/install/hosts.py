@@ -85,3 +85,19 @@ def run(host: Path, args: list[str], **env: str) -> subprocess.CompletedProcess[
 
 def scrape(name: str, host: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return run(host, [sys.executable, "-c", SCRAPE[name]], **env)
+
+
+def startproject(parent: Path) -> Path:
+    """A fresh ``django-admin startproject mysite .`` under ``parent/site``."""
+    site = parent / "site"
+    site.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "django", "startproject", "mysite", "."],
+        cwd=site,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return site

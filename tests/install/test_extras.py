@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from tests.conftest import run_promtool, tree_hash
-from tests.install.deploy_helpers import am_check, am_routes, make_host
+from tests.install.deploy_helpers import am_check, am_routes, make_host, only_insertions
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
@@ -69,17 +69,19 @@ def test_an_unknown_extra_is_a_usage_error_listing_the_valid_ones(cli, tmp_path:
     assert tree_hash(host) == before
 
 
-def test_ui_is_a_not_yet_step_that_writes_nothing(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_ui_adds_only_the_mount(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """--with ui writes no file of its own (without --eject): the app gains the mount and its import."""
     plain = make_host(tmp_path / "a", {})
     with_ui = make_host(tmp_path / "b", {})
     assert cli("install", str(plain)).exit_code == 0
     result = cli("install", str(with_ui), "--with", "ui")
     assert result.exit_code == 0, result.output
-    assert [line for line in result.stderr.splitlines() if "--with ui" in line] == [
-        "not yet: --with ui: the operator UI is not built yet (a later issue); nothing is written for it"
-    ]
     assert set(tree_hash(with_ui)) == set(tree_hash(plain))
-    assert "not yet: --with ui" in cli("install", str(with_ui), "--with", "ui", "--plan").stderr
+    added = only_insertions((plain / "app.py").read_text(), (with_ui / "app.py").read_text())
+    assert [line.strip() for line in added] == [
+        "from parapet.web import create_app",
+        'app.mount("/parapet", create_app(spec_path="parapet.yaml"))  # parapet: managed',
+    ]
 
 
 # --- alertmanager ------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FIXTURES, ROOT
-from tests.install.hosts import host_env, unwired
+from tests.install.hosts import host_env, startproject, unwired
 
 RUFF = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
 
@@ -48,30 +48,19 @@ def _install_keeps_imports_sorted(cli, host: Path, *, isolated: bool = True) -> 
 
 
 @pytest.fixture
-def startproject(tmp_path: Path) -> Path:
-    site = tmp_path / "site"
-    site.mkdir()
-    done = subprocess.run(
-        [sys.executable, "-m", "django", "startproject", "mysite", "."],
-        cwd=site,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return site
+def site(tmp_path: Path) -> Path:
+    return startproject(tmp_path)
 
 
-def test_fresh_django_startproject(cli, startproject: Path) -> None:  # type: ignore[no-untyped-def]
-    urls = (startproject / "mysite/urls.py").read_text()
+def test_fresh_django_startproject(cli, site: Path) -> None:  # type: ignore[no-untyped-def]
+    urls = (site / "mysite/urls.py").read_text()
     assert "urlpatterns = [\n    path('admin/', admin.site.urls),\n]\n" in urls  # what Django writes
-    edited = _install_keeps_imports_sorted(cli, startproject)
+    edited = _install_keeps_imports_sorted(cli, site)
     assert sorted(edited) == ["mysite/settings.py", "mysite/urls.py"]
-    urls = (startproject / "mysite/urls.py").read_text()
+    urls = (site / "mysite/urls.py").read_text()
     assert "urlpatterns = [\n    path('admin/', admin.site.urls),\n    path('metrics', metrics_view),\n]\n" in urls
     assert "from django.urls import path\nfrom parapet.metrics.django import metrics_view\n\nurlpatterns" in urls
-    settings = (startproject / "mysite/settings.py").read_text()
+    settings = (site / "mysite/settings.py").read_text()
     assert "    'django.contrib.staticfiles',\n    'parapet.contrib.django',\n]\n" in settings
     assert (
         "    'django.middleware.security.SecurityMiddleware',\n"
@@ -80,8 +69,8 @@ def test_fresh_django_startproject(cli, startproject: Path) -> None:  # type: ig
     ) in settings
     check = subprocess.run(
         [sys.executable, "manage.py", "check"],
-        cwd=startproject,
-        env=host_env(startproject, DJANGO_SETTINGS_MODULE="mysite.settings"),
+        cwd=site,
+        env=host_env(site, DJANGO_SETTINGS_MODULE="mysite.settings"),
         capture_output=True,
         text=True,
         timeout=120,

@@ -23,6 +23,7 @@ from parapet_cli.cli._plan import (
     relative_name,
     resolve,
 )
+from parapet_cli.cli.install import EjectOpt, HostArg
 from parapet_cli.generators import PlannedFile, header
 from parapet_cli.generators.targets import TARGETS, Target
 from parapet_cli.plan import build_plan
@@ -158,3 +159,14 @@ def gen_spine(
     for note in notes:
         _render.note(note)
     finish(build_plan(files, out_dir, project, force=force), show, stale=STALE)
+
+
+@gen_app.command("ui", cls=Command)
+@planning
+def gen_ui(path: HostArg = Path(), eject: EjectOpt = False, force: bool = False, show: Show = SHOWN) -> None:
+    """Mount Parapet's web app (webhook, operator UI) at /parapet in the host's app; --eject its templates."""
+    from parapet_cli.cli.install import show_install_plan
+    from parapet_cli.install import plan_ui
+
+    result = plan_ui(resolve(path, "the host repository"), force=force, eject=eject)
+    show_install_plan(result, False, show)

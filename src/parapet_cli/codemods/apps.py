@@ -12,6 +12,7 @@ import libcst as cst
 
 from parapet_cli.codemods import (
     DEFAULT_STYLE,
+    MARKER,
     Style,
     Wiring,
     assigned_calls,
@@ -60,8 +61,17 @@ def _app_name(stmt: cst.BaseStatement, factories: set[str]) -> str | None:
     return None
 
 
-class _Insert(cst.CSTTransformer):
-    """Insert lines after the first app assignment found, in whatever block holds it."""
+def _managed(stmt: cst.BaseStatement) -> bool:
+    return (
+        isinstance(stmt, cst.SimpleStatementLine)
+        and stmt.trailing_whitespace.comment is not None
+        and stmt.trailing_whitespace.comment.value == MARKER
+    )
+
+
+class Insert(cst.CSTTransformer):
+    """Insert lines after the first app assignment found, in whatever block holds it (after the lines
+    Parapet added there before, so a later codemod's lines follow an earlier one's)."""
 
     def __init__(self, factories: set[str], lines: Callable[[str], list[str]]) -> None:
         self.factories = factories
@@ -76,7 +86,10 @@ class _Insert(cst.CSTTransformer):
             if name is not None:
                 self.app = name
                 added: list[cst.BaseStatement] = [statement(line) for line in self.lines(name)]
-                return [*body[: i + 1], *added, *body[i + 1 :]]
+                end = i + 1
+                while end < len(body) and _managed(body[end]):
+                    end += 1
+                return [*body[:end], *added, *body[end:]]
         return None
 
     def leave_Module(self, original: cst.Module, updated: cst.Module) -> cst.Module:
@@ -103,7 +116,7 @@ def _wire(
     module = parse(source, filename)
     if any(present_check(call) for call in calls_named(module, present)):
         return Wiring(source, changed=False, already=True, what=what)
-    inserter = _Insert(factories, lines)
+    inserter = Insert(factories, lines)
     updated = module.visit(inserter)
     if inserter.app is None:
         return Wiring(source, changed=False, already=False, manual=_manual(imports, lines("app")), what=what)

@@ -9,7 +9,8 @@ Ordered steps, each adding to the same plan:
     5. wiring      libcst codemods of the host's app, settings and urls, SQLAlchemy engines, Celery or
                    procrastinate app and Alembic env.py, chained per file: see ``install/wiring.py``
     6. deployment  merges into the host's prometheus.yml and alertmanager.yml, and the ``--with``
-                   extras (alertmanager, compose, k8s; ui is a "not yet" note): see ``install/extras.py``
+                   extras (alertmanager, compose, k8s: ``install/extras.py``; ui, the web app's mount in
+                   step 5 and ``--eject``'s template copies: ``install/ui.py``)
 
 Generated files go through ``build_plan`` (create / identical / update / conflict, with the manifest).
 Host files edited by a codemod are not Parapet's: they are planned with ``plan.host_entry`` as update or
@@ -19,6 +20,7 @@ before anything is written, so a spec error or a host file that does not parse l
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -106,7 +108,9 @@ def choose_alembic(found: Detection, notes: list[str]) -> Path:
     return chosen
 
 
-def plan_install(root: Path, *, force: bool = False, extras: frozenset[str] = frozenset()) -> InstallPlan:
+def plan_install(
+    root: Path, *, force: bool = False, extras: frozenset[str] = frozenset(), eject: bool = False
+) -> InstallPlan:
     if not root.is_dir():
         raise ConfigError(f"{root} is not a directory", hint="run parapet install in your service's repository")
     found = detect(root)
@@ -144,18 +148,55 @@ def plan_install(root: Path, *, force: bool = False, extras: frozenset[str] = fr
         files += _at(step.directory(model), step.generate(model, SPEC_NAME))
     deployment = plan_deployment(root, found, model, SPEC_NAME, files, extras)
     files += deployment.files
+    with_ui = "ui" in extras or eject
+    if with_ui:
+        from parapet_cli.install.ui import ejected_templates, ui_notes
+
+        files += ejected_templates() if eject else []
+        notes += ui_notes(found, deployment_secret=_secret(found, files))
     generated = build_plan(files, root, root, force=force)
 
     wiring: list[PlanEntry] = []
     if found.framework is not None or found.engine_files or found.job_files or alembic_env is not None:
         from parapet_cli.install.wiring import wire_host  # libcst is slow to import: only with code to wire
 
-        for path, result in wire_host(found, notes, alembic_env=alembic_env):
+        for path, result in wire_host(found, notes, alembic_env=alembic_env, ui_spec=SPEC_NAME if with_ui else None):
             wiring.append(_wiring_entry(root, path, result))
     else:
         notes.append("no web framework detected: nothing wired (see docs/metrics/ for the lines to add)")
     wiring += deployment.entries(root)
     notes += deployment.notes
+    return InstallPlan(found, generated, wiring, notes)
+
+
+def _secret(found: Detection, files: list[PlannedFile]) -> str | None:
+    """The webhook token file Alertmanager is told to send (``credentials_file`` beside the alertmanager.yml
+    install writes or merges into), relative to the root; None without an alertmanager.yml."""
+    from parapet_cli.install.extras import ALERTMANAGER_NAMES, SECRET
+
+    candidates = [f.path for f in files if posixpath.basename(f.path) in ALERTMANAGER_NAMES]
+    candidates += [found.rel(p) for p in found.deployment if p.name in ALERTMANAGER_NAMES]
+    if not candidates:
+        return None
+    return posixpath.join(posixpath.dirname(candidates[0]), SECRET)
+
+
+def plan_ui(root: Path, *, force: bool = False, eject: bool = False) -> InstallPlan:
+    """``parapet gen ui``: the mount of the web app and, with ``eject``, the templates; nothing else."""
+    from parapet_cli.install.ui import ejected_templates, ui_notes
+    from parapet_cli.install.wiring import wire_ui
+
+    if not root.is_dir():
+        raise ConfigError(f"{root} is not a directory", hint="run parapet gen ui in your service's repository")
+    found = detect(root)
+    if found.framework is None:
+        raise ConfigError(
+            f"no FastAPI, Starlette, Django or Flask app in {root}: nothing to mount Parapet's web app in",
+            hint="run parapet gen ui at the root of your service's repository, or run `parapet serve`",
+        )
+    notes = ui_notes(found, deployment_secret=_secret(found, []))
+    generated = build_plan(ejected_templates() if eject else [], root, root, force=force)
+    wiring = [_wiring_entry(root, path, result) for path, result in wire_ui(found, notes, SPEC_NAME)]
     return InstallPlan(found, generated, wiring, notes)
 
 

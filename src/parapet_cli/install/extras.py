@@ -7,7 +7,8 @@
                                             Grafana) and Grafana's datasource; implies alertmanager, and
                                             writes a starter prometheus/prometheus.yml when there is none
     k8s                                     k8s/parapet/: PrometheusRule, ServiceMonitor, dashboard ConfigMaps
-    ui                                      not yet: the plan says so and writes nothing for it
+    ui                                      the web app mounted at /parapet (install/ui.py; --eject copies
+                                            the UI's templates into templates/parapet/)
 
 Host files, merged or started, are the host's: they are planned create / update / identical from the
 merge's idempotent result and never enter the manifest, so a user's edit of them is never a conflict.
@@ -39,7 +40,7 @@ from parapet_cli.manifest import Manifest
 from parapet_cli.plan import PlanEntry, host_entry
 
 EXTRAS = ("alertmanager", "compose", "k8s", "ui")
-NOT_YET = {"ui": "the operator UI is not built yet (a later issue); nothing is written for it"}
+NOT_YET: dict[str, str] = {}
 PROMETHEUS_NAMES = ("prometheus.yml", "prometheus.yaml")
 ALERTMANAGER_NAMES = ("alertmanager.yml", "alertmanager.yaml")
 COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")

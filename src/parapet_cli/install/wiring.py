@@ -13,7 +13,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from parapet_cli.codemods import Style, Wiring, apps, django, hooks
+from parapet_cli.codemods import Style, Wiring, apps, django, hooks, ui
 from parapet_cli.codemods.alembic import wire_env
 from parapet_cli.install.detect import SKIP_DIRS, Detection, read_host_file
 
@@ -143,10 +143,47 @@ def _hooks(files: _Files, paths: list[Path], hook: hooks.Hook) -> None:
         files.take(path, hooks.wire_hook(files.source(path), files.found.rel(path), hook, files.style(path)))
 
 
-def wire_host(found: Detection, notes: list[str], *, alembic_env: Path | None = None) -> list[tuple[Path, Wiring]]:
-    """Run the codemods; returns one final ``Wiring`` per touched file (``changed`` against the disk)."""
+FLASK_UI_NOTE = (
+    "ui: a Flask (WSGI) app cannot mount Parapet's ASGI app: run `parapet serve` beside it, and route "
+    "/parapet/ to it in your proxy"
+)
+
+
+def _ui(files: _Files, spec_path: str) -> None:
+    """Step ``--with ui``: mount Parapet's web app at ``/parapet`` (FastAPI/Starlette, Django's asgi.py)."""
+    found = files.found
+    if found.framework in ("fastapi", "starlette"):
+        for path in found.app_files[:1]:
+            files.take(path, ui.wire_asgi_mount(files.source(path), found.rel(path), spec_path, files.style(path)))
+    elif found.framework == "django" and found.settings_file is not None:
+        asgi = found.settings_file.parent / "asgi.py"
+        if asgi.is_file():
+            files.take(asgi, ui.wire_django_asgi(files.source(asgi), found.rel(asgi), spec_path, files.style(asgi)))
+        else:
+            files.notes.append(
+                f"ui: no asgi.py beside {found.rel(found.settings_file)}: serve Django under ASGI to mount Parapet "
+                "at /parapet (docs/install.md, ui), or run `parapet serve` beside it"
+            )
+    elif found.framework == "flask":
+        files.notes.append(FLASK_UI_NOTE)
+
+
+def wire_ui(found: Detection, notes: list[str], spec_path: str) -> list[tuple[Path, Wiring]]:
+    """``parapet gen ui``: only the mount."""
+    files = _Files(found, notes)
+    _ui(files, spec_path)
+    return files.results()
+
+
+def wire_host(
+    found: Detection, notes: list[str], *, alembic_env: Path | None = None, ui_spec: str | None = None
+) -> list[tuple[Path, Wiring]]:
+    """Run the codemods; returns one final ``Wiring`` per touched file (``changed`` against the disk).
+    ``ui_spec``: mount the web app too (``--with ui``), reading that spec path."""
     files = _Files(found, notes)
     _web(files)
+    if ui_spec is not None:
+        _ui(files, ui_spec)
     if alembic_env is not None:
         path = alembic_env
         files.take(path, wire_env(files.source(path), found.rel(path), files.style(path)))
