@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from parapet.spec import load_spec
 from tests.conftest import run_promtool, tree_hash
 from tests.install.deploy_helpers import am_check, am_routes, make_host, only_insertions
 
@@ -82,6 +83,11 @@ def test_ui_adds_only_the_mount(cli, tmp_path: Path) -> None:  # type: ignore[no
         "from parapet.web import create_app",
         'app.mount("/parapet", create_app(spec_path="parapet.yaml"))  # parapet: managed',
     ]
+    # the starter spec points the webhook at the token file Alertmanager is told to send
+    spec = load_spec(with_ui / "parapet.yaml")
+    assert spec.alertmanager.webhook_token_file == with_ui / "alertmanager/secrets/parapet-webhook-token"
+    assert load_spec(plain / "parapet.yaml").alertmanager.webhook_token_file is None
+    assert "reads its bearer token from alertmanager/secrets/parapet-webhook-token" in result.stderr
 
 
 # --- alertmanager ------------------------------------------------------------------------------------------

@@ -56,7 +56,9 @@ def test_fastapi_host_with_its_own_create_app(cli, tmp_path: Path) -> None:  # t
     lines = text.splitlines()
     route = next(i for i, line in enumerate(lines) if "app.add_route" in line)
     assert lines[route + 1].strip() == MOUNT  # after Parapet's own lines, in the factory
-    assert "PARAPET_WEBHOOK_TOKEN_FILE=" in result.stderr
+    # the starter spec points the webhook at the token file Alertmanager is told to send
+    assert "  webhook_token_file: alertmanager/secrets/parapet-webhook-token\n" in (host / "parapet.yaml").read_text()
+    assert "reads its bearer token from alertmanager/secrets/parapet-webhook-token" in result.stderr
 
     served = _serve(host, _SERVE_FASTAPI, PARAPET_DATABASE_URL=f"sqlite:///{tmp_path / 'ui.db'}")
     assert served.returncode == 0, served.stdout + served.stderr
@@ -82,6 +84,9 @@ def site(tmp_path: Path) -> Path:
 def test_django_under_asgi(cli, site: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     result = cli("gen", "ui", str(site))
     assert result.exit_code == 0, result.output
+    # no spec says where the webhook's token is: the plan gives the lines to add (gen ui writes no spec)
+    assert "alertmanager:\n      webhook_token_file: alertmanager/secrets/parapet-webhook-token" in result.stderr
+    assert not (site / "parapet.yaml").exists()
     asgi = (site / "mysite/asgi.py").read_text()
     assert (
         "application = get_asgi_application()\n"

@@ -122,8 +122,10 @@ def plan_install(
     notes: list[str] = []
     files: list[PlannedFile] = []
     spec_path = root / SPEC_NAME
+    with_ui = "ui" in extras or eject
+    token_file = (_secret(found, []) or _starter_secret()) if with_ui else None
     if found.spec is None:
-        text = starter_spec(found)
+        text = starter_spec(found, webhook_token_file=token_file)
         files.append(PlannedFile(SPEC_NAME, text.encode("utf-8"), "spec"))
         model = load_spec(spec_path, text)
     else:
@@ -148,12 +150,11 @@ def plan_install(
         files += _at(step.directory(model), step.generate(model, SPEC_NAME))
     deployment = plan_deployment(root, found, model, SPEC_NAME, files, extras)
     files += deployment.files
-    with_ui = "ui" in extras or eject
     if with_ui:
         from parapet_cli.install.ui import ejected_templates, ui_notes
 
         files += ejected_templates() if eject else []
-        notes += ui_notes(found, deployment_secret=_secret(found, files))
+        notes += ui_notes(found, model, root, deployment_secret=_secret(found, files) or _starter_secret())
     generated = build_plan(files, root, root, force=force)
 
     wiring: list[PlanEntry] = []
@@ -181,6 +182,12 @@ def _secret(found: Detection, files: list[PlannedFile]) -> str | None:
     return posixpath.join(posixpath.dirname(candidates[0]), SECRET)
 
 
+def _starter_secret() -> str:
+    from parapet_cli.install.extras import SECRET, STARTER_ALERTMANAGER
+
+    return posixpath.join(posixpath.dirname(STARTER_ALERTMANAGER), SECRET)
+
+
 def plan_ui(root: Path, *, force: bool = False, eject: bool = False) -> InstallPlan:
     """``parapet gen ui``: the mount of the web app and, with ``eject``, the templates; nothing else."""
     from parapet_cli.install.ui import ejected_templates, ui_notes
@@ -194,7 +201,8 @@ def plan_ui(root: Path, *, force: bool = False, eject: bool = False) -> InstallP
             f"no FastAPI, Starlette, Django or Flask app in {root}: nothing to mount Parapet's web app in",
             hint="run parapet gen ui at the root of your service's repository, or run `parapet serve`",
         )
-    notes = ui_notes(found, deployment_secret=_secret(found, []))
+    model = load_spec(root / SPEC_NAME) if found.spec is not None else None
+    notes = ui_notes(found, model, root, deployment_secret=_secret(found, []) or _starter_secret())
     generated = build_plan(ejected_templates() if eject else [], root, root, force=force)
     wiring = [_wiring_entry(root, path, result) for path, result in wire_ui(found, notes, SPEC_NAME)]
     return InstallPlan(found, generated, wiring, notes)

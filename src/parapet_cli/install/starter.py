@@ -14,7 +14,9 @@ def service_name(detection: Detection) -> str:
     return name or "service"
 
 
-def starter_spec(detection: Detection) -> str:
+def starter_spec(detection: Detection, *, webhook_token_file: str | None = None) -> str:
+    """The starter; with ``webhook_token_file`` (``--with ui``) an ``alertmanager:`` block pointing the
+    webhook at the token file Alertmanager sends (relative to the spec)."""
     web = detection.framework is not None
     lines = [
         "# parapet.yaml: the single source for this service's SLOs, alerts and dashboards.",
@@ -57,5 +59,13 @@ def starter_spec(detection: Detection) -> str:
             "  #     job:",
             "  #       task: myapp.tasks.send_email",
             f"  #       framework: {_JOB_FRAMEWORK[detection.job_system]}",
+        ]
+    if webhook_token_file is not None:
+        lines += [
+            "",
+            "alertmanager:",
+            "  # The bearer token Alertmanager sends to /parapet/webhook (its credentials_file): one per line,",
+            "  # two while rotating. Create the file yourself and keep it out of version control.",
+            f"  webhook_token_file: {webhook_token_file}",
         ]
     return "\n".join(lines) + "\n"

@@ -16,11 +16,14 @@ The templates are read from the installed ``parapet`` package's files; ``parapet
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import parapet
 from parapet_cli.generators import PlannedFile
 from parapet_cli.install.detect import Detection
+
+if TYPE_CHECKING:
+    from parapet.spec.model import Spec
 
 GENERATOR: Final = "ui"
 EJECT_DIR: Final = "templates/parapet"  # parapet.web.templating.EJECT_DIR, beside the spec
@@ -40,13 +43,18 @@ def ejected_templates() -> list[PlannedFile]:
     ]
 
 
-def ui_notes(found: Detection, *, deployment_secret: str | None) -> list[str]:
-    secret = deployment_secret or "alertmanager/secrets/parapet-webhook-token"
-    notes = [
-        f"ui: the webhook at /parapet/webhook takes the bearer token Alertmanager sends: point the app at the "
-        f"same file with {TOKEN_ENV}={secret} (one token per line, two while rotating; keep it out of "
-        "version control)"
-    ]
+def ui_notes(found: Detection, spec: Spec | None, root: Path, *, deployment_secret: str) -> list[str]:
+    """What the plan says about the web app: where its webhook token comes from, and how users sign in."""
+    configured = spec.alertmanager.webhook_token_file if spec is not None else None
+    if configured is not None:
+        where = configured.relative_to(root).as_posix() if configured.is_relative_to(root) else str(configured)
+        notes = [f"ui: the webhook reads its bearer token from {where} (alertmanager.webhook_token_file)"]
+    else:
+        notes = [
+            "ui: the webhook takes the bearer token Alertmanager sends: add to parapet.yaml\n"
+            f"    alertmanager:\n      webhook_token_file: {deployment_secret}\n"
+            f"  (or set {TOKEN_ENV}); one token per line, two while rotating, kept out of version control"
+        ]
     if found.framework in ("fastapi", "starlette", "django"):
         notes.append(
             "ui: operators sign in through your app: pass create_app(user_provider=...) a callable that maps "
