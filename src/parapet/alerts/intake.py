@@ -40,6 +40,7 @@ from parapet.evidence.schema import (
     INSTANCE_RESOLVED,
     STATE_OPEN,
     STATE_RESOLVED,
+    UTCDateTime,
     alert_instances,
     incident_links,
     incidents,
@@ -92,6 +93,77 @@ def ingest(store: Store, delivery: Delivery, correlator: Correlator) -> IngestRe
 
 def _sqlstate(exc: DBAPIError) -> str | None:
     return getattr(exc.orig, "sqlstate", None)
+
+
+# Built once: a statement object reused keeps its compiled form and cache key (most of a delivery's Python time
+# otherwise goes to building and keying statements).
+_NOW = bindparam("b_now", type_=UTCDateTime())
+_KNOWN = (
+    select(
+        alert_instances.c.fingerprint,
+        alert_instances.c.id,
+        alert_instances.c.incident_id,
+        alert_instances.c.starts_at,
+        alert_instances.c.status,
+        incidents.c.state,
+    )
+    .join(incidents, incidents.c.id == alert_instances.c.incident_id)
+    .where(alert_instances.c.fingerprint.in_(bindparam("b_fps", expanding=True)))
+)
+_ACTIVE = select(incidents.c.id, incidents.c.correlation_key, incidents.c.severity_rank).where(
+    incidents.c.correlation_key.in_(bindparam("b_keys", expanding=True)), incidents.c.state != STATE_RESOLVED
+)
+_RESOLVE_INSTANCE = (
+    update(alert_instances)
+    .where(alert_instances.c.id == bindparam("b_id"))
+    .values(
+        status=INSTANCE_RESOLVED,
+        ends_at=bindparam("b_ends"),
+        resolved_at=_NOW,
+        resolved_by=SYSTEM_ALERTMANAGER,
+        last_seen_at=_NOW,
+        stale_at=None,
+    )
+)
+_REPEAT = (
+    update(alert_instances)
+    .where(alert_instances.c.id.in_(bindparam("b_ids", expanding=True)))
+    .values(last_seen_at=_NOW, occurrence_count=alert_instances.c.occurrence_count + 1, stale_at=None)
+)
+_TOUCH = (
+    update(incidents)
+    .where(incidents.c.id == bindparam("b_id"))
+    .values(
+        last_seen_at=_NOW,
+        occurrence_count=incidents.c.occurrence_count + bindparam("b_count"),
+        version=incidents.c.version + bindparam("b_version"),
+        updated_at=_NOW,
+    )
+)
+_FIRING_LEFT = (
+    select(alert_instances.c.incident_id)
+    .where(
+        alert_instances.c.incident_id.in_(bindparam("b_ids", expanding=True)),
+        alert_instances.c.status == INSTANCE_FIRING,
+    )
+    .distinct()
+)
+_RESOLVE_INCIDENTS = (
+    update(incidents)
+    .where(incidents.c.id.in_(bindparam("b_ids", expanding=True)), incidents.c.state != STATE_RESOLVED)
+    .values(
+        state=STATE_RESOLVED,
+        resolved_at=_NOW,
+        resolved_by=bindparam("b_actor"),
+        version=incidents.c.version + 1,
+        updated_at=_NOW,
+    )
+    .returning(incidents.c.id)
+)
+_INSERT_INSTANCES = insert(alert_instances)
+_INSERT_ENTRIES = insert(timeline_entries)
+_INSERT_DELIVERY = insert(webhook_deliveries).returning(webhook_deliveries.c.id)
+_OPEN = insert(incidents).returning(incidents.c.id)
 
 
 @dataclass
@@ -147,30 +219,10 @@ def _ingest_once(store: Store, delivery: Delivery, correlator: Correlator) -> In
         if new:
             _place_new(conn, new, delivery.group_labels, known, correlator, touches, entries, result, now)
         if resolves:
-            conn.execute(
-                update(alert_instances)
-                .where(alert_instances.c.id == bindparam("b_id"))
-                .values(
-                    status=INSTANCE_RESOLVED,
-                    ends_at=bindparam("b_ends"),
-                    resolved_at=now,
-                    resolved_by=SYSTEM_ALERTMANAGER,
-                    last_seen_at=now,
-                    stale_at=None,
-                ),
-                resolves,
-            )
+            conn.execute(_RESOLVE_INSTANCE, [{**r, "b_now": now} for r in resolves])
             result.resolved_instances = len(resolves)
         if repeats:
-            conn.execute(
-                update(alert_instances)
-                .where(alert_instances.c.id.in_(repeats))
-                .values(
-                    last_seen_at=now,
-                    occurrence_count=alert_instances.c.occurrence_count + 1,
-                    stale_at=None,
-                )
-            )
+            conn.execute(_REPEAT, {"b_ids": repeats, "b_now": now})
             result.repeated = len(repeats)
         if delivery.truncated_alerts:
             for touch in touches.values():
@@ -178,21 +230,20 @@ def _ingest_once(store: Store, delivery: Delivery, correlator: Correlator) -> In
         _apply_touches(conn, touches, entries, delivery, now)
         result.resolved_incidents = resolve_finished(conn, [i for i, t in touches.items() if t.resolved], entries, now)
         if entries:
-            conn.execute(insert(timeline_entries), entries)
+            conn.execute(_INSERT_ENTRIES, entries)
         result.delivery_id = int(
             conn.execute(
-                insert(webhook_deliveries)
-                .values(
-                    received_at=now,
-                    receiver=delivery.receiver,
-                    group_key=delivery.group_key,
-                    status=delivery.status,
-                    alert_count=len(delivery.alerts),
-                    truncated_alerts=delivery.truncated_alerts,
-                    payload=delivery.raw,
-                    outcome=result.summary(),
-                )
-                .returning(webhook_deliveries.c.id)
+                _INSERT_DELIVERY,
+                {
+                    "received_at": now,
+                    "receiver": delivery.receiver,
+                    "group_key": delivery.group_key,
+                    "status": delivery.status,
+                    "alert_count": len(delivery.alerts),
+                    "truncated_alerts": delivery.truncated_alerts,
+                    "payload": delivery.raw,
+                    "outcome": result.summary(),
+                },
             ).scalar_one()
         )
     return result
@@ -212,18 +263,7 @@ def _known(conn: Connection, fingerprints: Iterable[str]) -> dict[str, list[_Kno
     wanted = sorted(fingerprints)
     if not wanted:
         return {}
-    rows = conn.execute(
-        select(
-            alert_instances.c.fingerprint,
-            alert_instances.c.id,
-            alert_instances.c.incident_id,
-            alert_instances.c.starts_at,
-            alert_instances.c.status,
-            incidents.c.state,
-        )
-        .join(incidents, incidents.c.id == alert_instances.c.incident_id)
-        .where(alert_instances.c.fingerprint.in_(wanted))
-    ).all()
+    rows = conn.execute(_KNOWN, {"b_fps": wanted}).all()
     out: dict[str, list[_Known]] = defaultdict(list)
     for r in rows:
         out[r.fingerprint].append(_Known(r.id, r.incident_id, r.starts_at, r.status, r.state))
@@ -245,14 +285,7 @@ def _place_new(
     groups: dict[str, list[AlertIn]] = defaultdict(list)
     for alert in new:
         groups[correlator.key(alert.labels, group_labels)].append(alert)
-    active = {
-        r.correlation_key: r
-        for r in conn.execute(
-            select(incidents.c.id, incidents.c.correlation_key, incidents.c.severity_rank).where(
-                incidents.c.correlation_key.in_(sorted(groups)), incidents.c.state != STATE_RESOLVED
-            )
-        ).all()
-    }
+    active = {r.correlation_key: r for r in conn.execute(_ACTIVE, {"b_keys": sorted(groups)}).all()}
     instances: list[dict[str, Any]] = []
     for key in sorted(groups):
         alerts = groups[key]
@@ -310,7 +343,7 @@ def _place_new(
                     "occurrence_count": 1,
                 }
             )
-    conn.execute(insert(alert_instances), instances)
+    conn.execute(_INSERT_INSTANCES, instances)
 
 
 def _earlier_incident(alerts: list[AlertIn], known: dict[str, list[_Known]]) -> tuple[int, str] | None:
@@ -330,8 +363,8 @@ def _open(
     labels = first.labels
     return int(
         conn.execute(
-            insert(incidents)
-            .values(
+            _OPEN,
+            dict(
                 correlation_key=key,
                 fingerprint=first.fingerprint,
                 alert_name=first.alert_name[:255],
@@ -352,8 +385,7 @@ def _open(
                 occurrence_count=len(alerts),
                 updated_at=now,
                 version=1,
-            )
-            .returning(incidents.c.id)
+            ),
         ).scalar_one()
     )
 
@@ -437,17 +469,7 @@ def _apply_touches(
                     {"truncated_alerts": delivery.truncated_alerts},
                 )
             )
-    conn.execute(
-        update(incidents)
-        .where(incidents.c.id == bindparam("b_id"))
-        .values(
-            last_seen_at=now,
-            occurrence_count=incidents.c.occurrence_count + bindparam("b_count"),
-            version=incidents.c.version + bindparam("b_version"),
-            updated_at=now,
-        ),
-        params,
-    )
+    conn.execute(_TOUCH, [{**p, "b_now": now} for p in params])
 
 
 def resolve_finished(
@@ -461,30 +483,12 @@ def resolve_finished(
     are appended to ``entries``)."""
     if not candidates:
         return []
-    firing = set(
-        conn.execute(
-            select(alert_instances.c.incident_id)
-            .where(alert_instances.c.incident_id.in_(candidates), alert_instances.c.status == INSTANCE_FIRING)
-            .distinct()
-        ).scalars()
-    )
+    firing = set(conn.execute(_FIRING_LEFT, {"b_ids": sorted(candidates)}).scalars())
     done = sorted(set(candidates) - firing)
     if not done:
         return []
     resolved = sorted(
-        int(i)
-        for i in conn.execute(
-            update(incidents)
-            .where(incidents.c.id.in_(done), incidents.c.state != STATE_RESOLVED)
-            .values(
-                state=STATE_RESOLVED,
-                resolved_at=now,
-                resolved_by=actor,
-                version=incidents.c.version + 1,
-                updated_at=now,
-            )
-            .returning(incidents.c.id)
-        ).scalars()
+        int(i) for i in conn.execute(_RESOLVE_INCIDENTS, {"b_ids": done, "b_now": now, "b_actor": actor}).scalars()
     )
     for incident_id in resolved:
         entries.append(

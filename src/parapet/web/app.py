@@ -96,7 +96,10 @@ def create_app(
     spec = _load_spec(spec_path)
     if store is None:
         url = database_url or (spec.database.url if spec is not None and spec.database is not None else None)
-        store = Store(create_engine_for(resolve_url(url), busy_timeout_s=BUSY_TIMEOUT_S, pool_pre_ping=True))
+        resolved = resolve_url(url)
+        # A pooled PostgreSQL connection may be dead after a server restart: ping it on checkout (SQLite has none)
+        ping = not resolved.startswith("sqlite")
+        store = Store(create_engine_for(resolved, busy_timeout_s=BUSY_TIMEOUT_S, pool_pre_ping=ping))
     settings = WebSettings(
         store=store,
         spec=spec,

@@ -35,7 +35,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from parapet.alerts.correlation import Correlator
-from parapet.alerts.intake import ingest
+from parapet.alerts.intake import IngestResult, ingest
 from parapet.alerts.payload import PayloadError, parse_body
 from parapet.errors import ConfigError
 from parapet.evidence.db import describe_error
@@ -172,13 +172,15 @@ class WebhookEndpoint:
                 return _too_large()
             chunks.append(chunk)
         body = b"".join(chunks)
+        store = self.settings.store
+
+        def apply() -> IngestResult:  # one hop to a worker thread: parsing, then the transaction
+            return ingest(store, parse_body(body), self.correlator)
+
         try:
-            delivery = await to_thread.run_sync(parse_body, body)
+            result = await to_thread.run_sync(apply)
         except PayloadError as exc:
             return _error(400, str(exc))
-        store = self.settings.store
-        try:
-            result = await to_thread.run_sync(ingest, store, delivery, self.correlator)
         except (SQLAlchemyError, ConfigError) as exc:
             reason = describe_error(exc, store.engine.url) if isinstance(exc, SQLAlchemyError) else exc.message
             log.warning("webhook delivery not applied (database unavailable or busy): %s", reason)
