@@ -15,6 +15,16 @@ as a user runs it. A crash is an exit code other than 0 or 1, or a traceback. Ev
 the tree, a line the file has and a column inside it, and the statement that starts on that line must contain
 the metric (its name or the variable it is bound to), one of the labels the finding names, or the label value
 it reports.
+
+``--multinode`` runs ``parapet doctor multinode`` instead, on public services that deploy with Compose, Helm or
+Kubernetes files (PyPI packages rarely ship those), each pinned by commit and by a digest of the files the doctor
+reads (the ``path git-blob-sha1`` lines of every file under 1 MiB, SHA-256'd). A repository is read from a git
+mirror when ``PARAPET_BENCH_GIT`` names a folder holding ``OWNER+NAME/repo`` (bare) or ``OWNER/NAME`` (clone)
+git directories, else downloaded from GitHub's archive of that commit, once, into the same store. Every finding
+is listed with the line it points at; the table shows each service's processes and its findings by rule.
+
+    python benchmarks/real_projects.py --multinode                # the five services below
+    python benchmarks/real_projects.py --multinode healthchecks    # one of them
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import urllib.request
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -122,6 +133,146 @@ PROJECTS = (
         "LLM server: scheduler, tokenizer and HTTP metrics, multiprocess mode",
     ),
 )
+
+
+@dataclass(frozen=True)
+class Repository:
+    owner: str
+    name: str
+    commit: str
+    tree: str  # SHA-256 of the sorted "path git-blob-sha1" lines of its files under 1 MiB (tree_digest)
+    what: str
+
+    @property
+    def slug(self) -> str:
+        return f"{self.name}-{self.commit[:12]}"
+
+
+REPOSITORIES = (
+    Repository(
+        "paperless-ngx",
+        "paperless-ngx",
+        "b0e0e8a35373a5d9d588a507cb63c79e50a23403",
+        "7ac605b1dd2180ed4f2978ff7164cff24c466acac32352b807496e5f0d0c018d",
+        "Django + Celery; Compose files per database, s6-overlay services (granian, celery worker and beat)",
+    ),
+    Repository(
+        "healthchecks",
+        "healthchecks",
+        "29b5ec251059034b79e0120e2ff0c3e35d7bd9f8",
+        "23c3d3b80f21c0d5523cb7d2befcde6f6e82caabbaad4275e7d9cb4ec8d0fa6c",
+        "Django; Compose, uWSGI ini with processes, hook-pre-app migrate, attach-daemon",
+    ),
+    Repository(
+        "CTFd",
+        "CTFd",
+        "91ced62d44d3ec3142a0948ee96ed19947cfc979",
+        "8299e7f9f179b4ed3a93e70150a9108f30097c2a77bf3936fabc9bf8abd570ce",
+        "Flask; Compose, gunicorn from an entrypoint script with $WORKERS, flask db upgrade at boot",
+    ),
+    Repository(
+        "DefectDojo",
+        "django-DefectDojo",
+        "7cfa159a6767b0ac6e66f3b1597a997e607e7308",
+        "44874907d36481a232f5c14c9ec7259a22c55e5e50bf6968e6aa131cde8b4ddb",
+        "Django + Celery; Compose (uwsgi, celerybeat, celeryworker, initializer), a Helm chart, nginx",
+    ),
+    Repository(
+        "mealie-recipes",
+        "mealie",
+        "b5643a9399465d8b4ea339e7a6639df2d697741b",
+        "e2a4e9d13eef67839510df9eb0ef8560cf914f6db30fe8d47e8287696821ba1a",
+        "FastAPI; Compose, an entrypoint COPY'd under another name, uvicorn started from Python",
+    ),
+)
+# The 150k-line repository benchmarks/doctor.py times (its own Compose files are development containers).
+LARGE = Repository(
+    "saleor",
+    "saleor",
+    "723cd4eba87dfc72822ade45dc08a3caa548428d",
+    "5ae06d1d0cafc578ca15ea2f7c6a847e0b9fa16b553cceb628a9d5a0a6412ef4",
+    "Django + Celery GraphQL commerce API; Dockerfile, development Compose files",
+)
+
+
+def tree_digest(root: Path) -> str:
+    """SHA-256 of the sorted "path git-blob-sha1" lines of every regular file under 1 MiB (a mirror may lack the
+    largest blobs; none of those is a file the doctor reads), whatever the source."""
+    lines = []
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.is_symlink() and path.stat().st_size < 1 << 20:
+            data = path.read_bytes()
+            blob = hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+            lines.append(f"{path.relative_to(root).as_posix()} {blob}\n")
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def _from_git(git_dir: Path, commit: str, out: Path) -> None:
+    """Every blob of ``commit`` the mirror holds (a snapshot may lack its largest files), written under ``out``."""
+    listed = subprocess.run(
+        ["git", "-C", str(git_dir), "ls-tree", "-r", "-z", commit], capture_output=True, check=True
+    ).stdout.split(b"\0")
+    entries = []
+    for entry in listed:
+        if entry:
+            meta, path = entry.split(b"\t", 1)
+            mode, kind, sha = meta.split()
+            if kind == b"blob" and mode != b"120000":
+                entries.append((path.decode(), sha))
+    cat = subprocess.Popen(
+        ["git", "-C", str(git_dir), "cat-file", "--batch"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert cat.stdin is not None and cat.stdout is not None
+    for path, sha in entries:
+        cat.stdin.write(sha + b"\n")
+        cat.stdin.flush()
+        header = cat.stdout.readline().split()
+        if header[-1] == b"missing":
+            continue
+        data = cat.stdout.read(int(header[2]))
+        cat.stdout.read(1)
+        target = out / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    cat.stdin.close()
+    cat.wait()
+
+
+def fetch_repository(repo: Repository) -> Path:
+    """The repository's tree at its commit (in a folder of its name: the doctor matches image names against it)."""
+    tree = _store() / repo.slug
+    out = tree / repo.name
+    if (tree / ".complete").is_file():
+        return out
+    shutil.rmtree(tree, ignore_errors=True)
+    out.mkdir(parents=True)
+    mirrors = os.environ.get("PARAPET_BENCH_GIT")
+    candidates = (
+        [Path(mirrors) / f"{repo.owner}+{repo.name}" / "repo", Path(mirrors) / repo.owner / repo.name]
+        if (mirrors)
+        else []
+    )
+    git_dir = next((c for c in candidates if c.is_dir()), None)
+    if git_dir is not None:
+        print(f"reading {repo.owner}/{repo.name}@{repo.commit[:12]} from {git_dir} …", file=sys.stderr)
+        _from_git(git_dir, repo.commit, out)
+    else:
+        url = f"https://codeload.github.com/{repo.owner}/{repo.name}/tar.gz/{repo.commit}"
+        print(f"downloading {url} …", file=sys.stderr)
+        with tempfile.TemporaryDirectory() as tmp:
+            archive_path = Path(tmp) / "tree.tar.gz"
+            with urllib.request.urlopen(url, timeout=300) as response:
+                archive_path.write_bytes(response.read())
+            with tarfile.open(archive_path) as archive:
+                archive.extractall(tmp, filter="data")
+            (top,) = [p for p in Path(tmp).iterdir() if p.is_dir()]
+            for child in top.iterdir():
+                child.rename(out / child.name)
+    got = tree_digest(out)
+    if got != repo.tree:
+        sys.exit(f"{repo.owner}/{repo.name}@{repo.commit}: tree digest {got}, expected {repo.tree}")
+    (tree / ".complete").write_text(f"{repo.commit} {repo.tree}\n")
+    return out
 
 
 def _store() -> Path:
@@ -265,6 +416,67 @@ def check(project: Project, root: Path, command: list[str]) -> Result:
     return result
 
 
+def multinode(repos: list[Repository], command: list[str]) -> int:
+    """``parapet doctor multinode`` on each service: processes found, every finding with its line, no crash."""
+    failed = False
+    rows = []
+    listing = []
+    for repo in repos:
+        root = fetch_repository(repo)
+        py = [p for p in root.rglob("*.py") if p.is_file()]
+        lines = sum(p.read_bytes().count(b"\n") for p in py)
+        with tempfile.TemporaryDirectory() as cache:
+            start = time.perf_counter()
+            done = subprocess.run(
+                [*command, "doctor", "--root", str(root), "multinode", "--format", "json"],
+                capture_output=True,
+                text=True,
+                env={**os.environ, "PARAPET_CACHE_DIR": cache},
+                check=False,
+            )
+            seconds = time.perf_counter() - start
+        if done.returncode not in (0, 1) or "Traceback" in done.stderr:
+            failed = True
+            listing.append(f"\n{repo.name} crashed:\n{done.stderr[-3000:]}")
+            continue
+        body = json.loads(done.stdout)
+        findings = [f for f in body["findings"] if f["rule"] != "PAR000"]
+        processes = (body.get("topology") or {}).get("processes", [])
+        by_rule = Counter(f"{f['rule']} {f['severity']}" for f in findings)
+        rows.append((repo, len(py), lines, seconds, len(processes), by_rule, len(body["findings"]) - len(findings)))
+        for f in findings:
+            where = f"{f.get('path')}:{f.get('line')}"
+            text = ""
+            if f.get("path") and f.get("line"):
+                path = root / f["path"]
+                file_lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+                if not 1 <= f["line"] <= len(file_lines):
+                    failed = True
+                    listing.append(f"{repo.name}: {f['rule']} {where} is past the file's {len(file_lines)} lines")
+                    continue
+                text = file_lines[f["line"] - 1].strip()
+            listing.append(f"\n{repo.name} {f['rule']} {f['severity']}/{f.get('confidence')} {where}\n  {f['message']}")
+            if text:
+                listing.append(f"  > {text[:200]}")
+    header = (
+        f"{'service':<20} {'commit':<12} {'.py':>5} {'lines':>8} {'sec':>5} {'procs':>5} {'notes':>5} "
+        "multi-node findings by rule"
+    )
+    print(header)
+    print("-" * len(header))
+    for repo, files, lines, seconds, procs, by_rule, notes in rows:
+        rules = ", ".join(f"{k} {n}" for k, n in sorted(by_rule.items())) or "none"
+        print(
+            f"{repo.name:<20} {repo.commit[:12]:<12} {files:>5,} {lines:>8,} {seconds:>5.1f} {procs:>5} {notes:>5} "
+            f"{rules}"
+        )
+    print("\n".join(listing))
+    print("\npinned:")
+    for repo in repos:
+        print(f"  github.com/{repo.owner}/{repo.name}@{repo.commit}  tree {repo.tree[:16]}…  {repo.what}")
+    return 1 if failed else 0
+
+
 def parapet_command() -> list[str]:
     script = Path(sys.executable).parent / "parapet"
     if script.is_file():
@@ -279,7 +491,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help="projects to run (default: all)")
     parser.add_argument("--findings", action="store_true", help="list every finding with the line it points at")
+    parser.add_argument("--multinode", action="store_true", help="doctor's multi-node checks on pinned services")
     args = parser.parse_args()
+    if args.multinode:
+        repos = [r for r in REPOSITORIES if not args.names or r.name in args.names]
+        unknown_repos = set(args.names) - {r.name for r in REPOSITORIES}
+        if unknown_repos:
+            sys.exit(f"unknown service(s): {', '.join(sorted(unknown_repos))}")
+        return multinode(repos, parapet_command())
     chosen = [p for p in PROJECTS if not args.names or p.name in args.names]
     unknown = set(args.names) - {p.name for p in PROJECTS}
     if unknown:

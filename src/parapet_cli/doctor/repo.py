@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import errno
 import fnmatch
+import functools
 import io
 import os
 import re
@@ -87,8 +88,7 @@ class InlineSuppression:
 
 def file_kind(rel: str) -> str | None:
     """What kind of input a path is, by name; None for files the doctor never reads."""
-    name = PurePosixPath(rel).name
-    lower = name.lower()
+    lower = rel.rsplit("/", 1)[-1].lower()
     if lower.endswith(".py"):
         return "python"
     if lower.endswith(YAML_SUFFIXES):
@@ -114,6 +114,7 @@ def file_kind(rel: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=65536)
 def is_dev_path(rel: str) -> bool:
     """Files that only configure development: dev/local/test settings and Compose overrides."""
     path = PurePosixPath(rel)
@@ -150,15 +151,19 @@ class Repo:
             where = Path(exc.filename) if exc.filename else self.root
             self.note(self._rel(where), f"cannot list directory: {exc.strerror or exc}")
 
-        for dirpath, dirnames, filenames in os.walk(self.root, onerror=onerror, followlinks=False):
+        root = os.fspath(self.root)
+        for dirpath, dirnames, filenames in os.walk(root, onerror=onerror, followlinks=False):
             dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.endswith(".egg-info"))
+            # strings, not Path objects: this loop sees every file of the tree
+            folder = os.path.relpath(dirpath, root).replace(os.sep, "/")
+            prefix = "" if folder == "." else folder + "/"
             for name in sorted(filenames):
-                full = Path(dirpath) / name
-                rel = self._rel(full)
+                rel = prefix + name
                 kind = file_kind(rel)
-                if full.is_symlink():
+                full = os.path.join(dirpath, name)  # noqa: PTH118
+                if os.path.islink(full):  # noqa: PTH114
                     try:
-                        full.stat()
+                        os.stat(full)  # noqa: PTH116
                     except OSError as exc:
                         if exc.errno == errno.ELOOP:
                             self.note(rel, "symlink loop")

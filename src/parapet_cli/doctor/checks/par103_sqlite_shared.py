@@ -59,10 +59,11 @@ JOB_WORKERS = re.compile(r"\b(celery\b.*\bworker|rq\s+worker|rqworker|dramatiq|h
 
 
 def _separate_containers(sharing: Sharing) -> bool:
-    """A web process and a job worker in containers of their own: each opens its own SQLite file."""
-    web = any(p.web for p in sharing.processes)
-    workers = any(not p.web and p.lines_matching(JOB_WORKERS) for p in sharing.processes)
-    return web and workers
+    """A web process and a job worker in containers of their own: each opens its own SQLite file (programs of one
+    container, s6 or supervisord, share its disk)."""
+    web = {id(p.in_container or p) for p in sharing.processes if p.web}
+    workers = {id(p.in_container or p) for p in sharing.processes if not p.web and p.lines_matching(JOB_WORKERS)}
+    return bool(web and workers and workers - web)
 
 
 def _severity(sharing: Sharing, process: Process | None = None) -> Severity | None:

@@ -113,7 +113,13 @@ def _uses_ratelimit(ctx: Context) -> bool:
 
 
 def _has_caches(ctx: Context) -> bool:
-    return any(m.assigned("CACHES") is not None for m in ctx.py.settings_modules())
+    """CACHES is set somewhere, if only under a condition (``if env("CACHE_URL"): CACHES = …``): trusted."""
+    return any(
+        isinstance(t, ast.Name) and t.id == "CACHES"
+        for m in ctx.py.settings_modules()
+        for node in m.nodes(ast.Assign)
+        for t in node.targets
+    )
 
 
 def _local_cache(ctx: Context, module: Module) -> ast.expr | None:

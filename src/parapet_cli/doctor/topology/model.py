@@ -159,8 +159,9 @@ class Sharing:
     def describe(self) -> str:
         if not self.processes:
             return "no process found in the repository's deployment files"
-        shown = [p.describe() for p in self.processes[:3]]
-        more = len(self.processes) - len(shown)
+        described = list(dict.fromkeys(p.describe() for p in self.processes))  # Compose variants repeat
+        shown = described[:3]
+        more = len(described) - len(shown)
         return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
 
 
@@ -252,7 +253,8 @@ _PYTHON = re.compile(r"\b(python[\d.]*|manage\.py|celery|rq|rqworker|dramatiq|hu
 
 
 def _runs_python(process: Process) -> bool:
-    return any(_PYTHON.search(line.text) for line in process.script[:1]) or (
+    head = process.script[:1] if process.origin != "s6 service" else process.script  # s6: the whole run script
+    return any(_PYTHON.search(line.text) for line in head) or (
         process.dockerfile is not None and not process.script
     )
 
