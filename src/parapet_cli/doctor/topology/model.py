@@ -254,9 +254,7 @@ _PYTHON = re.compile(r"\b(python[\d.]*|manage\.py|celery|rq|rqworker|dramatiq|hu
 
 def _runs_python(process: Process) -> bool:
     head = process.script[:1] if process.origin != "s6 service" else process.script  # s6: the whole run script
-    return any(_PYTHON.search(line.text) for line in head) or (
-        process.dockerfile is not None and not process.script
-    )
+    return any(_PYTHON.search(line.text) for line in head) or (process.dockerfile is not None and not process.script)
 
 
 def _under(rel: str, directory: str) -> bool:
