@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import shutil
+import tempfile
 from pathlib import Path
 
 from parapet_cli.doctor.context import Context
 from parapet_cli.doctor.findings import Severity
+from parapet_cli.doctor.registry import REGISTRY, Example, load
 from parapet_cli.doctor.repo import Repo
 from parapet_cli.doctor.runner import Report, run_doctor
 from parapet_cli.doctor.topology import Topology
@@ -14,10 +17,29 @@ from parapet_cli.doctor.topology import Topology
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "doctor"
 
 
+_EXAMPLE = re.compile(r"^par(\d{3})-(.+)$")
+_MATERIALISED: dict[str, Path] = {}
+
+
+def example(check_id: str, name: str) -> Example:
+    load()
+    (found,) = [e for e in REGISTRY[check_id].examples if e.name == name]
+    return found
+
+
 def fixture(name: str) -> Path:
-    path = FIXTURES / name
-    assert path.is_dir(), path
-    return path
+    """A fixture repository: ``parNNN-NAME`` is the example NAME that check PARNNN declares next to its code
+    (written once per test session), others live under tests/fixtures/doctor/."""
+    match = _EXAMPLE.match(name)
+    if match is None:
+        path = FIXTURES / name
+        assert path.is_dir(), path
+        return path
+    if name not in _MATERIALISED:
+        root = Path(tempfile.mkdtemp(prefix=f"parapet-{name}-")) / name
+        write(root, dict(example(f"PAR{match.group(1)}", match.group(2)).files))
+        _MATERIALISED[name] = root
+    return _MATERIALISED[name]
 
 
 def copy_fixture(name: str, dest: Path) -> Path:

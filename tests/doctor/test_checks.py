@@ -1,4 +1,5 @@
-"""Every multi-node check against a small repository that must trigger it and one that must stay quiet."""
+"""The multi-node checks beyond their own examples: how they tell similar cases apart, and what the module index
+and its cache may and may not change."""
 
 from __future__ import annotations
 
@@ -14,71 +15,11 @@ from parapet_cli.doctor.repo import Repo
 from parapet_cli.doctor.runner import run_doctor
 from tests.doctor.helpers import copy_fixture, doctor, fixture, found
 
-# (fixture, check, exactly the findings of that check: path, line, severity)
-TRIGGERS = [
-    ("par101-bad", "PAR101", [("k8s/beat.yaml", 16, "error")]),
-    ("par101-worker-beat", "PAR101", [("docker-compose.yml", 7, "error")]),
-    ("par101-redbeat", "PAR101", [("k8s/beat.yaml", 12, "info")]),
-    ("par102-bad", "PAR102", [("app/main.py", 12, "error")]),
-    ("par103-bad", "PAR103", [("shop/settings.py", 10, "error")]),
-    (
-        "par104-bad",
-        "PAR104",
-        [
-            ("api/app.py", 6, "error"),
-            ("shop/settings.py", 3, "error"),
-            ("shop/settings.py", 8, "error"),  # LocMemCache with django-ratelimit counting in it
-            ("shop/settings.py", 11, "error"),
-            ("shop/settings.py", 14, "error"),
-        ],
-    ),
-    ("par105-bad", "PAR105", [("Dockerfile", 5, "error")]),
-    ("par105-unmanaged", "PAR105", [("Dockerfile", 4, "warning"), ("gunicorn.conf.py", 1, "warning")]),
-    ("par106-bad", "PAR106", [("app/main.py", 5, "error")]),
-    ("par109-bad", "PAR109", [("entrypoint.sh", 3, "error")]),
-    (
-        "par110-bad",
-        "PAR110",
-        [("cronjob.yaml", 5, "info"), ("cronjob.yaml", 5, "warning"), ("cronjob.yaml", 7, "warning")],
-    ),
-    ("par111-bad", "PAR111", [("docker-compose.yml", 4, "warning")]),
-    ("par112-bad", "PAR112", [("app/db.py", 5, "warning")]),
-    ("par115-bad", "PAR115", [("parapet.crontab", 2, "error")]),
-]
+load()
 
-QUIET = [
-    ("par101-good", "PAR101"),
-    ("par102-good", "PAR102"),
-    ("par103-good", "PAR103"),
-    ("par104-good", "PAR104"),
-    ("par105-good", "PAR105"),
-    ("par106-good", "PAR106"),
-    ("par109-good", "PAR109"),
-    ("par110-good", "PAR110"),
-    ("par111-good", "PAR111"),
-    ("par112-good", "PAR112"),
-    ("par115-good", "PAR115"),
-]
-
-
-@pytest.mark.parametrize(("name", "rule", "expected"), TRIGGERS, ids=[f"{c[1]}-{c[0]}" for c in TRIGGERS])
-def test_check_triggers(name: str, rule: str, expected: list[tuple[str, int, str]]) -> None:
-    report = doctor(fixture(name), rule)
-    assert found(report, rule) == sorted(expected)
-
-
-@pytest.mark.parametrize(("name", "rule"), QUIET, ids=[f"{c[1]}-{c[0]}" for c in QUIET])
-def test_check_stays_quiet(name: str, rule: str) -> None:
-    report = doctor(fixture(name), rule)
-    assert found(report, rule) == []
-    assert report.exit_code == 0
-
-
-def test_every_multinode_check_has_both_fixtures() -> None:
-    load()
-    multinode = {i for i, c in REGISTRY.items() if c.info.family == "multinode"}
-    assert multinode == {rule for _, rule, _ in TRIGGERS}
-    assert multinode == {rule for _, rule in QUIET}
+# Every check's firing and quiet examples live next to its code and run in test_examples.py; these tests use
+# them (``fixture("par101-bad")`` is PAR101's example "bad") for what a single example cannot show.
+ALL_FIXTURES = [f"par{cid[3:]}-{e.name}" for cid, c in sorted(REGISTRY.items()) for e in c.examples]
 
 
 def test_redbeat_is_safe_but_worker_beat_is_not() -> None:
@@ -113,9 +54,6 @@ def test_sqlite_shared_by_web_and_worker_containers(tmp_path: Path) -> None:
         "services:\n  worker:\n    image: registry.example.com/shop:2.0.0\n    command: celery -A shop worker\n"
     )
     assert found(doctor(root, "PAR103"), "PAR103") == [("shop/settings.py", 10, "error")]
-
-
-ALL_FIXTURES = sorted({name for name, _, _ in TRIGGERS} | {name for name, _ in QUIET})
 
 
 @pytest.mark.parametrize("name", ALL_FIXTURES)

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from parapet_cli.doctor.registry import FAMILIES, all_infos
+from parapet_cli.doctor.registry import FAMILIES, REGISTRY, all_infos
 
 DEFAULT = Path(__file__).resolve().parents[3] / "docs" / "checks.md"
 FAMILY_TITLES = {
@@ -55,7 +55,28 @@ def render() -> str:
                 "",
                 f"*Fix.* {i.fix}",
             ]
+            out += _examples(i.id)
     return "\n".join(out) + "\n"
+
+
+def _examples(check_id: str) -> list[str]:
+    """The check's first firing and first quiet example, as the test suite runs them."""
+    check = REGISTRY.get(check_id)
+    if check is None or not check.examples:
+        return []
+    out: list[str] = []
+    firing = next((e for e in check.examples if e.fires), None)
+    quiet = next((e for e in check.examples if e.quiet), None)
+    for example, title in ((firing, "Fires on"), (quiet, "Quiet on")):
+        if example is None:
+            continue
+        out += ["", f"*{title}* (example `{example.name}`):"]
+        for path, text in example.files.items():
+            out += ["", f"`{path}`", "", "```", text.rstrip("\n"), "```"]
+        if example.fires:
+            found = ", ".join(f"{path}:{line} {severity}" for path, line, severity in example.fires)
+            out += ["", f"→ {found}"]
+    return out
 
 
 def write_or_check(argv: list[str] | None, default: Path, render: Callable[[], str], module: str) -> int:

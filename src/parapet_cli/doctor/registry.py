@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -48,6 +48,21 @@ class CheckInfo:
 
 
 @dataclass(frozen=True)
+class Example:
+    """A small repository a check is proven on (as Fixit's VALID/INVALID): ``files`` (path -> text) and exactly the
+    findings the check must report on it (path, line, severity); none for a quiet example. The test suite runs
+    every example of every check (tests/doctor/test_examples.py)."""
+
+    name: str
+    files: Mapping[str, str]
+    fires: tuple[tuple[str | None, int | None, str], ...] = ()
+
+    @property
+    def quiet(self) -> bool:
+        return not self.fires
+
+
+@dataclass(frozen=True)
 class Check:
     info: CheckInfo
     run: Callable[[Context], Iterable[Finding]]
@@ -55,9 +70,13 @@ class Check:
     # through ``ctx.py``; ``EVERY_MODULE``: any may matter). The doctor parses only modules a selected check wants,
     # and remembers per file which checks want it.
     python: re.Pattern[str] | None = None
+    examples: tuple[Example, ...] = ()
 
 
 EVERY_MODULE = ""
+# The rule of a finding a check reports: the runner writes the check's id into it, so the id is written once, in
+# ``@check``.
+THIS = ""
 
 
 REGISTRY: dict[str, Check] = {}
@@ -90,6 +109,7 @@ def check(
     fix: str,
     family: str | None = None,
     python: str | None = None,
+    examples: Iterable[Example] = (),
 ) -> Callable[[Callable[[Context], Iterable[Finding]]], Callable[[Context], Iterable[Finding]]]:
     """Register ``fn`` as the check ``check_id``; its docstring is the *why*; ``python`` is the regular expression
     a module's text must match for the check to need it (None: it reads no module through ``ctx.py``)."""
@@ -103,7 +123,7 @@ def check(
         if not why:
             raise ValueError(f"check {check_id} needs a docstring saying why it exists")
         info = CheckInfo(check_id, name, title, severity, why, fix, family or _family(check_id))
-        REGISTRY[check_id] = Check(info, fn, None if python is None else re.compile(python))
+        REGISTRY[check_id] = Check(info, fn, None if python is None else re.compile(python), tuple(examples))
         return fn
 
     return register

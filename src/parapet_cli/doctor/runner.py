@@ -13,6 +13,7 @@ suppression of a check that ran and found nothing there is reported as unused (P
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import traceback
 from collections import Counter
@@ -136,7 +137,7 @@ def _run_check(check: Check, ctx: Context) -> list[Finding]:
     """The check's findings; a check that fails on input nobody foresaw reports that, and the others still run."""
     ctx.py.focus = check.info.id  # ctx.py.modules: the modules this check wants
     try:
-        return list(check.run(ctx))
+        return [f if f.rule else dataclasses.replace(f, rule=check.info.id) for f in check.run(ctx)]
     except UserError:
         raise
     except Exception as exc:  # a bug in one check must not hide the results of the others

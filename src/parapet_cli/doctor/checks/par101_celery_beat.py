@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from parapet_cli.doctor.context import Context, at_line, gate, unknown_suffix
 from parapet_cli.doctor.findings import Confidence, Finding, Severity
-from parapet_cli.doctor.registry import check
+from parapet_cli.doctor.registry import THIS, Example, check
 from parapet_cli.doctor.topology import Line, Process, after, flag_value, words
 
 _EMBEDDED = re.compile(r"^-[A-Za-z]*B[A-Za-z]*$")
@@ -60,9 +60,115 @@ def _beats(ctx: Context) -> Iterator[tuple[Process, Line, bool, str | None]]:
                 break
 
 
+EXAMPLES = (
+    Example(
+        "bad",
+        {
+            "k8s/beat.yaml": """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: beat
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: beat}
+  template:
+    metadata:
+      labels: {app: beat}
+    spec:
+      containers:
+        - name: beat
+          image: registry.example.com/shop:1.4.2
+          command: ["celery", "-A", "shop", "beat", "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler"]
+""",
+        },
+        fires=(("k8s/beat.yaml", 16, "error"),),
+    ),
+    Example(
+        "worker-beat",
+        {
+            "Dockerfile": """\
+FROM python:3.12-slim
+WORKDIR /app
+COPY . .
+RUN pip install -r requirements.txt
+CMD ["gunicorn", "shop.wsgi"]
+""",
+            "docker-compose.yml": """\
+services:
+  web:
+    build: .
+    command: gunicorn shop.wsgi -b 0.0.0.0:8000
+  worker:
+    build: .
+    command: celery -A shop worker -B -l info
+    deploy:
+      replicas: 2
+""",
+        },
+        fires=(("docker-compose.yml", 7, "error"),),
+    ),
+    Example(
+        "redbeat",
+        {
+            "k8s/beat.yaml": """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: beat
+spec:
+  replicas: 2
+  template:
+    spec:
+      containers:
+        - name: beat
+          image: registry.example.com/shop:1.4.2
+          command: ["celery", "-A", "shop", "beat", "-S", "redbeat.RedBeatScheduler"]
+""",
+        },
+        fires=(("k8s/beat.yaml", 12, "info"),),
+    ),
+    Example(
+        "good",
+        {
+            "k8s/celery.yaml": """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: worker
+spec:
+  replicas: 4
+  template:
+    spec:
+      containers:
+        - name: worker
+          image: registry.example.com/shop:1.4.2
+          command: ["celery", "-A", "shop", "worker", "-l", "info", "--concurrency", "8"]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: beat
+spec:
+  replicas: 1
+  strategy: {type: Recreate}
+  template:
+    spec:
+      containers:
+        - name: beat
+          image: registry.example.com/shop:1.4.2
+          command: ["celery", "-A", "shop", "beat", "-l", "info"]
+""",
+        },
+    ),
+)
+
+
 @check(
     "PAR101",
     "celery-beat-multi-node",
+    examples=EXAMPLES,
     python=r"(?i)beat_scheduler|redbeat_lock_key",
     title="Celery beat runs in more than one process or replica",
     severity=Severity.ERROR,
@@ -85,7 +191,7 @@ def celery_beat(ctx: Context) -> Iterator[Finding]:
         scheduler = flag or configured or ""
         if "redbeat" in scheduler.lower() and not lock_off:
             yield at_line(
-                "PAR101",
+                THIS,
                 Severity.INFO,
                 line,
                 f"celery beat in {process.describe()} uses RedBeat: its Redis lock keeps one scheduler active",
@@ -99,7 +205,7 @@ def celery_beat(ctx: Context) -> Iterator[Finding]:
         what = "celery worker -B embeds beat" if embedded else "celery beat"
         why = "beat runs in several processes" if several else "every copy sends every periodic task"
         yield at_line(
-            "PAR101",
+            THIS,
             severity,
             line,
             f"{what} in {process.describe()}: {why}, so each task runs more than once{unknown_suffix(multi)}",

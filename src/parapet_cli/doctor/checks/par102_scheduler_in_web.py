@@ -9,7 +9,7 @@ from pathlib import PurePosixPath
 from parapet_cli.doctor.context import Context, at_node, gate, unknown_suffix
 from parapet_cli.doctor.findings import Confidence, Finding, Severity
 from parapet_cli.doctor.pyindex import CallSite, Module
-from parapet_cli.doctor.registry import check
+from parapet_cli.doctor.registry import THIS, Example, check
 
 SCHEDULERS = ("BackgroundScheduler", "AsyncIOScheduler", "GeventScheduler", "TornadoScheduler", "TwistedScheduler")
 STARTUP_FUNCTIONS = frozenset(
@@ -71,9 +71,96 @@ def _dedicated(ctx: Context, module: Module) -> bool | None:
     return None
 
 
+EXAMPLES = (
+    Example(
+        "bad",
+        {
+            "Dockerfile": """\
+FROM python:3.12-slim
+WORKDIR /srv
+COPY . .
+RUN pip install fastapi apscheduler gunicorn uvicorn
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "app.main:app"]
+""",
+            "app/jobs.py": """\
+def refresh_exchange_rates() -> None:
+    print("refreshing")
+""",
+            "app/main.py": """\
+from app.jobs import refresh_exchange_rates
+from apscheduler.schedulers.background import BackgroundScheduler as BS
+from fastapi import FastAPI
+
+app = FastAPI()
+
+
+@app.on_event("startup")
+def start_scheduler() -> None:
+    scheduler = BS()
+    scheduler.add_job(refresh_exchange_rates, "interval", minutes=5)
+    scheduler.start()
+""",
+            "gunicorn.conf.py": """\
+bind = "0.0.0.0:8000"
+workers = 4
+worker_class = "uvicorn.workers.UvicornWorker"
+""",
+        },
+        fires=(("app/main.py", 12, "error"),),
+    ),
+    Example(
+        "good",
+        {
+            "Dockerfile": """\
+FROM python:3.12-slim
+WORKDIR /srv
+COPY . .
+RUN pip install fastapi apscheduler gunicorn uvicorn
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "app.main:app"]
+""",
+            "app/main.py": """\
+from fastapi import FastAPI
+
+app = FastAPI()
+
+
+@app.get("/health")
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+""",
+            "app/scheduler.py": """\
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+
+def refresh_exchange_rates() -> None:
+    print("refreshing")
+
+
+if __name__ == "__main__":
+    scheduler = BackgroundScheduler()
+    scheduler.add_job(refresh_exchange_rates, "interval", minutes=5)
+    scheduler.start()
+    BlockingScheduler().start()
+""",
+            "docker-compose.yml": """\
+services:
+  web:
+    build: .
+    command: gunicorn -w 4 -k uvicorn.workers.UvicornWorker app.main:app
+  scheduler:
+    build: .
+    command: python app/scheduler.py
+""",
+        },
+    ),
+)
+
+
 @check(
     "PAR102",
     "scheduler-in-web-worker",
+    examples=EXAMPLES,
     python=r"apscheduler|create_task|ensure_future|repeat_every",
     title="A scheduler or background loop starts in every web worker",
     severity=Severity.ERROR,
@@ -137,7 +224,7 @@ def _report(ctx: Context, module: Module, lineno: int, col: int, what: str) -> I
     if severity is None:
         return
     yield at_node(
-        "PAR102",
+        THIS,
         severity,
         module,
         lineno,

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from parapet_cli.doctor.context import Context, at_line, at_node
 from parapet_cli.doctor.findings import Confidence, Finding, Severity
 from parapet_cli.doctor.pyindex import Module, const_str
-from parapet_cli.doctor.registry import check
+from parapet_cli.doctor.registry import THIS, Example, check
 from parapet_cli.doctor.topology import Line, Process, Sharing
 
 SQLITE = re.compile(r"^(sqlite(\+\w+)?:///(?!:memory:)\S|db\+sqlite|sqla\+sqlite|filesystem://)")
@@ -145,9 +145,87 @@ def _fallbacks(module: Module) -> set[int]:
     return out
 
 
+EXAMPLES = (
+    Example(
+        "bad",
+        {
+            "k8s/web.yaml": """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  template:
+    spec:
+      containers:
+        - name: web
+          image: registry.example.com/shop:2.0.0
+          args: ["gunicorn", "shop.wsgi", "--workers", "3"]
+""",
+            "shop/settings.py": """\
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+SECRET_KEY = os.environ["DJANGO_SECRET_KEY"]
+DEBUG = os.environ.get("DJANGO_DEBUG") == "1"
+INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "shop"]
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": BASE_DIR / "db.sqlite3",
+    }
+}
+""",
+        },
+        fires=(("shop/settings.py", 10, "error"),),
+    ),
+    Example(
+        "good",
+        {
+            "k8s/web.yaml": """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  template:
+    spec:
+      containers:
+        - name: web
+          image: registry.example.com/shop:2.0.0
+          args: ["gunicorn", "shop.wsgi", "--workers", "3"]
+""",
+            "shop/settings/base.py": """\
+import os
+
+SECRET_KEY = os.environ["DJANGO_SECRET_KEY"]
+DEBUG = False
+INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "shop"]
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": os.environ.get("POSTGRES_DB", "shop"),
+        "HOST": os.environ.get("POSTGRES_HOST", "db"),
+    }
+}
+""",
+            "shop/settings/test.py": """\
+from shop.settings.base import *  # noqa: F403
+
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+""",
+        },
+    ),
+)
+
+
 @check(
     "PAR103",
     "sqlite-shared",
+    examples=EXAMPLES,
     python=r"sqlite|filesystem://|django\.db\.backends\.",
     title="SQLite is the database of a service that runs in several processes or replicas",
     severity=Severity.ERROR,
@@ -186,7 +264,7 @@ def sqlite_shared(ctx: Context) -> Iterator[Finding]:
                 severity = severity.lowered()
             where = "the default when the environment sets no database" if fallback else "the database"
             yield at_node(
-                "PAR103",
+                THIS,
                 severity,
                 module,
                 node.lineno,
@@ -204,7 +282,7 @@ def sqlite_shared(ctx: Context) -> Iterator[Finding]:
                 severity = _severity(everyone, process)
                 if severity is not None:
                     yield at_line(
-                        "PAR103",
+                        THIS,
                         severity,
                         Line(line.path, line.line, f"{name}={value}"),
                         f"{name} points {process.describe()} at SQLite ({value[:60]})",
@@ -219,7 +297,7 @@ def sqlite_shared(ctx: Context) -> Iterator[Finding]:
                 severity = _severity(everyone)
                 if severity is not None:
                     yield at_line(
-                        "PAR103",
+                        THIS,
                         severity.lowered(),
                         Line(rel, number, raw.strip()),
                         f"{key.strip()} in {rel} points at SQLite",
@@ -246,7 +324,7 @@ def _engines_from_env(ctx: Context, module: Module) -> Iterator[Finding]:
             continue
         _value, at = chosen[0]
         yield at_node(
-            "PAR103",
+            THIS,
             severity,
             module,
             node.lineno,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from parapet_cli.doctor.context import Context, at_node, gate, unknown_suffix
 from parapet_cli.doctor.findings import Confidence, Finding, Severity
 from parapet_cli.doctor.pyindex import Module, const_str, dict_get, keyword
-from parapet_cli.doctor.registry import check, text_question
+from parapet_cli.doctor.registry import THIS, Example, check, text_question
 from parapet_cli.doctor.topology import Sharing
 
 RANDOM_CALLS = (
@@ -84,7 +84,7 @@ class _Where:
         if severity is None:
             return
         yield at_node(
-            "PAR104",
+            THIS,
             severity,
             self.module,
             getattr(node, "lineno", 1),
@@ -276,9 +276,101 @@ MODULE_PITFALLS: tuple[Callable[[_Where], Iterator[Finding]], ...] = (
 )
 
 
+EXAMPLES = (
+    Example(
+        "bad",
+        {
+            "api/app.py": """\
+from flask import Flask
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+app = Flask(__name__)
+limiter = Limiter(get_remote_address, app=app, default_limits=["100 per minute"])
+""",
+            "docker-compose.yml": """\
+services:
+  web:
+    image: registry.example.com/shop:3.1.0
+    command: gunicorn shop.wsgi --workers 4 --bind 0.0.0.0:8000
+    environment:
+      DJANGO_SETTINGS_MODULE: shop.settings
+""",
+            "shop/settings.py": """\
+from django.core.management.utils import get_random_secret_key
+
+SECRET_KEY = get_random_secret_key()
+DEBUG = False
+INSTALLED_APPS = ["django.contrib.sessions", "channels", "django_ratelimit", "shop"]
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    }
+}
+SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels.layers.InMemoryChannelLayer",
+    }
+}
+""",
+        },
+        fires=(
+            ("api/app.py", 6, "error"),
+            ("shop/settings.py", 3, "error"),
+            ("shop/settings.py", 8, "error"),
+            ("shop/settings.py", 11, "error"),
+            ("shop/settings.py", 14, "error"),
+        ),
+    ),
+    Example(
+        "good",
+        {
+            "api/app.py": """\
+from flask import Flask
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+app = Flask(__name__)
+limiter = Limiter(get_remote_address, app=app, storage_uri="redis://redis:6379/1")
+""",
+            "docker-compose.yml": """\
+services:
+  web:
+    image: registry.example.com/shop:3.1.0
+    command: gunicorn shop.wsgi --workers 4 --bind 0.0.0.0:8000
+    environment:
+      DJANGO_SETTINGS_MODULE: shop.settings
+""",
+            "shop/settings.py": """\
+import os
+
+SECRET_KEY = os.environ["DJANGO_SECRET_KEY"]
+DEBUG = False
+INSTALLED_APPS = ["django.contrib.sessions", "channels", "django_ratelimit", "shop"]
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": os.environ.get("REDIS_URL", "redis://redis:6379/0"),
+    }
+}
+SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [("redis", 6379)]},
+    }
+}
+""",
+        },
+    ),
+)
+
+
 @check(
     "PAR104",
     "per-process-state",
+    examples=EXAMPLES,
     # settings modules, Flask-Caching and limiter configuration, and a secret key next to a random call
     python=r"(?m)^\s*(INSTALLED_APPS|DATABASES|MIDDLEWARE|CACHES|SESSION_ENGINE|CHANNEL_LAYERS)\s*(:|\+?=)|CACHE_TYPE"
     r"|flask_limiter|slowapi|RATELIMIT_STORAGE_URI"

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from parapet_cli.doctor.context import Context, at_line, gate, unknown_suffix
 from parapet_cli.doctor.findings import Confidence, Finding, Severity
-from parapet_cli.doctor.registry import check
+from parapet_cli.doctor.registry import THIS, Example, check
 from parapet_cli.doctor.topology import Line, Process
 
 ENV = ("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir")
@@ -55,9 +55,102 @@ def _wiped(process: Process) -> bool:
     return process.scratch
 
 
+EXAMPLES = (
+    Example(
+        "bad",
+        {
+            "Dockerfile": """\
+FROM python:3.12-slim
+WORKDIR /srv
+COPY . .
+RUN pip install fastapi prometheus-client gunicorn uvicorn
+CMD gunicorn -w 4 -k uvicorn.workers.UvicornWorker app.main:app
+""",
+            "app/main.py": """\
+from fastapi import FastAPI
+from prometheus_client import Counter
+
+ORDERS = Counter("shop_orders_total", "Orders placed")
+app = FastAPI()
+""",
+        },
+        fires=(("Dockerfile", 5, "error"),),
+    ),
+    Example(
+        "unmanaged",
+        {
+            "Dockerfile": """\
+FROM python:3.12-slim
+WORKDIR /srv
+COPY . .
+ENV PROMETHEUS_MULTIPROC_DIR=/tmp/metrics
+RUN pip install fastapi prometheus-client gunicorn uvicorn && mkdir -p /tmp/metrics
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "app.main:app"]
+""",
+            "app/main.py": """\
+from fastapi import FastAPI
+from prometheus_client import Counter
+
+ORDERS = Counter("shop_orders_total", "Orders placed")
+app = FastAPI()
+""",
+            "gunicorn.conf.py": """\
+import multiprocessing
+
+workers = multiprocessing.cpu_count() * 2 + 1
+worker_class = "uvicorn.workers.UvicornWorker"
+""",
+        },
+        fires=(
+            ("Dockerfile", 4, "warning"),
+            ("gunicorn.conf.py", 1, "warning"),
+        ),
+    ),
+    Example(
+        "good",
+        {
+            "Dockerfile": """\
+FROM python:3.12-slim
+WORKDIR /srv
+COPY . .
+ENV PROMETHEUS_MULTIPROC_DIR=/tmp/metrics
+RUN pip install fastapi prometheus-client gunicorn uvicorn
+ENTRYPOINT ["./docker-entrypoint.sh"]
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "app.main:app"]
+""",
+            "app/main.py": """\
+from fastapi import FastAPI
+from prometheus_client import Counter
+
+ORDERS = Counter("shop_orders_total", "Orders placed")
+app = FastAPI()
+""",
+            "docker-entrypoint.sh": """\
+#!/bin/sh
+set -e
+rm -rf "$PROMETHEUS_MULTIPROC_DIR"
+mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+exec "$@"
+""",
+            "gunicorn.conf.py": """\
+from prometheus_client import multiprocess
+
+workers = 4
+worker_class = "uvicorn.workers.UvicornWorker"
+
+
+def child_exit(server, worker):
+    multiprocess.mark_process_dead(worker.pid)
+""",
+        },
+    ),
+)
+
+
 @check(
     "PAR105",
     "multiprocess-metrics",
+    examples=EXAMPLES,
     python=r"(?i)prometheus|starlette_exporter",
     title="prometheus_client multiprocess mode is missing, never wiped, or lacks gunicorn's child_exit hook",
     severity=Severity.ERROR,
@@ -94,7 +187,7 @@ def multiprocess_metrics(ctx: Context) -> Iterator[Finding]:
                 if "environ" in m.line(n)
             )
             yield at_line(
-                "PAR105",
+                THIS,
                 severity,
                 where,
                 f"{process.describe()} runs {kind} with {workers or 'several'} workers but PROMETHEUS_MULTIPROC_DIR "
@@ -107,7 +200,7 @@ def multiprocess_metrics(ctx: Context) -> Iterator[Finding]:
             continue
         if not _wiped(process):
             yield at_line(
-                "PAR105",
+                THIS,
                 Severity.WARNING if multi else Severity.INFO,
                 env,
                 f"the multiprocess directory of {process.describe()} is never emptied at start: reused PIDs reopen "
@@ -124,7 +217,7 @@ def multiprocess_metrics(ctx: Context) -> Iterator[Finding]:
                 if hook is not None and conf is not None:
                     at = Line(conf.rel, hook.lineno, "child_exit")
                 yield at_line(
-                    "PAR105",
+                    THIS,
                     Severity.WARNING if multi else Severity.INFO,
                     at,
                     "gunicorn has no child_exit hook calling multiprocess.mark_process_dead: live gauges keep counting "

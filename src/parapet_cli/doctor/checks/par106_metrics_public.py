@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from parapet_cli.doctor.context import Context, at_node
 from parapet_cli.doctor.findings import Confidence, Finding, Severity
 from parapet_cli.doctor.pyindex import Module, const_str, keyword
-from parapet_cli.doctor.registry import check
+from parapet_cli.doctor.registry import THIS, Example, check
 from parapet_cli.doctor.topology import Line, get, yline
 
 EXPORTERS = ("prometheus_client.make_asgi_app", "prometheus_client.make_wsgi_app", "prometheus_client.exposition")
@@ -116,9 +116,82 @@ def _decorated_routes(module: Module) -> Iterator[tuple[ast.AST, str]]:
             yield route, f"the route {path!r} returns generate_latest() without authentication"
 
 
+EXAMPLES = (
+    Example(
+        "bad",
+        {
+            "app/main.py": """\
+from fastapi import FastAPI
+from prometheus_fastapi_instrumentator import Instrumentator
+
+app = FastAPI()
+Instrumentator().instrument(app).expose(app)
+""",
+            "k8s/ingress.yaml": """\
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: shop
+spec:
+  rules:
+    - host: shop.example.com
+      http:
+        paths:
+          - path: /
+            pathType: Prefix
+            backend:
+              service:
+                name: shop
+                port: {number: 8000}
+""",
+        },
+        fires=(("app/main.py", 5, "error"),),
+    ),
+    Example(
+        "good",
+        {
+            "app/main.py": """\
+import os
+
+from fastapi import Depends, FastAPI, Header, HTTPException
+from prometheus_fastapi_instrumentator import Instrumentator
+
+app = FastAPI()
+
+
+def scrape_token(authorization: str = Header("")) -> None:
+    if authorization != f"Bearer {os.environ['METRICS_TOKEN']}":
+        raise HTTPException(status_code=401)
+
+
+Instrumentator().instrument(app).expose(app, include_in_schema=False, dependencies=[Depends(scrape_token)])
+""",
+            "k8s/ingress.yaml": """\
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: shop
+spec:
+  rules:
+    - host: shop.example.com
+      http:
+        paths:
+          - path: /
+            pathType: Prefix
+            backend:
+              service:
+                name: shop
+                port: {number: 8000}
+""",
+        },
+    ),
+)
+
+
 @check(
     "PAR106",
     "metrics-public",
+    examples=EXAMPLES,
     python=r"(?i)metrics|instrumentator|prometheus",
     title="/metrics is served on the public port without authentication",
     severity=Severity.ERROR,
@@ -150,7 +223,7 @@ def metrics_public(ctx: Context) -> Iterator[Finding]:
             lineno = getattr(node, "lineno", 1)
             col = getattr(node, "col_offset", None)
             yield at_node(
-                "PAR106",
+                THIS,
                 severity,
                 module,
                 lineno,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from parapet_cli.doctor.context import Context, at_line, gate, unknown_suffix
 from parapet_cli.doctor.findings import Confidence, Finding, Severity
-from parapet_cli.doctor.registry import check
+from parapet_cli.doctor.registry import THIS, Example, check
 from parapet_cli.doctor.topology import words
 
 DAEMONS = ("cron", "crond", "supercronic", "go-crond")
@@ -27,9 +27,98 @@ def starts_cron(text: str) -> bool:
     return False
 
 
+EXAMPLES = (
+    Example(
+        "bad",
+        {
+            "Dockerfile": """\
+FROM python:3.12-slim
+RUN apt-get update && apt-get install -y --no-install-recommends cron \\
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY . .
+COPY crontab /etc/cron.d/shop
+ENTRYPOINT ["/app/entrypoint.sh"]
+CMD ["gunicorn", "shop.wsgi", "--bind", "0.0.0.0:8000"]
+""",
+            "crontab": """\
+*/10 * * * * root cd /app && python manage.py send_reminders
+""",
+            "entrypoint.sh": """\
+#!/bin/sh
+set -e
+cron
+exec "$@"
+""",
+            "k8s/web.yaml": """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  template:
+    spec:
+      containers:
+        - name: web
+          image: registry.example.com/shop:5.0.0
+          args: ["gunicorn", "shop.wsgi", "--bind", "0.0.0.0:8000", "--workers", "2"]
+""",
+        },
+        fires=(("entrypoint.sh", 3, "error"),),
+    ),
+    Example(
+        "good",
+        {
+            "Dockerfile": """\
+FROM python:3.12-slim
+WORKDIR /app
+COPY . .
+CMD ["gunicorn", "shop.wsgi", "--bind", "0.0.0.0:8000"]
+""",
+            "k8s/reminders.yaml": """\
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: send-reminders
+spec:
+  schedule: "*/10 * * * *"
+  concurrencyPolicy: Forbid
+  startingDeadlineSeconds: 300
+  jobTemplate:
+    spec:
+      activeDeadlineSeconds: 540
+      template:
+        spec:
+          restartPolicy: Never
+          containers:
+            - name: reminders
+              image: registry.example.com/shop:5.0.0
+              command: ["python", "manage.py", "send_reminders"]
+""",
+            "k8s/web.yaml": """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  template:
+    spec:
+      containers:
+        - name: web
+          image: registry.example.com/shop:5.0.0
+          args: ["gunicorn", "shop.wsgi", "--bind", "0.0.0.0:8000", "--workers", "2"]
+""",
+        },
+    ),
+)
+
+
 @check(
     "PAR109",
     "cron-in-replicated-image",
+    examples=EXAMPLES,
     title="A cron daemon runs inside a service that has several replicas",
     severity=Severity.ERROR,
     fix=(
@@ -52,7 +141,7 @@ def cron_in_image(ctx: Context) -> Iterator[Finding]:
             if severity is None:
                 break
             yield at_line(
-                "PAR109",
+                THIS,
                 severity,
                 line,
                 f"cron starts inside {process.describe()}: every replica runs every job" + unknown_suffix(multi),

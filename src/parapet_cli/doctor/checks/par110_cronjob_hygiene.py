@@ -6,13 +6,70 @@ from collections.abc import Iterator
 
 from parapet_cli.doctor.context import Context, at_line
 from parapet_cli.doctor.findings import Finding, Severity
-from parapet_cli.doctor.registry import check
+from parapet_cli.doctor.registry import THIS, Example, check
 from parapet_cli.doctor.topology import Line, get, yline
+
+EXAMPLES = (
+    Example(
+        "bad",
+        {
+            "cronjob.yaml": """\
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: nightly-report
+spec:
+  schedule: "0 2 * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers:
+            - name: report
+              image: registry.example.com/shop:5.0.0
+              command: ["python", "manage.py", "nightly_report"]
+""",
+        },
+        fires=(
+            ("cronjob.yaml", 5, "info"),
+            ("cronjob.yaml", 5, "warning"),
+            ("cronjob.yaml", 7, "warning"),
+        ),
+    ),
+    Example(
+        "good",
+        {
+            "cronjob.yaml": """\
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: nightly-report
+spec:
+  schedule: "0 2 * * *"
+  concurrencyPolicy: Forbid
+  startingDeadlineSeconds: 600
+  jobTemplate:
+    spec:
+      activeDeadlineSeconds: 3600
+      backoffLimit: 1
+      template:
+        spec:
+          restartPolicy: Never
+          containers:
+            - name: report
+              image: registry.example.com/shop:5.0.0
+              command: ["python", "manage.py", "nightly_report"]
+""",
+        },
+    ),
+)
 
 
 @check(
     "PAR110",
     "cronjob-hygiene",
+    examples=EXAMPLES,
     title="A Kubernetes CronJob allows overlapping runs or has no deadline",
     severity=Severity.WARNING,
     fix=(
@@ -43,7 +100,7 @@ def cronjob_hygiene(ctx: Context) -> Iterator[Finding]:
             if policy not in ("Forbid", "Replace"):
                 key = ("spec", "concurrencyPolicy") if policy is not None else ("spec",)
                 yield at_line(
-                    "PAR110",
+                    THIS,
                     Severity.WARNING,
                     Line(rel, yline(doc, *key), f"CronJob {name} concurrencyPolicy"),
                     f"CronJob {name} allows overlapping runs (concurrencyPolicy: {policy or 'Allow, the default'})",
@@ -51,7 +108,7 @@ def cronjob_hygiene(ctx: Context) -> Iterator[Finding]:
                 )
             if get(spec, "jobTemplate", "spec", "activeDeadlineSeconds") is None:
                 yield at_line(
-                    "PAR110",
+                    THIS,
                     Severity.WARNING,
                     Line(rel, yline(doc, "spec", "jobTemplate"), f"CronJob {name} activeDeadlineSeconds"),
                     f"CronJob {name} has no activeDeadlineSeconds: a hung run never ends",
@@ -59,7 +116,7 @@ def cronjob_hygiene(ctx: Context) -> Iterator[Finding]:
                 )
             if spec.get("startingDeadlineSeconds") is None:
                 yield at_line(
-                    "PAR110",
+                    THIS,
                     Severity.INFO,
                     Line(rel, yline(doc, "spec"), f"CronJob {name} startingDeadlineSeconds"),
                     f"CronJob {name} has no startingDeadlineSeconds: missed runs start late, in a burst",

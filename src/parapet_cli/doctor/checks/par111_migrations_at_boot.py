@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from parapet_cli.doctor.context import Context, at_line, gate, unknown_suffix
 from parapet_cli.doctor.findings import Confidence, Finding, Severity
-from parapet_cli.doctor.registry import check
+from parapet_cli.doctor.registry import THIS, Example, check
 from parapet_cli.doctor.topology import Line, Process
 
 MIGRATE = re.compile(
@@ -23,9 +23,66 @@ LOCKED = re.compile(r"\b(flock|s6-setlock|setlock|pg_advisory_lock|advisory_lock
 WORKER_HOOKS = ("post_fork", "post_worker_init")
 
 
+EXAMPLES = (
+    Example(
+        "bad",
+        {
+            "docker-compose.yml": """\
+services:
+  web:
+    image: registry.example.com/shop:6.0.0
+    command: sh -c "python manage.py migrate --noinput && gunicorn shop.wsgi -b 0.0.0.0:8000"
+    deploy:
+      replicas: 3
+""",
+        },
+        fires=(("docker-compose.yml", 4, "warning"),),
+    ),
+    Example(
+        "good",
+        {
+            "k8s/web.yaml": """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  template:
+    spec:
+      initContainers:
+        - name: check-migrations
+          image: registry.example.com/shop:6.0.0
+          command: ["python", "manage.py", "migrate", "--check"]
+      containers:
+        - name: web
+          image: registry.example.com/shop:6.0.0
+          command: ["gunicorn", "shop.wsgi", "-b", "0.0.0.0:8000"]
+---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: migrate
+  annotations:
+    helm.sh/hook: pre-upgrade
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+        - name: migrate
+          image: registry.example.com/shop:6.0.0
+          command: ["python", "manage.py", "migrate", "--noinput"]
+""",
+        },
+    ),
+)
+
+
 @check(
     "PAR111",
     "migrations-at-boot",
+    examples=EXAMPLES,
     title="Migrations run at start-up in every replica",
     severity=Severity.WARNING,
     fix=(
@@ -48,7 +105,7 @@ def migrations_at_boot(ctx: Context) -> Iterator[Finding]:
                 break
             where = "every gunicorn worker" if in_workers else "every replica"
             yield at_line(
-                "PAR111",
+                THIS,
                 severity,
                 line,
                 f"migrations run at start-up in {process.describe()}, once in {where}: copies starting together "

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from parapet_cli.doctor.context import Context, at_node, gate, unknown_suffix
 from parapet_cli.doctor.findings import Confidence, Finding, Severity
-from parapet_cli.doctor.registry import check
+from parapet_cli.doctor.registry import THIS, Example, check
 from parapet_cli.doctor.topology import Process, any_of
 
 CONNECTS = (
@@ -34,9 +34,59 @@ def _preloading(ctx: Context) -> list[Process]:
     return out
 
 
+EXAMPLES = (
+    Example(
+        "bad",
+        {
+            "Procfile": """\
+web: gunicorn -c gunicorn.conf.py app.wsgi:app
+""",
+            "app/db.py": """\
+import os
+
+from sqlalchemy import create_engine
+
+engine = create_engine(os.environ["DATABASE_URL"], pool_size=5)
+""",
+            "gunicorn.conf.py": """\
+workers = 4
+preload_app = True
+""",
+        },
+        fires=(("app/db.py", 5, "warning"),),
+    ),
+    Example(
+        "good",
+        {
+            "Procfile": """\
+web: gunicorn -c gunicorn.conf.py app.wsgi:app
+""",
+            "app/db.py": """\
+import os
+
+from sqlalchemy import create_engine
+
+engine = create_engine(os.environ["DATABASE_URL"], pool_size=5)
+""",
+            "gunicorn.conf.py": """\
+workers = 4
+preload_app = True
+
+
+def post_fork(server, worker):
+    from app.db import engine
+
+    engine.dispose(close=False)
+""",
+        },
+    ),
+)
+
+
 @check(
     "PAR112",
     "prefork-connections",
+    examples=EXAMPLES,
     python=r"create_(async_)?engine|MongoClient|(psycopg2?|pymysql|MySQLdb)\.connect|import[^\n]*\bconnect\b",
     title="A database connection or pool is created at import while gunicorn preloads the app",
     severity=Severity.WARNING,
@@ -61,7 +111,7 @@ def prefork_connections(ctx: Context) -> Iterator[Finding]:
         for site in module.calls:
             if site.module_level and not site.main_guard and site.name in CONNECTS:
                 yield at_node(
-                    "PAR112",
+                    THIS,
                     severity,
                     module,
                     site.call.lineno,

@@ -8,15 +8,70 @@ from collections.abc import Iterator
 from parapet_cli.doctor.checks.par109_cron_in_image import starts_cron
 from parapet_cli.doctor.context import Context, at_line, gate, unknown_suffix
 from parapet_cli.doctor.findings import Confidence, Finding, Severity
-from parapet_cli.doctor.registry import check
+from parapet_cli.doctor.registry import THIS, Example, check
 from parapet_cli.doctor.topology import Line
 
 JOB = re.compile(r"\bparapet(_cli)?\s+(archive|escalat\w*)\b")
 
 
+EXAMPLES = (
+    Example(
+        "bad",
+        {
+            "Dockerfile": """\
+FROM python:3.12-slim
+RUN apt-get update && apt-get install -y cron
+WORKDIR /app
+COPY . .
+COPY parapet.crontab /etc/cron.d/parapet
+CMD ["sh", "-c", "cron && exec gunicorn shop.wsgi -b 0.0.0.0:8000"]
+""",
+            "docker-compose.yml": """\
+services:
+  web:
+    build: .
+    deploy:
+      replicas: 2
+""",
+            "parapet.crontab": """\
+# prune resolved incidents nightly
+15 3 * * * root parapet archive --older-than 90d
+""",
+        },
+        fires=(("parapet.crontab", 2, "error"),),
+    ),
+    Example(
+        "good",
+        {
+            "k8s/archive.yaml": """\
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: parapet-archive
+spec:
+  schedule: "15 3 * * *"
+  concurrencyPolicy: Forbid
+  startingDeadlineSeconds: 3600
+  jobTemplate:
+    spec:
+      activeDeadlineSeconds: 1800
+      template:
+        spec:
+          restartPolicy: Never
+          containers:
+            - name: archive
+              image: registry.example.com/shop:7.0.0
+              command: ["parapet", "archive", "--older-than", "90d"]
+""",
+        },
+    ),
+)
+
+
 @check(
     "PAR115",
     "parapet-jobs-every-node",
+    examples=EXAMPLES,
     title="parapet archive or escalation is scheduled where it runs on every node",
     severity=Severity.ERROR,
     fix=(
@@ -44,7 +99,7 @@ def parapet_jobs(ctx: Context) -> Iterator[Finding]:
             if severity is None:
                 continue
             yield at_line(
-                "PAR115",
+                THIS,
                 severity,
                 line,
                 f"{JOB.search(line.text).group(0)} runs in {process.describe()}: every copy runs it"  # type: ignore[union-attr]
@@ -58,7 +113,7 @@ def parapet_jobs(ctx: Context) -> Iterator[Finding]:
         hits = [line for line in process.script if JOB.search(line.text)]
         if hits and process.concurrency_policy not in ("Forbid", "Replace"):
             yield at_line(
-                "PAR115",
+                THIS,
                 Severity.WARNING,
                 hits[0],
                 f"CronJob {process.name} runs {JOB.search(hits[0].text).group(0)} but allows overlapping runs",  # type: ignore[union-attr]

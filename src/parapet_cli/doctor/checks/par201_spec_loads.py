@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from parapet_cli.doctor.context import Context
 from parapet_cli.doctor.findings import Finding, Severity
-from parapet_cli.doctor.registry import check
+from parapet_cli.doctor.registry import THIS, check
 
 
 @check(
@@ -22,7 +22,7 @@ def spec_loads(ctx: Context) -> Iterator[Finding]:
     the other Parapet checks are skipped (an info)."""
     if ctx.spec_path is None:
         yield Finding(
-            "PAR201",
+            THIS,
             Severity.INFO,
             "no parapet.yaml in the repository: Parapet's own checks (PAR2xx, PAR3xx) are skipped",
             "create parapet.yaml (see docs/spec.md) or pass --spec",
@@ -35,7 +35,7 @@ def spec_loads(ctx: Context) -> Iterator[Finding]:
     loc = error.location
     field = f"{loc.field}: " if loc.field else ""
     yield Finding(
-        "PAR201",
+        THIS,
         Severity.ERROR,
         f"the spec does not load: {field}{error.message}",
         error.hint or "see docs/spec.md",

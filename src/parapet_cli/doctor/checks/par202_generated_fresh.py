@@ -10,7 +10,7 @@ from parapet.errors import UserError
 from parapet_cli.doctor.checks._spec import loaded_spec
 from parapet_cli.doctor.context import Context
 from parapet_cli.doctor.findings import Finding, Severity
-from parapet_cli.doctor.registry import check
+from parapet_cli.doctor.registry import THIS, check
 from parapet_cli.generators import slo_rules
 from parapet_cli.plan import Action, build_plan
 
@@ -26,7 +26,7 @@ def generated_fresh(ctx: Context) -> Iterator[Finding]:
     """Prometheus evaluates the rule files on disk, not the spec: after an edit of parapet.yaml that was never
     regenerated, alerts fire on old objectives (or not at all). This is the check `parapet gen slo --check` makes,
     with the same plan: create means missing, update means stale, conflict means edited by hand."""
-    spec, notes = loaded_spec(ctx, "PAR202")
+    spec, notes = loaded_spec(ctx, THIS)
     yield from notes
     if spec is None or ctx.spec_path is None:
         return
@@ -35,7 +35,7 @@ def generated_fresh(ctx: Context) -> Iterator[Finding]:
     try:
         plan = build_plan(slo_rules.generate(spec, spec_name), root / spec.rules_dir, root)
     except UserError as exc:
-        yield Finding("PAR202", Severity.ERROR, f"cannot compare generated files: {exc.message}", exc.hint or "")
+        yield Finding(THIS, Severity.ERROR, f"cannot compare generated files: {exc.message}", exc.hint or "")
         return
     for entry in plan.entries:
         rel = ctx.rel(entry.target)
@@ -48,7 +48,7 @@ def generated_fresh(ctx: Context) -> Iterator[Finding]:
         else:
             severity, what = Severity.ERROR, "differs from what Parapet generated (edited by hand?)"
         yield Finding(
-            "PAR202",
+            THIS,
             severity,
             f"{rel} {what}",
             f"run `parapet gen slo --spec {ctx.rel(ctx.spec_path)}` and commit the result",

@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 from parapet_cli.doctor.checks._spec import loaded_spec, spec_line, spec_rel
 from parapet_cli.doctor.context import Context
 from parapet_cli.doctor.findings import Finding, Severity
-from parapet_cli.doctor.registry import check
+from parapet_cli.doctor.registry import THIS, check
 
 _PLACEHOLDER = re.compile(r"\{[A-Za-z_]+\}")
 
@@ -28,7 +28,7 @@ def runbooks(ctx: Context) -> Iterator[Finding]:
     """The person paged at night needs the runbook the alert links to. A link with an unreplaced placeholder or a
     path to a file that is not in the repository leaves them with nothing; the spec refuses alerting SLOs without
     any runbook_url, and this check catches the ones that point nowhere."""
-    spec, notes = loaded_spec(ctx, "PAR203")
+    spec, notes = loaded_spec(ctx, THIS)
     yield from notes
     if spec is None or ctx.spec_path is None:
         return
@@ -53,7 +53,7 @@ def runbooks(ctx: Context) -> Iterator[Finding]:
                     problem = f"its runbook {path!r} is not a file in the repository"
         if problem:
             yield Finding(
-                "PAR203",
+                THIS,
                 Severity.ERROR,
                 f"SLO {slo.name!r} alerts but {problem}",
                 "point runbook_url at an https:// page or a file in the repository",

@@ -11,7 +11,7 @@ import yaml
 from parapet_cli.doctor.checks._spec import loaded_spec
 from parapet_cli.doctor.context import Context
 from parapet_cli.doctor.findings import Finding, Severity
-from parapet_cli.doctor.registry import check
+from parapet_cli.doctor.registry import THIS, check
 from parapet_cli.doctor.topology import get, yline
 
 AUTH_KEYS = ("authorization", "basic_auth", "bearer_token", "bearer_token_file", "oauth2")
@@ -105,14 +105,14 @@ def alertmanager_receiver(ctx: Context) -> Iterator[Finding]:
     """Parapet opens incidents from Alertmanager's webhook. Without a receiver that points at it nothing arrives;
     a receiver no route reaches is the same; and a webhook without auth lets anyone who can reach it open, flood
     or resolve incidents."""
-    spec, notes = loaded_spec(ctx, "PAR204")
+    spec, notes = loaded_spec(ctx, THIS)
     yield from notes
     if spec is None:
         return
     configs = list(_configs(ctx))
     if not configs:
         yield Finding(
-            "PAR204",
+            THIS,
             Severity.INFO,
             "no Alertmanager configuration in the repository: the receiver for Parapet cannot be checked here",
             "keep alertmanager.yml (or the AlertmanagerConfig) in the repository to have it checked",
@@ -128,7 +128,7 @@ def alertmanager_receiver(ctx: Context) -> Iterator[Finding]:
             name = str(receiver.get("name", ""))
             if name not in config.routed:
                 yield Finding(
-                    "PAR204",
+                    THIS,
                     Severity.WARNING,
                     f"receiver {name!r} delivers to Parapet but no route sends alerts to it",
                     "add a route with receiver: " + name,
@@ -140,7 +140,7 @@ def alertmanager_receiver(ctx: Context) -> Iterator[Finding]:
             for hook in hooks:
                 if isinstance(hook, dict) and not _authenticated(hook, config.crd):
                     yield Finding(
-                        "PAR204",
+                        THIS,
                         Severity.ERROR,
                         f"receiver {name!r} calls Parapet's webhook without authentication",
                         "set http_config.authorization (or basic_auth) and the same secret in Parapet",
@@ -151,7 +151,7 @@ def alertmanager_receiver(ctx: Context) -> Iterator[Finding]:
     if not found:
         first = configs[0]
         yield Finding(
-            "PAR204",
+            THIS,
             Severity.WARNING,
             "the Alertmanager configuration has no receiver for Parapet",
             "add a webhook receiver named parapet pointing at Parapet's webhook, with auth",

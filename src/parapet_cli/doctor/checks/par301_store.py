@@ -13,7 +13,7 @@ from parapet import conventions
 from parapet.errors import UserError
 from parapet_cli.doctor.context import Context
 from parapet_cli.doctor.findings import Finding, Severity
-from parapet_cli.doctor.registry import check
+from parapet_cli.doctor.registry import THIS, check
 
 STORE_PACKAGE = "parapet.evidence"
 ENV_URL = conventions.DATABASE_URL_ENV
@@ -46,7 +46,7 @@ def store(ctx: Context) -> Iterator[Finding]:
     module = store_module()
     if module is None:
         yield Finding(
-            "PAR301",
+            THIS,
             Severity.INFO,
             f"skipped: the evidence store ({STORE_PACKAGE}) is not part of this version of Parapet",
             "nothing to do until the store ships",
@@ -56,7 +56,7 @@ def store(ctx: Context) -> Iterator[Finding]:
     raw = os.environ.get(getattr(module, "ENV_URL", ENV_URL), "")
     if not raw:
         yield Finding(
-            "PAR301",
+            THIS,
             Severity.INFO,
             f"skipped: no database URL configured ({ENV_URL}), so the store was not checked",
             f"set {ENV_URL} where doctor runs to check the store",
@@ -70,7 +70,7 @@ def store(ctx: Context) -> Iterator[Finding]:
             database = url.database or ""
             if database and database != ":memory:" and not Path(database).expanduser().is_file():
                 yield Finding(
-                    "PAR301",
+                    THIS,
                     Severity.ERROR,
                     f"the SQLite store {masked} does not exist",
                     "create it by applying the spine migration, or fix the URL",
@@ -84,7 +84,7 @@ def store(ctx: Context) -> Iterator[Finding]:
             engine.dispose()
     except UserError as exc:
         yield Finding(
-            "PAR301",
+            THIS,
             Severity.ERROR,
             exc.message,
             exc.hint or "check the database URL",

@@ -12,7 +12,7 @@ from pathlib import Path
 from parapet_cli.doctor.checks._spec import loaded_spec, spec_rel
 from parapet_cli.doctor.context import Context
 from parapet_cli.doctor.findings import Finding, Severity
-from parapet_cli.doctor.registry import check
+from parapet_cli.doctor.registry import THIS, check
 from parapet_cli.generators import slo_rules
 
 TIMEOUT = 120
@@ -29,14 +29,14 @@ def promtool_rules(ctx: Context) -> Iterator[Finding]:
     """Prometheus refuses a whole rule file over one bad expression and keeps serving the old rules, so a broken
     file means silently stale alerting. ``promtool check rules`` is the parser Prometheus itself uses; the check
     runs it on the files the spec generates now (info when promtool is not installed)."""
-    spec, notes = loaded_spec(ctx, "PAR302")
+    spec, notes = loaded_spec(ctx, THIS)
     yield from notes
     if spec is None or ctx.spec_path is None:
         return
     promtool = shutil.which("promtool")
     if promtool is None:
         yield Finding(
-            "PAR302",
+            THIS,
             Severity.INFO,
             "skipped: promtool is not on PATH, so the generated rules were not checked",
             "install it (Debian: apt-get install prometheus) to have the rules checked",
@@ -60,7 +60,7 @@ def promtool_rules(ctx: Context) -> Iterator[Finding]:
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             yield Finding(
-                "PAR302",
+                THIS,
                 Severity.WARNING,
                 f"promtool could not be run: {exc}",
                 "check the promtool installation",
@@ -70,7 +70,7 @@ def promtool_rules(ctx: Context) -> Iterator[Finding]:
     if proc.returncode != 0:
         output = " ".join((proc.stderr or proc.stdout).split())[:400]
         yield Finding(
-            "PAR302",
+            THIS,
             Severity.ERROR,
             f"promtool check rules rejects the rules generated from the spec: {output}",
             "report it as a Parapet bug, with the spec",

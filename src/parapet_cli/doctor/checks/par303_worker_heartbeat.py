@@ -13,7 +13,7 @@ from parapet.errors import UserError
 from parapet_cli.doctor.checks.par301_store import STORE_PACKAGE, store_module
 from parapet_cli.doctor.context import Context
 from parapet_cli.doctor.findings import Finding, Severity
-from parapet_cli.doctor.registry import check
+from parapet_cli.doctor.registry import THIS, check
 
 ENV_URL = conventions.DATABASE_URL_ENV
 
@@ -39,7 +39,7 @@ def worker_heartbeat(ctx: Context) -> Iterator[Finding]:
     raw = os.environ.get(ENV_URL, "")
     if not raw:
         yield Finding(
-            "PAR303",
+            THIS,
             Severity.INFO,
             f"skipped: no database URL configured ({ENV_URL}), so no worker heartbeat was looked for",
             f"set {ENV_URL} where doctor runs to check for one",
@@ -65,7 +65,7 @@ def worker_heartbeat(ctx: Context) -> Iterator[Finding]:
         return
     if seen is None:
         yield Finding(
-            "PAR303",
+            THIS,
             Severity.WARNING,
             "no worker heartbeat in the store: no process has run the reconciler or the staleness marks",
             "run `parapet worker` (or `parapet serve`, which runs the loops itself)",
@@ -75,7 +75,7 @@ def worker_heartbeat(ctx: Context) -> Iterator[Finding]:
     age = datetime.now(UTC) - seen
     if age > worker.HEARTBEAT_STALE:
         yield Finding(
-            "PAR303",
+            THIS,
             Severity.WARNING,
             f"the last worker heartbeat is {int(age.total_seconds())}s old ({seen.isoformat(timespec='seconds')}): "
             "the background loops have stopped",
