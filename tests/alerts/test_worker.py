@@ -146,3 +146,85 @@ def test_archive_prunes_the_delivery_log_with_the_events_retention(store: Store,
         from parapet.evidence.schema import webhook_deliveries
 
         assert conn.execute(select(func.count()).select_from(webhook_deliveries)).scalar_one() == 1
+
+
+def test_archived_incidents_carry_their_alert_instances(store: Store, clock: Clock, tmp_path: Path) -> None:
+    from parapet.evidence.archive import ArchiveOptions, read_archive, run_archive
+
+    incident_id = ingest(store, parse_payload(payload(alert(), alert(instance="b"))), Correlator()).opened[0]
+    clock.advance(minutes=5)
+    ends = T0 + timedelta(minutes=5)
+    gone = payload(alert(status="resolved", ends=ends), alert(instance="b", status="resolved", ends=ends))
+    assert ingest(store, parse_payload(gone), Correlator()).resolved_incidents == [incident_id]
+    clock.advance(days=100)
+    archive = tmp_path / "a.jsonl"
+    assert run_archive(store.engine, ArchiveOptions(archive_file=archive), clock=clock).archived == 1
+    (doc,) = list(read_archive(archive))
+    assert doc["incident"]["id"] == incident_id
+    assert sorted(i["labels"].get("instance", "") for i in doc["alert_instances"]) == ["", "b"]
+    assert {i["status"] for i in doc["alert_instances"]} == {"resolved"}
+    assert store.alert_instances(incident_id) == []  # deleted with their incident
+
+
+def test_parapet_worker_beats_until_sigterm(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from parapet.evidence.db import create_engine_for
+    from parapet.evidence.schema import metadata
+    from tests.alerts.harness import ROOT, wait_until
+
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    engine = create_engine_for(url)
+    metadata.create_all(engine)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "parapet_cli", "worker", "--database-url", url],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
+    try:
+        wait_until("a heartbeat", lambda: last_heartbeat(Store(engine)) is not None, timeout=30)
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        engine.dispose()
+    assert proc.returncode == 0, err
+    assert "heartbeat and staleness marks" in err
+
+
+def test_a_host_lifespan_runs_the_loops(tmp_path: Path) -> None:
+    from collections.abc import AsyncIterator
+    from contextlib import asynccontextmanager
+
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+    from starlette.testclient import TestClient
+
+    from parapet.alerts.worker import running_in_background
+    from parapet.evidence.db import create_engine_for
+    from parapet.evidence.schema import metadata
+    from parapet.web import create_app
+    from tests.alerts.harness import wait_until
+
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'h.db'}")
+    metadata.create_all(engine)
+    store = Store(engine)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        async with running_in_background(store, WorkerConfig(kind="host")):
+            yield
+
+    host = Starlette(routes=[Mount("/parapet", app=create_app(spec_path=None, store=store))], lifespan=lifespan)
+    with TestClient(host):
+        wait_until("the host's heartbeat", lambda: last_heartbeat(store) is not None, timeout=10)
+    with engine.connect() as conn:
+        assert conn.execute(select(workers.c.kind)).scalar_one() == "host"
+    engine.dispose()

@@ -9,9 +9,9 @@ The order of a run, and why nothing is lost when it is killed at any moment:
    torn tail left by a killed run (a partial line, a partial gzip member) is cut off first: a batch is
    only deleted after its bytes were fsynced, so a torn batch is still in the database.
 3. Select resolved incidents by *resolution* time, a batch at a time, keyset-paged on (resolved_at, id).
-4. Write each incident with its timeline, tool audits and action claims as one JSON line (a batch is one
-   gzip member when the file name ends in ``.gz``), then fsync the file. On PostgreSQL the server renders
-   the lines, one statement per batch (see ``postgres_batch_sql``).
+4. Write each incident with its timeline, tool audits, action claims and alert instances as one JSON line
+   (a batch is one gzip member when the file name ends in ``.gz``), then fsync the file. On PostgreSQL the
+   server renders the lines, one statement per batch (see ``postgres_batch_sql``).
 5. Delete the batch in one short transaction that re-checks state, resolution time and version: an
    incident reopened, noted or otherwise changed since it was read is left alone (counted as skipped,
    and archived again by a later run). Children go with their incident (ON DELETE CASCADE). On
@@ -70,12 +70,22 @@ MAX_BATCH_SIZE: Final = 5000
 GZIP_LEVEL: Final = 3
 
 # The document's child lists, and the tables they come from.
-_CHILDREN: Final = (("timeline", timeline_entries), ("tool_audits", tool_audits), ("action_claims", action_claims))
+_CHILDREN: Final = (
+    ("timeline", timeline_entries),
+    ("tool_audits", tool_audits),
+    ("action_claims", action_claims),
+    ("alert_instances", alert_instances),
+)
 
 
 def _child_order(table: Table) -> tuple[Any, ...]:
     """Children are listed by time, then id."""
-    when = {timeline_entries: "at", tool_audits: "started_at", action_claims: "claimed_at"}
+    when = {
+        timeline_entries: "at",
+        tool_audits: "started_at",
+        action_claims: "claimed_at",
+        alert_instances: "starts_at",
+    }
     return (table.c[when[table]], table.c.id)
 
 
@@ -241,6 +251,7 @@ def _documents(conn: Connection, rows: Sequence[Row[Any]]) -> tuple[list[dict[st
             "timeline": [],
             "tool_audits": [],
             "action_claims": [],
+            "alert_instances": [],
         }
     for key, table in _CHILDREN:
         query = select(table).where(table.c.incident_id.in_(list(docs))).order_by(*_child_order(table))
@@ -316,6 +327,7 @@ def postgres_batch_sql(*, keyset: bool) -> str:
     pieces = {key: _children_sql(table) for key, table in _CHILDREN}
     line = (
         f"""'{{"action_claims":[' || {pieces["action_claims"]} || """
+        f"""'],"alert_instances":[' || {pieces["alert_instances"]} || """
         f"""'],"format":{json.dumps(ARCHIVE_FORMAT)},"incident":' || {_json_object_sql(incidents, "i")} || """
         f"""',"timeline":[' || {pieces["timeline"]} || '],"tool_audits":[' || {pieces["tool_audits"]} || ']}}'"""
     )
