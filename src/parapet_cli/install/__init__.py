@@ -32,7 +32,7 @@ from parapet_cli.generators.targets import TARGETS
 from parapet_cli.install.detect import Detection, detect
 from parapet_cli.install.extras import plan_deployment
 from parapet_cli.install.starter import starter_spec
-from parapet_cli.plan import Plan, PlanEntry, apply_plan, build_plan, host_entry
+from parapet_cli.plan import Plan, PlanEntry, build_plan, host_entry
 
 if TYPE_CHECKING:
     from parapet_cli.codemods import Wiring
@@ -49,6 +49,7 @@ class InstallPlan:
 
     @property
     def combined(self) -> Plan:
+        """Every file of the install in one plan, shown and applied as ``gen``'s are (``plan.apply_plan``)."""
         return self.generated.with_entries(self.wiring)
 
 
@@ -206,8 +207,3 @@ def plan_ui(root: Path, *, force: bool = False, eject: bool = False) -> InstallP
     generated = build_plan(ejected_templates() if eject else [], root, root, force=force)
     wiring = [_wiring_entry(root, path, result) for path, result in wire_ui(found, notes, SPEC_NAME)]
     return InstallPlan(found, generated, wiring, notes)
-
-
-def apply_install(plan: InstallPlan) -> list[PlanEntry]:
-    """Write the plan: every target is checked writable first, so a refused write leaves nothing half-done."""
-    return apply_plan(plan.combined)
