@@ -30,8 +30,8 @@ of [`parapet doctor`](doctor.md), so it shares its output formats (`--format tex
 
 ```console
 parapet doctor cardinality                    # the whole repository (--root, default: .)
-parapet doctor cardinality --path src/app     # only these files or directories (repeatable)
-parapet doctor PAR403 PAR404 --jobs 2         # some rules, parsed by two processes
+parapet doctor cardinality src/ app/          # only these files or directories, as ruff and mypy take them
+parapet doctor --select PAR403,PAR404 --jobs 2   # some rules, parsed by two processes
 parapet doctor cardinality --baseline .parapet-baseline.json --update-baseline   # accept what is there now
 parapet doctor cardinality --baseline .parapet-baseline.json                     # then fail only on new findings
 parapet doctor cardinality --diff-base origin/main   # only findings on lines changed since the branch point
