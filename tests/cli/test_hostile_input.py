@@ -89,6 +89,8 @@ CASES: list[tuple[str, Argv]] = [
     ("gen spine alembic.ini is a loop", lambda t: ["gen", "spine", "--alembic-ini", str(t / "loop1")]),
     ("gen spine alembic.ini is a directory", lambda t: ["gen", "spine", "--alembic-ini", str(t / "specdir.yaml")]),
     ("gen spine --out is a file", lambda t: ["gen", "spine", "--for", "sql", "--out", str(t / "afile")]),
+    ("gen ui into a symlink loop", lambda t: ["gen", "ui", str(t / "loop1")]),
+    ("gen ui into a file", lambda t: ["gen", "ui", str(t / "afile")]),
     ("doctor --root is a symlink loop", lambda t: ["doctor", "--root", str(t / "loop1")]),
     ("doctor --root is a file", lambda t: ["doctor", "--root", str(t / "afile")]),
     ("doctor --spec is a symlink loop", lambda t: ["doctor", "--root", str(t / "app"), "--spec", str(t / "loop1")]),
@@ -175,6 +177,12 @@ def test_doctor_survives_the_tree(cli, hostile: Path, argv: list[str]) -> None: 
     result = cli(*argv, "--format", "json")
     assert "Traceback" not in result.output and "internal error" not in result.output
     assert result.exit_code in (0, 1), result.output
+
+
+def test_a_directory_link_that_loops_is_not_followed(cli, hostile: Path) -> None:  # type: ignore[no-untyped-def]
+    result = cli("gen", "ui", str(hostile), "--dry-run")  # app/cycle -> .. : the app is app/main.py, once
+    assert result.exit_code == 0, result.output
+    assert "update app/main.py" in " ".join(result.stderr.split()) and "cycle" not in result.output
 
 
 def _leaves(command: Any, prefix: tuple[str, ...] = ()) -> list[str]:

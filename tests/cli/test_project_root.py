@@ -96,7 +96,7 @@ def test_a_missing_root_is_an_error(cli, here: Path) -> None:  # type: ignore[no
 def test_every_target_is_a_gen_command_and_an_install_step() -> None:
     names = [t.name for t in TARGETS]
     commands = [c.name for c in gen.gen_app.registered_commands]
-    assert commands == [*names, "spine"]
+    assert commands[: len(names)] == names and "spine" in commands[len(names) :]
     import parapet_cli.install as install
 
     source = Path(install.__file__).read_text()

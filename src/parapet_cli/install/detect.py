@@ -110,6 +110,8 @@ def _walk(root: Path) -> list[Path]:
         except OSError:
             continue
         for child in children:
+            if child.is_symlink() and child.is_dir():
+                continue  # a linked directory is walked where it lives, if in the tree (a link may loop: a -> ..)
             if child.is_dir():
                 if child.name in SKIP_DIRS or child.name.startswith(SKIP_DIRS_PREFIX) or child.name == "tests":
                     continue
