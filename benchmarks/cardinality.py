@@ -1,19 +1,23 @@
-"""``parapet doctor cardinality`` on a large real tree, cold and warm, next to real Fixit with one trivial rule.
+"""``parapet doctor cardinality`` on large real trees, cold and warm, next to real Fixit with one trivial rule.
 
-    python benchmarks/cardinality.py                  # SGLang 0.5.23's Python sources (pip downloads them once)
-    python benchmarks/cardinality.py --root PATH      # any tree, e.g. a checkout of your own service
+    python benchmarks/cardinality.py                  # Synapse (metric-dense), then SGLang (sparse)
+    python benchmarks/cardinality.py --root PATH      # any one tree, e.g. a checkout of your own service
     python benchmarks/cardinality.py --root "$(python -c 'import django, os; print(os.path.dirname(django.__file__))')"
-    python benchmarks/cardinality.py --jobs 2 --skip-fixit
+    python benchmarks/cardinality.py --jobs 2 --skip-fixit --skip-generated
 
-Everything it needs comes with ``pip install -e '.[dev]'`` (Fixit is in the dev extra). The default tree is a
-real, large project that uses prometheus_client heavily: the ``.py`` files of the SGLang 0.5.23 wheel (4,719
-files; 4,024 and 1.59 million lines once the doctor's usual skips, tests and docs, are applied). ``pip download``
-(real_projects.py's fetcher) takes the wheel pinned by file name and SHA-256 into
-``$XDG_CACHE_HOME/parapet-bench/real`` (else ``~/.cache/parapet-bench/real``), once; the Python files are the
-same on every platform, so the x86_64 wheel is fetched everywhere. Without network, pass ``--root``: the
-installed Django package is on every dev machine, but at 152,000 lines it is smaller than the target's 400,000.
+Everything it needs comes with ``pip install -e '.[dev]'`` (Fixit is in the dev extra). The default trees are two
+real projects that use prometheus_client, pinned in real_projects.py by file name and SHA-256 and fetched by its
+``pip download`` into ``$XDG_CACHE_HOME/parapet-bench/real`` (else ``~/.cache/parapet-bench/real``), once:
 
-The rows, all on the same tree and in the same run:
+- **metric-dense**, the target's kind of tree: Matrix Synapse 1.163.2's wheel (582 files, 252,000 lines), where
+  metric definitions and ``.labels()`` calls are spread over some sixty files that all reach libcst;
+- **sparse**: SGLang 0.5.23's wheel (4,719 files, 1.8 million lines), where the prefilter keeps all but a few
+  dozen files away from libcst, so its rate says more about the prefilter than about the analysis.
+
+A wheel's Python files are the same on every platform, so the x86_64 wheels are fetched everywhere. Without
+network, pass ``--root``: the installed Django package is on every dev machine (152,000 lines, sparse).
+
+The rows, for each tree, in the same run:
 
 - the analyzer (``engine.analyze``, in this process): cold with an empty cache; warm with the cache the cold run
   left; and, on the default tree only (``--root`` trees are never written to), warm after every file was
@@ -28,6 +32,9 @@ The rows, all on the same tree and in the same run:
 Lines per second are newline counts over the seconds of wall-clock time. Targets on 2 cores: cold under 5 s for
 400,000 lines (80,000 lines/s) and at least 15 times Fixit's rate; warm under 1 s. The machine's load average is
 printed before and after, since other work on the machine slows every row.
+
+Last, one generated module of 1,000 and then 4,000 metric definitions (each used once) is analysed alone:
+milliseconds per definition stay flat when the work is linear in the file's size.
 """
 
 from __future__ import annotations
@@ -59,7 +66,9 @@ TARGET_RATIO = 15.0
 TARGET_WARM_SECONDS = 1.0
 
 
-# The tree: SGLang's wheel, pinned (with its SHA-256) in real_projects.py's list and fetched by it.
+# The trees, pinned (with their SHA-256) in real_projects.py's list and fetched by it: a metric-dense one (Synapse:
+# 252,000 lines, every few files defines or uses a metric) and a sparse one (SGLang: 1.8 million lines, few do).
+SYNAPSE = next(p for p in real_projects.PROJECTS if p.name == "matrix-synapse")
 SGLANG = next(p for p in real_projects.PROJECTS if p.name == "sglang")
 
 
@@ -138,24 +147,15 @@ class Row:
         return self.lines / self.seconds if self.seconds else float("inf")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", type=Path, default=None, help="the tree to analyse (default: SGLang 0.5.23)")
-    parser.add_argument("--jobs", type=int, default=usable_cores(), help="parapet's parsing processes; Fixit uses all")
-    parser.add_argument("--skip-fixit", action="store_true", help="leave Fixit out (it takes minutes on big trees)")
-    args = parser.parse_args()
-    if args.root is not None:
-        root, what = args.root.resolve(), str(args.root)
-    else:
-        root = real_projects.fetch(SGLANG)
-        what = f"SGLang {SGLANG.version} ({SGLANG.filename}, sha256 {SGLANG.sha256[:12]}…)"
+def bench_tree(root: Path, what: str, jobs: int, skip_fixit: bool, own_copy: bool) -> None:
+    """Every row on one tree; ``own_copy``: the benchmark's own download, whose files it may touch."""
     files = select_files(root, Repo(root).files, ())
     lines = line_count([root / rel for rel in files])
     settle(root, files)
-    print(f"tree: {what}\n      {root}")
+    print(f"\ntree: {what}\n      {root}")
     print(
         f"python {platform.python_version()}, libcst {version('libcst')}, fixit {version('fixit')}, "
-        f"jobs {args.jobs}; before: {load()}"
+        f"jobs {jobs}; before: {load()}"
     )
     rows: list[Row] = []
     env = dict(os.environ)
@@ -163,29 +163,29 @@ def main() -> int:
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["PARAPET_CACHE_DIR"] = str(Path(tmp) / "analyzer")
-        seconds, cold = timed_analyze(root, files, args.jobs)
+        seconds, cold = timed_analyze(root, files, jobs)
         rows.append(Row("analyzer, cold (empty cache)", len(files), lines, seconds))
-        seconds, warm = timed_analyze(root, files, args.jobs)
+        seconds, warm = timed_analyze(root, files, jobs)
         rows.append(Row("analyzer, warm (unchanged tree)", len(files), lines, seconds))
         assert warm.files == cold.files, "the warm run's facts differ from the cold run's"
         touched = None
-        if args.root is None:  # only the benchmark's own copy is touched, never a tree someone else owns
+        if own_copy:  # only the benchmark's own copy is touched, never a tree someone else owns
             for rel in files:
                 os.utime(root / rel)  # a fresh checkout: same bytes, new stat
-            seconds, touched = timed_analyze(root, files, args.jobs)
+            seconds, touched = timed_analyze(root, files, jobs)
             rows.append(Row("analyzer, warm after touching every file", len(files), lines, seconds))
             assert touched.files == cold.files
             settle(root, files)
         env["PARAPET_CACHE_DIR"] = str(Path(tmp) / "command")
         cmd = [*parapet_command(), "doctor", "cardinality", "--root", str(root), "--format", "json"]
-        cmd += ["--jobs", str(args.jobs)]
+        cmd += ["--jobs", str(jobs)]
         seconds, out = timed_command(cmd, env)
         rows.append(Row("parapet doctor cardinality, cold", len(files), lines, seconds))
         findings = len(json.loads(out)["findings"])
         seconds, out = timed_command(cmd, env)
         rows.append(Row("parapet doctor cardinality, warm", len(files), lines, seconds))
         assert len(json.loads(out)["findings"]) == findings
-    if not args.skip_fixit:
+    if not skip_fixit:
         linted = fixit_files(root)
         fixit_cmd = [sys.executable, "-m", "fixit", "--config-file", str(HERE / "fixit.toml")]
         fixit_cmd += ["--rules", ".fixit_trivial", "lint", str(root)]
@@ -203,7 +203,7 @@ def main() -> int:
         + (f"after touching: {touched.stats.read} read, {touched.stats.parsed} parsed; " if touched else "")
         + f"the command reported {findings} findings"
     )
-    fixit_rate = rows[-1].rate if not args.skip_fixit else None
+    fixit_rate = rows[-1].rate if not skip_fixit else None
     header = f"{'run':<42} {'files':>6} {'lines':>10} {'seconds':>8} {'lines/s':>11} {'x Fixit':>8}"
     print(header)
     print("-" * len(header))
@@ -225,6 +225,51 @@ def main() -> int:
             1, f"cold is {ratio:.0f}x Fixit's rate ({'met' if ratio >= TARGET_RATIO else 'MISSED'}: >= 15x)"
         )
     print("targets, measured on the command: " + "; ".join(verdicts))
+
+
+def generated_module(n: int) -> str:
+    """A module of ``n`` metric definitions, each used once, as code generators write them."""
+    out = ["from prometheus_client import Counter", ""]
+    for i in range(n):
+        out.append(f'REQUESTS_{i}_TOTAL = Counter("service_requests_{i}_total", "Requests {i}.", ["method", "code"])')
+        out.append(f'REQUESTS_{i}_TOTAL.labels("GET", "200").inc()')
+    return "\n".join(out) + "\n"
+
+
+def bench_generated(sizes: tuple[int, ...] = (1000, 4000)) -> None:
+    """One generated module of growing size, in this process: seconds per definition stay flat when the work is
+    linear in the file (it was quadratic: the position lookup re-read the file for every call)."""
+    from parapet_cli.analyzers.cardinality.recognize import analyze_source
+
+    print(f"\none generated module, parsed alone in this process; before: {load()}")
+    header = f"{'definitions':>11} {'KiB':>7} {'seconds':>8} {'ms per definition':>18}"
+    print(header)
+    print("-" * len(header))
+    for n in sizes:
+        source = generated_module(n)
+        start = time.perf_counter()
+        facts = analyze_source("generated.py", source)
+        seconds = time.perf_counter() - start
+        assert len(facts.definitions) == n and facts.error is None
+        print(f"{n:>11,} {len(source) / 1024:>7,.0f} {seconds:>8.2f} {1000 * seconds / n:>18.2f}")
+    print(f"after: {load()}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", type=Path, default=None, help="one tree to analyse (default: Synapse, then SGLang)")
+    parser.add_argument("--jobs", type=int, default=usable_cores(), help="parapet's parsing processes; Fixit uses all")
+    parser.add_argument("--skip-fixit", action="store_true", help="leave Fixit out (it takes minutes on big trees)")
+    parser.add_argument("--skip-generated", action="store_true", help="leave out the generated-module rows")
+    args = parser.parse_args()
+    if args.root is not None:
+        bench_tree(args.root.resolve(), str(args.root), args.jobs, args.skip_fixit, own_copy=False)
+    else:
+        for project, kind in ((SYNAPSE, "metric-dense"), (SGLANG, "sparse")):
+            what = f"{kind}: {project.name} {project.version} ({project.filename}, sha256 {project.sha256[:12]}…)"
+            bench_tree(real_projects.fetch(project), what, args.jobs, args.skip_fixit, own_copy=True)
+    if not args.skip_generated:
+        bench_generated()
     return 0
 
 

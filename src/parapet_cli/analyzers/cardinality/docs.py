@@ -44,7 +44,7 @@ suppressed in JSON and SARIF.
 
 **What it recognises.** Metrics built with prometheus_client (`Counter`, `Gauge`, `Histogram`, `Summary`,
 `Info`, `Enum` and the `*MetricFamily` classes of custom collectors) however they are imported or aliased
-(libcst's `QualifiedNameProvider`), with label names given by position or keyword, `namespace` and `subsystem`,
+(libcst's scope analysis), with label names given by position or keyword, `namespace` and `subsystem`,
 and names and label lists folded from the module's string and tuple constants. Definitions bound to module
 globals, class attributes and `self.…` in methods are indexed across the repository, so
 `.labels()`, `.remove()` and `.add_metric()` in one file resolve to a metric defined in another (by import,
