@@ -14,11 +14,16 @@ from parapet_cli.doctor.repo import Repo
 from parapet_cli.doctor.runner import Report, run_doctor
 from parapet_cli.doctor.topology import Topology
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "doctor"
-
-
 _EXAMPLE = re.compile(r"^par(\d{3})-(.+)$")
 _MATERIALISED: dict[str, Path] = {}
+# Repositories of Parapet's own configuration, by the example that holds them.
+ALIASES = {"config-good": "par203-good", "config-bad": "par203-bad", "config-invalid-spec": "par201-invalid-spec"}
+
+
+def fixture_names() -> list[str]:
+    """Every check's examples, as fixture names."""
+    load()
+    return [f"par{cid[3:]}-{e.name}" for cid, c in sorted(REGISTRY.items()) for e in c.examples]
 
 
 def example(check_id: str, name: str) -> Example:
@@ -29,12 +34,9 @@ def example(check_id: str, name: str) -> Example:
 
 def fixture(name: str) -> Path:
     """A fixture repository: ``parNNN-NAME`` is the example NAME that check PARNNN declares next to its code
-    (written once per test session), others live under tests/fixtures/doctor/."""
-    match = _EXAMPLE.match(name)
-    if match is None:
-        path = FIXTURES / name
-        assert path.is_dir(), path
-        return path
+    (written once per test session); ``config-good`` and the like name the examples in ``ALIASES``."""
+    match = _EXAMPLE.match(ALIASES.get(name, name))
+    assert match is not None, f"no example {name}: fixtures are the checks' examples (parNNN-NAME)"
     if name not in _MATERIALISED:
         root = Path(tempfile.mkdtemp(prefix=f"parapet-{name}-")) / name
         write(root, dict(example(f"PAR{match.group(1)}", match.group(2)).files))

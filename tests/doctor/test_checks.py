@@ -13,13 +13,13 @@ from parapet_cli.doctor.pyindex import PyIndex
 from parapet_cli.doctor.registry import REGISTRY, load
 from parapet_cli.doctor.repo import Repo
 from parapet_cli.doctor.runner import run_doctor
-from tests.doctor.helpers import copy_fixture, doctor, fixture, found
+from tests.doctor.helpers import copy_fixture, doctor, fixture, fixture_names, found
 
 load()
 
 # Every check's firing and quiet examples live next to its code and run in test_examples.py; these tests use
 # them (``fixture("par101-bad")`` is PAR101's example "bad") for what a single example cannot show.
-ALL_FIXTURES = [f"par{cid[3:]}-{e.name}" for cid, c in sorted(REGISTRY.items()) for e in c.examples]
+ALL_FIXTURES = fixture_names()
 
 
 def test_redbeat_is_safe_but_worker_beat_is_not() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from tests.doctor.helpers import FIXTURES, copy_fixture, fixture
+from tests.doctor.helpers import copy_fixture, fixture, fixture_names
 
 SCHEMA = Path(__file__).resolve().parent.parent / "fixtures" / "sarif-schema-2.1.0.json"
 FINDING_KEYS = {"rule", "severity", "confidence", "path", "line", "column", "message", "hint", "fingerprint"}
@@ -115,7 +115,7 @@ def test_json_shape(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def
     assert body["topology"]["processes"][0]["origin"] == "compose service"
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.iterdir() if p.is_dir()))
+@pytest.mark.parametrize("name", fixture_names())
 def test_sarif_validates_against_the_official_schema(cli, name: str) -> None:  # type: ignore[no-untyped-def]
     schema = json.loads(SCHEMA.read_text())
     validator_class = jsonschema.validators.validator_for(schema)

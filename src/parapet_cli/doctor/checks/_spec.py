@@ -37,3 +37,86 @@ def spec_line(ctx: Context, *needles: str) -> int | None:
             if needle and needle in text:
                 return number
     return None
+
+
+# The repositories the configuration checks are proven on (their examples): a healthy configuration, and one whose
+# runbooks point nowhere and whose Alertmanager receiver has no auth or route.
+GOOD_CONFIG = {
+    "monitoring/alertmanager.yml": """\
+route:
+  receiver: default
+  routes:
+    - matchers: ['service="shop"']
+      receiver: parapet
+receivers:
+  - name: default
+  - name: parapet
+    webhook_configs:
+      - url: https://shop.example.com/parapet/webhook
+        http_config:
+          authorization:
+            credentials_file: /etc/alertmanager/secrets/parapet-token
+""",
+    "monitoring/legacy-alertmanager.yml": """\
+route:
+  receiver: email
+receivers:
+  - name: email
+    email_configs:
+      - to: ops@example.com
+""",
+    "parapet.yaml": """\
+version: parapet/v1
+service: shop
+alerting:
+  runbook_url: runbooks/{slo}.md
+slos:
+  - name: availability
+    objective: 99.9
+    sli:
+      http: {}
+topology:
+  replicas: 3
+  workers: 4
+doctor:
+  ignore:
+    - rule: PAR204
+      path: monitoring/legacy-*.yml
+      reason: the legacy Alertmanager is being retired and never pages Parapet
+""",
+    "runbooks/availability.md": """\
+# Shop availability
+
+1. Check the error-rate panel of the shop dashboard.
+2. Roll back the last deploy if errors started with it.
+""",
+}
+BAD_CONFIG = {
+    "monitoring/alertmanager.yml": """\
+route:
+  receiver: default
+receivers:
+  - name: default
+  - name: parapet
+    webhook_configs:
+      - url: http://shop.internal:8000/parapet/webhook
+""",
+    "parapet.yaml": """\
+version: parapet/v1
+service: shop
+alerting:
+  runbook_url: runbooks/{slo}.md
+slos:
+  - name: availability
+    objective: 99.9
+    sli:
+      http: {}
+  - name: latency
+    objective: 99
+    sli:
+      latency:
+        threshold: 0.5
+    alerting:
+      runbook_url: https://wiki.example.com/runbooks/{team}/latency
+""",
+}

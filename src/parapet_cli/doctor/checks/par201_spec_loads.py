@@ -4,14 +4,38 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from parapet_cli.doctor.checks._spec import GOOD_CONFIG
 from parapet_cli.doctor.context import Context
 from parapet_cli.doctor.findings import Finding, Severity
-from parapet_cli.doctor.registry import THIS, check
+from parapet_cli.doctor.registry import THIS, Example, check
+
+EXAMPLES = (
+    Example(
+        "invalid-spec",
+        {
+            "parapet.yaml": """\
+version: parapet/v1
+service: shop
+slos:
+  - name: availability
+    objective: 100.5
+    sli:
+      http: {}
+""",
+        },
+        fires=(("parapet.yaml", 5, "error"),),
+    ),
+    Example(
+        "good",
+        GOOD_CONFIG,
+    ),
+)
 
 
 @check(
     "PAR201",
     "spec-loads",
+    examples=EXAMPLES,
     title="parapet.yaml does not load",
     severity=Severity.ERROR,
     fix="Fix the spec at the position named (see docs/spec.md); `parapet gen slo --check` shows the same error.",

@@ -7,17 +7,29 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from parapet.errors import UserError
-from parapet_cli.doctor.checks._spec import loaded_spec
+from parapet_cli.doctor.checks._spec import GOOD_CONFIG, loaded_spec
 from parapet_cli.doctor.context import Context
 from parapet_cli.doctor.findings import Finding, Severity
-from parapet_cli.doctor.registry import THIS, check
+from parapet_cli.doctor.registry import THIS, Example, check
 from parapet_cli.generators import slo_rules
 from parapet_cli.plan import Action, build_plan
+
+EXAMPLES = (
+    Example(
+        "not-generated",
+        GOOD_CONFIG,
+        fires=(
+            (None, None, "warning"),
+            (None, None, "warning"),
+        ),
+    ),
+)
 
 
 @check(
     "PAR202",
     "generated-files-stale",
+    examples=EXAMPLES,
     title="Generated files are missing, out of date or edited by hand",
     severity=Severity.ERROR,
     fix="Run `parapet gen slo` and commit the result; move hand edits into the spec (then `--force`).",

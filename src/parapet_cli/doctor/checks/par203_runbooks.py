@@ -6,17 +6,34 @@ import re
 from collections.abc import Iterator
 from urllib.parse import urlparse
 
-from parapet_cli.doctor.checks._spec import loaded_spec, spec_line, spec_rel
+from parapet_cli.doctor.checks._spec import BAD_CONFIG, GOOD_CONFIG, loaded_spec, spec_line, spec_rel
 from parapet_cli.doctor.context import Context
 from parapet_cli.doctor.findings import Finding, Severity
-from parapet_cli.doctor.registry import THIS, check
+from parapet_cli.doctor.registry import THIS, Example, check
 
 _PLACEHOLDER = re.compile(r"\{[A-Za-z_]+\}")
+
+
+EXAMPLES = (
+    Example(
+        "bad",
+        BAD_CONFIG,
+        fires=(
+            ("parapet.yaml", 16, "error"),
+            ("parapet.yaml", 6, "error"),
+        ),
+    ),
+    Example(
+        "good",
+        GOOD_CONFIG,
+    ),
+)
 
 
 @check(
     "PAR203",
     "runbooks",
+    examples=EXAMPLES,
     title="An alerting SLO has no usable runbook",
     severity=Severity.ERROR,
     fix=(

@@ -8,10 +8,10 @@ from typing import Any
 
 import yaml
 
-from parapet_cli.doctor.checks._spec import loaded_spec
+from parapet_cli.doctor.checks._spec import BAD_CONFIG, GOOD_CONFIG, loaded_spec
 from parapet_cli.doctor.context import Context
 from parapet_cli.doctor.findings import Finding, Severity
-from parapet_cli.doctor.registry import THIS, check
+from parapet_cli.doctor.registry import THIS, Example, check
 from parapet_cli.doctor.topology import get, yline
 
 AUTH_KEYS = ("authorization", "basic_auth", "bearer_token", "bearer_token_file", "oauth2")
@@ -90,9 +90,26 @@ def _authenticated(hook: dict[str, Any], crd: bool) -> bool:
     return isinstance(http, dict) and any(http.get(k) for k in keys)
 
 
+EXAMPLES = (
+    Example(
+        "bad",
+        BAD_CONFIG,
+        fires=(
+            ("monitoring/alertmanager.yml", 3, "error"),
+            ("monitoring/alertmanager.yml", 3, "warning"),
+        ),
+    ),
+    Example(
+        "good",
+        GOOD_CONFIG,
+    ),
+)
+
+
 @check(
     "PAR204",
     "alertmanager-receiver",
+    examples=EXAMPLES,
     title="No authenticated Alertmanager receiver delivers alerts to Parapet",
     severity=Severity.ERROR,
     fix=(
