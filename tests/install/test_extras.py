@@ -81,7 +81,7 @@ def test_ui_adds_only_the_mount(cli, tmp_path: Path) -> None:  # type: ignore[no
     added = only_insertions((plain / "app.py").read_text(), (with_ui / "app.py").read_text())
     assert [line.strip() for line in added] == [
         "from parapet.web import create_app",
-        'app.mount("/parapet", create_app(spec_path="parapet.yaml"))  # parapet: managed',
+        "app.mount('/parapet', create_app(spec_path='parapet.yaml'))  # parapet: managed",  # the app's quotes
     ]
     # the starter spec points the webhook at the token file Alertmanager is told to send
     spec = load_spec(with_ui / "parapet.yaml")

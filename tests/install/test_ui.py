@@ -91,8 +91,8 @@ def test_django_under_asgi(cli, site: Path, tmp_path: Path) -> None:  # type: ig
     asgi = (site / "mysite/asgi.py").read_text()
     assert (
         "application = get_asgi_application()\n"
-        "application = Starlette(\n"
-        '    routes=[Mount("/parapet", create_app(spec_path="parapet.yaml")), Mount("/", application)]\n'
+        "application = Starlette(\n"  # in the quotes Django's own asgi.py uses
+        "    routes=[Mount('/parapet', create_app(spec_path='parapet.yaml')), Mount('/', application)]\n"
         ")  # parapet: managed\n"
     ) in asgi
     sort = subprocess.run(

@@ -313,6 +313,33 @@ def strings_in(node: cst.CSTNode) -> set[str]:
     return found
 
 
+def quote_of(node: cst.CSTNode) -> str:
+    """The quote the host writes strings with in ``node`` (single-line strings only; double by default)."""
+    counts = {"'": 0, '"': 0}
+
+    class Finder(cst.CSTVisitor):
+        def visit_SimpleString(self, node: cst.SimpleString) -> None:
+            quote = node.quote
+            if quote in counts:
+                counts[quote] += 1
+
+    node.visit(Finder())
+    return "'" if counts["'"] > counts['"'] else '"'
+
+
+def quoted(value: str, quote: str) -> str:
+    """``value`` as a string literal in the host's quote (the other one when the value holds it)."""
+    if quote in value:
+        quote = '"' if quote == "'" else "'"
+    return f"{quote}{value}{quote}"
+
+
+def in_quote(code: str, quote: str) -> str:
+    """A line of Parapet's own code (plain string literals in double quotes, none holding a quote) written
+    with the host's quote."""
+    return code.replace('"', "'") if quote == "'" else code
+
+
 def statement(code: str) -> cst.SimpleStatementLine:
     line = cst.parse_statement(code)
     assert isinstance(line, cst.SimpleStatementLine)

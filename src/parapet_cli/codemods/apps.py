@@ -17,7 +17,9 @@ from parapet_cli.codemods import (
     Wiring,
     assigned_calls,
     calls_named,
+    in_quote,
     parse,
+    quote_of,
     statement,
     with_imports,
 )
@@ -116,7 +118,8 @@ def _wire(
     module = parse(source, filename)
     if any(present_check(call) for call in calls_named(module, present)):
         return Wiring(source, changed=False, already=True, what=what)
-    inserter = Insert(factories, lines)
+    quote = quote_of(module)
+    inserter = Insert(factories, lambda app: [in_quote(line, quote) for line in lines(app)])
     updated = module.visit(inserter)
     if inserter.app is None:
         return Wiring(source, changed=False, already=False, manual=_manual(imports, lines("app")), what=what)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from parapet_cli.codemods import DEFAULT_STYLE, Style, Wiring, parse, strings_in, with_imports
+from parapet_cli.codemods import DEFAULT_STYLE, Style, Wiring, parse, quote_of, quoted, strings_in, with_imports
 
 MIDDLEWARE = "parapet.metrics.django.ParapetMiddleware"
 APP = "parapet.contrib.django"
@@ -63,27 +63,6 @@ def _with_closing(seq: cst.List | cst.Tuple, closing: cst.ParenthesizedWhitespac
     if isinstance(seq, cst.List):
         return seq.with_changes(rbracket=seq.rbracket.with_changes(whitespace_before=closing))
     return seq.with_changes(rpar=[*seq.rpar[:-1], seq.rpar[-1].with_changes(whitespace_before=closing)])
-
-
-def quote_of(node: cst.CSTNode) -> str:
-    """The quote the host writes strings with in ``node`` (single-line strings only; double by default)."""
-    counts = {"'": 0, '"': 0}
-
-    class Finder(cst.CSTVisitor):
-        def visit_SimpleString(self, node: cst.SimpleString) -> None:
-            quote = node.quote
-            if quote in counts:
-                counts[quote] += 1
-
-    node.visit(Finder())
-    return "'" if counts["'"] > counts['"'] else '"'
-
-
-def quoted(value: str, quote: str) -> str:
-    """``value`` as a string literal in the host's quote (the other one when the value holds it)."""
-    if quote in value:
-        quote = '"' if quote == "'" else "'"
-    return f"{quote}{value}{quote}"
 
 
 def _insert_element(seq: cst.List | cst.Tuple, position: int, value: cst.BaseExpression) -> cst.List | cst.Tuple:

@@ -25,7 +25,9 @@ from parapet_cli.codemods import (
     assigned_calls,
     calls_named,
     dotted,
+    in_quote,
     parse,
+    quote_of,
     with_imports,
 )
 from parapet_cli.codemods.apps import ASGI_FACTORIES, Insert
@@ -93,7 +95,8 @@ def wire_asgi_mount(source: str, filename: str, spec_path: str, style: Style = D
     if _already(module, source):
         return Wiring(source, changed=False, already=True, what=WHAT)
     factory, web_import = _factory(module)
-    inserter = Insert(ASGI_FACTORIES, lambda app: [asgi_line(app, spec_path, factory)])
+    quote = quote_of(module)
+    inserter = Insert(ASGI_FACTORIES, lambda app: [in_quote(asgi_line(app, spec_path, factory), quote)])
     updated = module.visit(inserter)
     imports: list[tuple[str, str | None]] = [web_import]
     if inserter.app is None:
@@ -117,8 +120,8 @@ def django_lines(name: str, spec_path: str, factory: str = "create_app") -> list
     ]
 
 
-def _django_statement(name: str, spec_path: str, factory: str) -> cst.SimpleStatementLine:
-    line = cst.parse_statement(django_lines(name, spec_path, factory)[0] + "\n")
+def _django_statement(name: str, spec_path: str, factory: str, quote: str) -> cst.SimpleStatementLine:
+    line = cst.parse_statement(in_quote(django_lines(name, spec_path, factory)[0], quote) + "\n")
     assert isinstance(line, cst.SimpleStatementLine)
     return line
 
@@ -133,7 +136,7 @@ def wire_django_asgi(source: str, filename: str, spec_path: str, style: Style = 
         for name, call in assigned_calls(stmt):
             if dotted(call.func).rsplit(".", 1)[-1] == "get_asgi_application":
                 factory, web_import = _factory(module)
-                body.insert(i + 1, _django_statement(name, spec_path, factory))
+                body.insert(i + 1, _django_statement(name, spec_path, factory, quote_of(module)))
                 updated = with_imports(module.with_changes(body=body), [web_import, *DJANGO_IMPORTS], style)
                 return Wiring(updated.code, changed=True, already=False, what=WHAT)
     manual = (
