@@ -419,3 +419,82 @@ def test_unknown_kind_is_refused(tmp_path: Path) -> None:
     exc = refuse(tmp_path, text)
     assert exc.message == "unknown kind 'Dashboard'"
     assert exc.location.line == line_of(text, "kind: Dashboard")
+
+
+# -- an AlertCondition's burn rate and lookback window are honoured, or refused with a hint ------------------
+
+DECLARED = (
+    BASE.replace("duration: 30d", "duration: 28d")
+    .replace("target: 0.995", "target: 0.999")
+    .replace("threshold: 14.4", "threshold: 14")
+    .replace("alertAfter: 2m", "alertAfter: 1m")
+)
+UNIT_TEST = """\
+rule_files: [api.slo.rules.yml]
+evaluation_interval: 1m
+tests:
+  - name: {name}
+    interval: 1m
+    input_series:
+      - series: 'http_requests_total{{job="api"}}'
+        values: 0+1000x120
+      - series: 'http_requests_total{{job="api",code="500"}}'
+        values: 0+{errors}x120
+    promql_expr_test:
+      - expr: count(ALERTS{{alertname="ApiApiAvailabilityErrorBudgetBurn", alertstate="firing"}})
+        eval_time: 100m
+        exp_samples: {expected}
+"""
+
+
+def test_declared_burn_rate_is_honoured(tmp_path: Path, promtool: str) -> None:
+    """The issue's case: burn rate 14 over 1h on a 28d SLO becomes that one pair (short window 5m, 1/12 of
+    it), not Parapet's own pairs (13.44 over 1h/5m and 5.6 over 6h/30m on 28 days)."""
+    spec = load(tmp_path, DECLARED)
+    (slo,) = spec.slos
+    assert [(p.severity, p.long_name, p.short_name, p.factor) for p in slo.alert_windows] == [
+        ("page", "1h", "5m", Decimal(14))
+    ]
+    for planned in slo_rules.generate(spec, "openslo.yaml"):
+        (tmp_path / planned.path).write_bytes(planned.content)
+    rules = (tmp_path / "api.slo.rules.yml").read_text()
+    assert "> 0.014\n" in rules and "13.44" not in rules and "rate6h" not in rules
+    assert "14x over 1h and 5m." in rules
+    assert run_promtool(promtool, "check", "rules", "api.slo.rules.yml", cwd=tmp_path).returncode == 0
+    generated = run_promtool(promtool, "test", "rules", "api.slo.test.yml", cwd=tmp_path)
+    assert generated.returncode == 0, generated.stdout + generated.stderr
+
+    # An error ratio of 1.5% (15x the budget) pages; 1.38% does not, though Parapet's own 13.44x pair would.
+    (tmp_path / "fires.yml").write_text(UNIT_TEST.format(name="above 14x", errors=15, expected="[{value: 1}]"))
+    (tmp_path / "quiet.yml").write_text(UNIT_TEST.format(name="under 14x", errors=13.8, expected="[]"))
+    for name in ("fires.yml", "quiet.yml"):
+        result = run_promtool(promtool, "test", "rules", name, cwd=tmp_path)
+        assert result.returncode == 0, name + result.stdout + result.stderr
+
+
+def test_conditions_without_threshold_keep_parapets_windows(tmp_path: Path) -> None:
+    text = BASE.replace("    threshold: 14.4\n    lookbackWindow: 1h\n", "")
+    (slo,) = load(tmp_path, text).slos
+    assert slo.alert_windows == ()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message", "at"),
+    [
+        ("    lookbackWindow: 1h\n", "", "the condition has threshold but no lookbackWindow", "condition:"),
+        ("kind: burnrate", "kind: threshold", "alert condition kind 'threshold' cannot be imported", "kind: threshold"),
+        ("    kind: burnrate\n", "    kind: burnrate\n    op: lt\n", "op 'lt' cannot be imported", "op: lt"),
+        ("lookbackWindow: 1h", "lookbackWindow: 30m", "lookbackWindow '30m' is outside 1h to the SLO's 30d", "30m"),
+        ("lookbackWindow: 1h", "lookbackWindow: 60d", "lookbackWindow '60d' is outside 1h to the SLO's 30d", "60d"),
+        ("threshold: 14.4", "threshold: 0", "threshold must be above 0", "threshold: 0"),
+        ("threshold: 14.4", "threshold: 500", "could never fire", "target: 0.995"),
+    ],
+)
+def test_declared_burn_rate_that_cannot_be_honoured_is_refused(
+    tmp_path: Path, old: str, new: str, message: str, at: str
+) -> None:
+    text = BASE.replace(old, new, 1)
+    assert text != BASE
+    exc = refuse(tmp_path, text)
+    assert message in exc.message
+    assert exc.location.line == line_of(text, at)

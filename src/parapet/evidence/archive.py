@@ -703,8 +703,27 @@ class ArchiveWriter:
             self._fd = None
 
 
-def read_archive(path: Path) -> Iterator[dict[str, Any]]:
-    """Every archived document in the file, in order; a torn tail (killed writer) is ignored."""
+def read_archive(path: Path | str) -> Iterator[dict[str, Any]]:
+    """Every incident archived in the file, once each, in file order; a torn tail (killed writer) is ignored.
+
+    An incident can stand in a file more than once: archived again after a run was killed between the
+    fsync of its batch and the delete, or after it changed while it was being archived (skipped). The
+    last line of an incident id is its latest state, and the one read. The file is read twice (the first
+    pass keeps only each id's last line number), so memory grows with the number of incidents, not with
+    the file's size.
+    """
+    path = Path(path)
+    last: dict[Any, int] = {}
+    for number, line in enumerate(_archive_lines(path)):
+        last[json.loads(line)["incident"]["id"]] = number
+    for number, line in enumerate(_archive_lines(path)):
+        document = json.loads(line)
+        if last.get(document["incident"]["id"]) == number:
+            yield document
+
+
+def _archive_lines(path: Path) -> Iterator[bytes]:
+    """The file's non-blank lines up to its last complete one (or gzip member)."""
     gzipped = path.name.endswith(".gz")
     with path.open("rb") as handle:
         good = complete_length(handle, gzipped=gzipped)
@@ -714,4 +733,4 @@ def read_archive(path: Path) -> Iterator[dict[str, Any]]:
         with stream:
             for line in stream:
                 if line.strip():
-                    yield json.loads(line)
+                    yield line

@@ -843,16 +843,16 @@ class Store:
 # Every distinct service (one index probe each, through ix_parapet_incidents_service), then those with an
 # active incident. Plain SQL that SQLite and PostgreSQL both run.
 _SERVICES_SKIP_SCAN = text(
-    """
+    f"""
     WITH RECURSIVE services(service) AS (
-        SELECT min(service) FROM parapet_incidents
+        SELECT min(service) FROM {incidents.name}
         UNION ALL
-        SELECT (SELECT min(i.service) FROM parapet_incidents i WHERE i.service > services.service)
+        SELECT (SELECT min(i.service) FROM {incidents.name} i WHERE i.service > services.service)
         FROM services WHERE services.service IS NOT NULL
     )
     SELECT service FROM services
     WHERE service IS NOT NULL AND EXISTS (
-        SELECT 1 FROM parapet_incidents a WHERE a.service = services.service AND a.state >= :low AND a.state <= :high
+        SELECT 1 FROM {incidents.name} a WHERE a.service = services.service AND a.state >= :low AND a.state <= :high
     )
     ORDER BY service LIMIT :limit
     """

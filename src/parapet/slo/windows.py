@@ -8,10 +8,14 @@ from datetime import timedelta
 from decimal import Decimal
 from functools import cache
 from importlib.resources import files
+from typing import TYPE_CHECKING
 
 import yaml
 
 from parapet.spec.durations import format_duration, parse_duration
+
+if TYPE_CHECKING:
+    from parapet.spec.model import SLO
 
 
 @dataclass(frozen=True)
@@ -106,3 +110,27 @@ def is_raw(window: timedelta, timeslice: bool) -> bool:
     if window == timedelta(minutes=5):
         return True
     return not timeslice and window <= policy().max_raw
+
+
+def declared_pair(severity: str, factor: Decimal, long: timedelta, period_days: int) -> WindowPair:
+    """A pair a spec declares itself: burn rate ``factor`` over ``long``, and the short window at 1/12 of it
+    (the policy's divisor, as the SRE Workbook pairs them)."""
+    period = timedelta(days=period_days)
+    short = long / policy().divisor
+    budget = factor * Decimal(int(long.total_seconds())) / Decimal(int(period.total_seconds())) * 100
+    return WindowPair(severity, long, short, budget.normalize(), factor.normalize())
+
+
+def slo_window_pairs(slo: SLO) -> tuple[WindowPair, ...]:
+    """The alert window pairs of an SLO: the ones its spec declared, else the policy's for its period."""
+    return slo.alert_windows or window_pairs(slo.period_days)
+
+
+def slo_recorded_windows(slo: SLO) -> tuple[timedelta, ...]:
+    """Every window whose error ratio the SLO's rules record: 5m plus each window of its pairs, ascending."""
+    if not slo.alert_windows:
+        return recorded_windows(slo.period_days)
+    out = {timedelta(minutes=5)}
+    for pair in slo.alert_windows:
+        out.update((pair.short, pair.long))
+    return tuple(sorted(out))

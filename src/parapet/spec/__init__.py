@@ -9,6 +9,7 @@ from pathlib import Path
 
 from parapet.errors import Location, SpecError
 from parapet.spec.model import SLI, SLO, Alerting, AlertTier, SLIKind, Spec
+from parapet.spec.preview import preview
 from parapet.spec.source import SourceDocument, load_documents
 
 FORMATS = ("parapet/v1", "prometheus/v1", "openslo/v1")
@@ -62,7 +63,7 @@ def load_spec(path: Path | str, text: str | None = None) -> Spec:
     key = "version" if "version" in first.data else "apiVersion"
     raise first.error(
         (key,),
-        f"unsupported format {kind!r}",
+        f"unsupported format {preview(kind)}",
         f"use one of {', '.join(FORMATS)}",
     )
 

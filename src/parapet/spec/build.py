@@ -45,6 +45,7 @@ from parapet.spec.model import (
     Topology,
     UISettings,
 )
+from parapet.spec.preview import preview
 from parapet.spec.promql import TemplateError, format_matchers, label_matcher_list
 from parapet.spec.source import PathKey, SourceDocument
 from parapet.spec.sources import (
@@ -65,11 +66,11 @@ def build_v1(doc: SourceDocument, spec: v1.SpecV1) -> Spec:
     if spec.defaults.source not in HTTP_SOURCES:
         raise doc.error(
             ("defaults", "source"),
-            f"unknown source {spec.defaults.source!r}",
+            f"unknown source {preview(spec.defaults.source)}",
             f"use one of {', '.join(sorted(HTTP_SOURCES))}",
         )
     if not LABEL_NAME.match(glob.severity_label):
-        raise doc.error(("alerting", "severity_label"), f"{glob.severity_label!r} is not a valid label name")
+        raise doc.error(("alerting", "severity_label"), f"{preview(glob.severity_label)} is not a valid label name")
     slos: list[SLO] = []
     seen: dict[str, PathKey] = {}
     for index, entry in enumerate(spec.slos):
@@ -79,7 +80,7 @@ def build_v1(doc: SourceDocument, spec: v1.SpecV1) -> Spec:
             if slo.name in seen:
                 raise doc.error(
                     (*loc, "name") if isinstance(entry, v1.SLO) else (*loc, "pack"),
-                    f"duplicate SLO name {slo.name!r}",
+                    f"duplicate SLO name {preview(slo.name)}",
                     "every SLO of a service needs its own name",
                 )
             seen[slo.name] = loc
@@ -230,7 +231,7 @@ def _slo(doc: SourceDocument, spec: v1.SpecV1, slo: v1.SLO, loc: PathKey) -> SLO
     for i, label in enumerate(group_by):
         if not LABEL_NAME.match(label) or label in c.RESERVED_LABELS or label.startswith("__"):
             raise doc.error(
-                (*loc, "group_by", i), f"{label!r} cannot be a group_by label", "use a label of the SLI's series"
+                (*loc, "group_by", i), f"{preview(label)} cannot be a group_by label", "use a label of the SLI's series"
             )
     source = slo.sli.source or spec.defaults.source
     sli = build_sli(doc, (*loc, "sli"), slo.sli, source, group_by)
@@ -331,7 +332,7 @@ def build_sli(
     if kind in ("job", "journey", "freshness") and source != "parapet":
         raise doc.error(
             (*loc, "source"),
-            f"{kind} SLIs read Parapet's own metrics; source {source!r} has none",
+            f"{kind} SLIs read Parapet's own metrics; source {preview(source)} has none",
             "drop source: (or set it to parapet), or write an events SLI over your own metrics",
         )
     if kind in ("http", "latency"):
@@ -340,7 +341,7 @@ def build_sli(
         if source not in HTTP_SOURCES:
             raise doc.error(
                 (*loc, "source"),
-                f"unknown source {source!r}",
+                f"unknown source {preview(source)}",
                 f"use one of {', '.join(sorted(HTTP_SOURCES))}",
             )
         if kind == "latency":
@@ -428,7 +429,9 @@ def http_sli(doc: SourceDocument, loc: PathKey, http: v1.HttpSLI, source_name: s
     if http.methods:
         bad = [m for m in http.methods if m.upper() not in HTTP_METHODS]
         if bad:
-            raise doc.error((*loc, "methods"), f"unknown HTTP method {bad[0]!r}", f"use {', '.join(HTTP_METHODS)}")
+            raise doc.error(
+                (*loc, "methods"), f"unknown HTTP method {preview(bad[0])}", f"use {', '.join(HTTP_METHODS)}"
+            )
         if src.method_label is None:  # pragma: no cover - every source labels methods
             raise doc.error((*loc, "methods"), f"source {source_name} has no method label")
         matchers.append((src.method_label, "=~", "|".join(sorted(m.upper() for m in http.methods))))
@@ -448,7 +451,7 @@ def http_sli(doc: SourceDocument, loc: PathKey, http: v1.HttpSLI, source_name: s
         else:
             raise doc.error(
                 (*loc, "errors", i),
-                f"{raw!r} is not a status code or class",
+                f"{preview(raw)} is not a status code or class",
                 "write codes like 503 or classes like 5xx",
             )
     if not patterns:
@@ -516,15 +519,21 @@ def job_sli(doc: SourceDocument, loc: PathKey, job: v1.JobSLI, group_by: tuple[s
     for field in ("bad_outcomes", "ignore_outcomes"):
         for i, outcome in enumerate(getattr(job, field)):
             if outcome not in JOB_OUTCOMES:
-                raise doc.error((*loc, field, i), f"unknown job outcome {outcome!r}", f"use {', '.join(JOB_OUTCOMES)}")
+                raise doc.error(
+                    (*loc, field, i), f"unknown job outcome {preview(outcome)}", f"use {', '.join(JOB_OUTCOMES)}"
+                )
     if job.framework is not None and job.framework not in JOB_FRAMEWORKS:
-        raise doc.error((*loc, "framework"), f"unknown framework {job.framework!r}", f"use {', '.join(JOB_FRAMEWORKS)}")
+        raise doc.error(
+            (*loc, "framework"), f"unknown framework {preview(job.framework)}", f"use {', '.join(JOB_FRAMEWORKS)}"
+        )
     if not job.bad_outcomes:
         raise doc.error((*loc, "bad_outcomes"), "no outcome counts as bad", "list at least one, such as failure")
     overlap = set(job.bad_outcomes) & set(job.ignore_outcomes)
     if overlap:
         raise doc.error(
-            (*loc, "ignore_outcomes"), f"outcome {sorted(overlap)[0]!r} is both bad and ignored", "list it in one place"
+            (*loc, "ignore_outcomes"),
+            f"outcome {preview(sorted(overlap)[0])} is both bad and ignored",
+            "list it in one place",
         )
     matchers = list(_filter(doc, loc, job.filter))
     for label, value in (
@@ -616,7 +625,7 @@ def build_alerting(
     if not runbook:
         raise doc.error(
             loc if own.model_fields_set else loc[:-1],
-            f"SLO {slo_name!r} alerts but has no runbook_url",
+            f"SLO {preview(slo_name)} alerts but has no runbook_url",
             "add alerting: runbook_url: https://… to the SLO (or a {slo} template under the top-level alerting:)",
         )
     uid = c.slo_dashboard_uid(service, slo_name)

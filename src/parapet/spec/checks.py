@@ -12,8 +12,9 @@ import re
 from collections.abc import Iterable, Mapping
 
 from parapet import conventions as c
-from parapet.spec.durations import DurationError, parse_duration, preview
+from parapet.spec.durations import DurationError, parse_duration
 from parapet.spec.model import SLI, SLO, SLIKind
+from parapet.spec.preview import preview
 from parapet.spec.promql import TemplateError, inspect, normalize
 from parapet.spec.source import PathKey, SourceDocument
 
@@ -29,12 +30,12 @@ def check_labels(doc: SourceDocument, loc: PathKey, labels: Mapping[str, str], *
         _check_name(doc, (*loc, name), name, "label")
         if name in taken:
             raise doc.error(
-                (*loc, name), f"label {name!r} is set by Parapet itself", "choose another label name", key=True
+                (*loc, name), f"label {preview(name)} is set by Parapet itself", "choose another label name", key=True
             )
         if value == "":
             raise doc.error(
                 (*loc, name),
-                f"label {name!r} has an empty value",
+                f"label {preview(name)} has an empty value",
                 "Prometheus drops a label whose value is empty: give it a value or remove it",
             )
         check_template(doc, (*loc, name), value)
@@ -117,7 +118,7 @@ def check_slo(doc: SourceDocument, loc: PathKey, slo: SLO, spec_labels: tuple[tu
         if clash:
             raise doc.error(
                 loc,
-                f"group_by label {clash[0]!r} of SLO {slo.name!r} is also a fixed label of its alerts",
+                f"group_by label {preview(clash[0])} of SLO {preview(slo.name)} is also a fixed label of its alerts",
                 "each group's alert would carry the same label set; rename one of the two",
             )
     check_reachable(doc, loc, slo)
@@ -125,12 +126,12 @@ def check_slo(doc: SourceDocument, loc: PathKey, slo: SLO, spec_labels: tuple[tu
 
 def check_reachable(doc: SourceDocument, loc: PathKey, slo: SLO) -> None:
     """Refuse an alerting tier that could never fire: its every pair would need an error ratio above 1."""
-    from parapet.slo.windows import window_pairs
+    from parapet.slo.windows import slo_window_pairs
 
     if slo.alerting is None:
         return
     for tier in slo.alerting.tiers:
-        pairs_ = [p for p in window_pairs(slo.period_days) if p.severity == tier.severity]
+        pairs_ = [p for p in slo_window_pairs(slo) if p.severity == tier.severity]
         if tier.enabled and pairs_ and all(p.factor * slo.error_budget >= 1 for p in pairs_):
             lowest = min(p.factor for p in pairs_)
             raise doc.error(
@@ -146,7 +147,7 @@ def check_alert_name(doc: SourceDocument, loc: PathKey, name: str) -> str:
     if not ALERT_NAME.match(name):
         raise doc.error(
             loc,
-            f"{name!r} is not a valid alert name",
+            f"{preview(name)} is not a valid alert name",
             "use letters, digits and '_', starting with a letter or '_', such as MyServiceHighErrorRate",
         )
     return name

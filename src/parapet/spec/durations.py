@@ -10,9 +10,11 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from parapet.spec.preview import preview
+
 _DURATION = re.compile(r"(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?")
-# Longer than any text that is a sane duration: the error quotes no more than this of what it was given.
-_PREVIEW = 40
+# Longer than any text that is a sane duration: a longer one is not matched at all.
+_LONGEST = 40
 HINT = "write a duration such as 30s, 5m, 1h or 7d"
 RETENTION_HINT = "use a positive whole number and a unit: 90d, 12h, 30m, 45s or 2w"
 
@@ -26,15 +28,10 @@ class DurationError(ValueError):
         self.hint = hint
 
 
-def preview(text: str) -> str:
-    """``text`` quoted, cut to a bounded length (error messages never echo a megabyte)."""
-    return repr(text) if len(text) <= _PREVIEW else repr(text[:_PREVIEW]) + f"… ({len(text)} characters)"
-
-
 def parse_duration(text: str, *, hint: str = HINT) -> timedelta:
     """A Prometheus duration such as ``5m``, ``1h30m`` or ``30d`` (surrounding spaces allowed)."""
     stripped = text.strip()
-    match = _DURATION.fullmatch(stripped) if len(stripped) <= _PREVIEW else None
+    match = _DURATION.fullmatch(stripped) if len(stripped) <= _LONGEST else None
     if not stripped or match is None:
         raise DurationError(f"{preview(text)} is not a duration", hint)
     w, d, h, m, s = (int(match.group(i) or 0) for i in (2, 4, 6, 8, 10))

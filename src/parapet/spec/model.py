@@ -12,8 +12,12 @@ from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from parapet import conventions as c
+
+if TYPE_CHECKING:
+    from parapet.slo.windows import WindowPair
 
 WINDOW_PLACEHOLDER = "{{window}}"
 
@@ -91,6 +95,9 @@ class SLO:
     group_by: tuple[str, ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
     alerting: Alerting | None = None
+    # The alert window pairs, when the spec declared its own (an OpenSLO AlertCondition's threshold and
+    # lookbackWindow); empty: the policy's pairs for the period (parapet.slo.windows.window_pairs).
+    alert_windows: tuple[WindowPair, ...] = ()
 
     @property
     def error_budget(self) -> Decimal:

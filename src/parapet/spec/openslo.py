@@ -16,15 +16,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from parapet import conventions as c
+from parapet.slo.windows import WindowPair, declared_pair, window_pairs
+from parapet.slo.windows import policy as window_policy
 from parapet.spec import v1
 from parapet.spec.checks import DEFAULT_FOR, check_duration, check_labels, check_slo, events_sli, pairs
+from parapet.spec.durations import format_duration, parse_duration
 from parapet.spec.model import SLI, SLO, Alerting, AlertTier, Spec
+from parapet.spec.preview import preview
 from parapet.spec.promql import has_placeholder
 from parapet.spec.source import PathKey, SourceDocument
 from parapet.spec.sources import format_decimal
@@ -308,7 +313,7 @@ def build_openslo(docs: list[SourceDocument]) -> Spec:
         if name in catalog.objects[kind]:
             raise doc.error(
                 ("metadata", "name"),
-                f"duplicate {kind} name {name!r}",
+                f"duplicate {kind} name {preview(name)}",
                 f"every {kind} of a file needs its own metadata.name",
             )
         catalog.objects[kind][name] = _Found(doc, (), model.metadata, getattr(model, "spec", None))
@@ -323,15 +328,15 @@ def build_openslo(docs: list[SourceDocument]) -> Spec:
     if not _NAME.match(service):
         raise first_doc.error(
             ("spec", "service"),
-            f"{service!r} is not a valid service name",
+            f"{preview(service)} is not a valid service name",
             "use letters, digits, '-', '_' and '.', starting and ending with a letter or digit",
         )
     for doc, slo_doc in slo_docs[1:]:
         if slo_doc.spec.service != service:
             raise doc.error(
                 ("spec", "service"),
-                f"SLO {slo_doc.metadata.name!r} belongs to service {slo_doc.spec.service!r}, "
-                f"but the file's first SLO belongs to {service!r}",
+                f"SLO {preview(slo_doc.metadata.name)} belongs to service {preview(slo_doc.spec.service)}, "
+                f"but the file's first SLO belongs to {preview(service)}",
                 "Parapet generates one rule file per service: split the SLOs into one file per service",
             )
     spec_labels: dict[str, str] = {}
@@ -345,7 +350,7 @@ def build_openslo(docs: list[SourceDocument]) -> Spec:
         for slo, loc in _slos(doc, slo_doc, service, catalog):
             if slo.name in seen:
                 raise doc.error(
-                    loc, f"duplicate SLO name {slo.name!r}", "give each SLO (and each objective) its own name"
+                    loc, f"duplicate SLO name {preview(slo.name)}", "give each SLO (and each objective) its own name"
                 )
             seen.add(slo.name)
             slos.append(slo)
@@ -368,13 +373,13 @@ def _validate_document(doc: SourceDocument) -> tuple[str, _Object]:
             "and total, each under metricSource.spec.query), and add budgetingMethod: Occurrences",
         )
     if version != API_VERSION:
-        raise doc.error(("apiVersion",), f"unsupported apiVersion {version!r}", f"use apiVersion: {API_VERSION}")
+        raise doc.error(("apiVersion",), f"unsupported apiVersion {preview(version)}", f"use apiVersion: {API_VERSION}")
     kind = data.get("kind")
     if kind not in KINDS:
         where: PathKey = ("kind",) if "kind" in data else ()
         raise doc.error(
             where,
-            f"unknown kind {kind!r}" if kind is not None else "document has no kind",
+            f"unknown kind {preview(kind)}" if kind is not None else "document has no kind",
             f"use one of {', '.join(KINDS)}",
         )
     return kind, validate(KINDS[kind], doc, data, tags=TAGS)
@@ -394,7 +399,7 @@ def _slos(doc: SourceDocument, slo_doc: SLODoc, service: str, catalog: _Catalog)
     if not _NAME.match(name):
         raise doc.error(
             ("metadata", "name"),
-            f"{name!r} is not a valid SLO name",
+            f"{preview(name)} is not a valid SLO name",
             "use letters, digits, '-', '_' and '.', starting and ending with a letter or digit",
         )
     if spec.budgetingMethod in ("Timeslices", "RatioTimeslices"):
@@ -407,7 +412,7 @@ def _slos(doc: SourceDocument, slo_doc: SLODoc, service: str, catalog: _Catalog)
     if spec.budgetingMethod != "Occurrences":
         raise doc.error(
             ("spec", "budgetingMethod"),
-            f"unknown budgetingMethod {spec.budgetingMethod!r}",
+            f"unknown budgetingMethod {preview(spec.budgetingMethod)}",
             "use Occurrences",
         )
     period = _period(doc, spec.timeWindow)
@@ -421,6 +426,7 @@ def _slos(doc: SourceDocument, slo_doc: SLODoc, service: str, catalog: _Catalog)
         slo_name = name
         if several:
             slo_name = f"{name}-{_slug(objective.displayName or '') or index}"
+        alerting, windows = _alerting(doc, slo_doc, service, slo_name, period, catalog)
         built = SLO(
             name=slo_name,
             objective=_objective(doc, loc, objective),
@@ -428,7 +434,8 @@ def _slos(doc: SourceDocument, slo_doc: SLODoc, service: str, catalog: _Catalog)
             period_days=period,
             description=spec.description,
             labels=pairs(labels),
-            alerting=_alerting(doc, slo_doc, service, slo_name, catalog),
+            alerting=alerting,
+            alert_windows=windows,
         )
         check_slo(doc, loc, built)
         out.append((built, loc if several else ("metadata", "name")))
@@ -451,7 +458,9 @@ def _period(doc: SourceDocument, windows: list[TimeWindow]) -> int:
     match = _DURATION.match(window.duration)
     if match is None:
         raise doc.error(
-            (*loc, "duration"), f"{window.duration!r} is not a duration", "write a whole number of days: 30d, 28d or 4w"
+            (*loc, "duration"),
+            f"{preview(window.duration)} is not a duration",
+            "write a whole number of days: 30d, 28d or 4w",
         )
     count, unit = int(match.group(1)), match.group(2)
     if unit in "MQY":
@@ -521,7 +530,7 @@ def _indicator(doc: SourceDocument, spec: SLOSpec, catalog: _Catalog) -> SLI:
     if found is None:
         raise doc.error(
             ("spec", "indicatorRef"),
-            f"no kind: SLI document named {spec.indicatorRef!r} in this file",
+            f"no kind: SLI document named {preview(spec.indicatorRef)} in this file",
             f"add the SLI to this file (Parapet reads one file) or inline it under spec.indicator; "
             f"SLIs here: {catalog.names('SLI')}",
         )
@@ -594,7 +603,7 @@ def _query(doc: SourceDocument, loc: PathKey, source: MetricSource, catalog: _Ca
     if kind is not None and kind.lower() not in PROMQL_SOURCES:
         raise doc.error(
             (*loc, "type") if source.type is not None else (*loc, "metricSourceRef"),
-            f"metric source type {kind!r} is not Prometheus",
+            f"metric source type {preview(kind)} is not Prometheus",
             "Parapet generates Prometheus rules: the SLI's queries must be PromQL (type: Prometheus)",
         )
     query = source.spec.get("query")
@@ -629,7 +638,7 @@ def _policies(doc: SourceDocument, slo_doc: SLODoc, catalog: _Catalog) -> list[_
             if found is None:
                 raise doc.error(
                     (*loc, "alertPolicyRef"),
-                    f"no kind: AlertPolicy document named {entry.alertPolicyRef!r} in this file",
+                    f"no kind: AlertPolicy document named {preview(entry.alertPolicyRef)} in this file",
                     "add the AlertPolicy to this file or inline it; "
                     f"AlertPolicies here: {catalog.names('AlertPolicy')}",
                 )
@@ -649,7 +658,7 @@ def _conditions(policy: _Found, catalog: _Catalog) -> list[_Condition]:
             if found is None:
                 raise policy.doc.error(
                     (*loc, "conditionRef"),
-                    f"no kind: AlertCondition document named {entry.conditionRef!r} in this file",
+                    f"no kind: AlertCondition document named {preview(entry.conditionRef)} in this file",
                     "add the AlertCondition to this file or inline it; "
                     f"AlertConditions here: {catalog.names('AlertCondition')}",
                 )
@@ -659,12 +668,16 @@ def _conditions(policy: _Found, catalog: _Catalog) -> list[_Condition]:
     return out
 
 
-def _alerting(doc: SourceDocument, slo_doc: SLODoc, service: str, slo_name: str, catalog: _Catalog) -> Alerting | None:
+def _alerting(
+    doc: SourceDocument, slo_doc: SLODoc, service: str, slo_name: str, period_days: int, catalog: _Catalog
+) -> tuple[Alerting | None, tuple[WindowPair, ...]]:
+    """The SLO's alerts, and the window pairs its conditions declare (empty: the policy's pairs)."""
     policies = _policies(doc, slo_doc, catalog)
     if not policies:
-        return None
+        return None, ()
     defaults = v1.GlobalAlerting()
     chosen: dict[str, tuple[_Condition, str, str]] = {}
+    declared: dict[str, list[WindowPair | None]] = {}
     absent = False
     labels: dict[str, str] = {}
     runbook: str | None = None
@@ -686,11 +699,12 @@ def _alerting(doc: SourceDocument, slo_doc: SLODoc, service: str, slo_name: str,
             if previous is not None and (previous[1], previous[2]) != (cond.spec.severity, for_):
                 raise cond.doc.error(
                     (*cond.loc, "severity"),
-                    f"two alert conditions of SLO {slo_name!r} map to its {tier} alert",
-                    "keep one condition per tier: severity page or critical for the page alert, one other severity "
-                    "for the ticket alert",
+                    f"two alert conditions of SLO {preview(slo_name)} map to its {tier} alert",
+                    "conditions of one tier share its severity and alertAfter: severity page or critical for the "
+                    "page alert, one other severity for the ticket alert",
                 )
             chosen[tier] = (cond, cond.spec.severity, for_)
+            declared.setdefault(tier, []).append(_burn_rate(cond, tier, period_days))
     runbook = runbook or slo_doc.metadata.annotations.get(RUNBOOK_ANNOTATION, "").strip() or None
     tiers: list[AlertTier] = []
     for tier in ("page", "ticket"):
@@ -705,14 +719,14 @@ def _alerting(doc: SourceDocument, slo_doc: SLODoc, service: str, slo_name: str,
             )
         )
     if not chosen and not absent:
-        return None
+        return None, ()
     if runbook is None:
         raise doc.error(
             ("spec", "alertPolicies"),
-            f"SLO {slo_name!r} alerts but has no runbook_url",
+            f"SLO {preview(slo_name)} alerts but has no runbook_url",
             "add metadata: annotations: runbook_url: https://… to the AlertPolicy (or to the SLO)",
         )
-    return Alerting(
+    alerting = Alerting(
         name=c.alert_name(service, slo_name, imported=True),
         runbook_url=runbook,
         page=tiers[0],
@@ -721,6 +735,66 @@ def _alerting(doc: SourceDocument, slo_doc: SLODoc, service: str, slo_name: str,
         labels=pairs(labels),
         absent_for=ABSENT_FOR if absent else None,
     )
+    return alerting, _windows(declared, period_days)
+
+
+def _burn_rate(cond: _Condition, tier: str, period_days: int) -> WindowPair | None:
+    """The pair a burn-rate condition declares (``threshold`` over ``lookbackWindow``, the short window at
+    1/12 of it), or None when it declares neither and Parapet's policy for the tier applies."""
+    body = cond.spec.condition
+    loc: PathKey = (*cond.loc, "condition")
+    if body.kind.lower() != "burnrate":
+        raise cond.doc.error(
+            (*loc, "kind"),
+            f"alert condition kind {preview(body.kind)} cannot be imported",
+            "Parapet alerts on error-budget burn rates: use kind: burnrate with threshold and lookbackWindow",
+        )
+    if body.op is not None and body.op.lower() not in ("gt", "gte"):
+        raise cond.doc.error(
+            (*loc, "op"),
+            f"op {preview(body.op)} cannot be imported",
+            "a burn-rate alert fires when the burn rate rises above its threshold: use op: gt (or gte)",
+        )
+    if body.threshold is None and body.lookbackWindow is None:
+        return None
+    if body.threshold is None or body.lookbackWindow is None:
+        missing = "threshold" if body.threshold is None else "lookbackWindow"
+        raise cond.doc.error(
+            loc,
+            f"the condition has {'lookbackWindow' if missing == 'threshold' else 'threshold'} but no {missing}",
+            "give both (the burn rate, and the long window it is measured over, such as threshold: 14.4 and "
+            "lookbackWindow: 1h), or neither to use Parapet's windows for the tier (docs/spec.md)",
+        )
+    long = parse_duration(check_duration(cond.doc, (*loc, "lookbackWindow"), body.lookbackWindow))
+    policy = window_policy()
+    if long < policy.min_short * policy.divisor or long > timedelta(days=period_days):
+        raise cond.doc.error(
+            (*loc, "lookbackWindow"),
+            f"lookbackWindow {preview(body.lookbackWindow)} is outside "
+            f"{format_duration(policy.min_short * policy.divisor)} to the SLO's {period_days}d",
+            f"the short window is 1/{policy.divisor} of it and at least {format_duration(policy.min_short)}; "
+            "use a window such as 1h, 6h, 1d or 3d",
+        )
+    factor = Decimal(str(body.threshold))
+    if factor <= 0:
+        raise cond.doc.error((*loc, "threshold"), "threshold must be above 0", "write the burn rate, such as 14.4")
+    return declared_pair(tier, factor, long, period_days)
+
+
+def _windows(declared: dict[str, list[WindowPair | None]], period_days: int) -> tuple[WindowPair, ...]:
+    """The SLO's pairs: each tier's declared ones; the policy's for a tier whose conditions declare none.
+    Empty when no condition declares any (the generators then take the policy's pairs for the period)."""
+    if not any(p is not None for pairs_ in declared.values() for p in pairs_):
+        return ()
+    out: list[WindowPair] = []
+    for tier in ("page", "ticket"):
+        if tier not in declared:
+            continue  # no condition: the tier does not alert
+        own = [p for p in declared[tier] if p is not None]
+        if len(own) < len(declared[tier]):  # a condition of the tier without windows: the policy's
+            own += [p for p in window_pairs(period_days) if p.severity == tier]
+        out += own
+    return tuple(dict.fromkeys(out))
 
 
 __all__ = ["FORMAT", "build_openslo"]

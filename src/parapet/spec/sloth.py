@@ -33,6 +33,7 @@ from parapet.spec.checks import (
     pairs,
 )
 from parapet.spec.model import SLO, Alerting, AlertTier, Spec
+from parapet.spec.preview import preview
 from parapet.spec.source import PathKey, SourceDocument
 from parapet.spec.v1 import Labels
 from parapet.spec.validate import validate
@@ -126,7 +127,7 @@ def build_sloth(doc: SourceDocument) -> Spec:
         loc: PathKey = ("slos", index)
         if entry.name in seen:
             raise doc.error(
-                (*loc, "name"), f"duplicate SLO name {entry.name!r}", "every SLO of a service needs its own name"
+                (*loc, "name"), f"duplicate SLO name {preview(entry.name)}", "every SLO of a service needs its own name"
             )
         seen.add(entry.name)
         slos.append(_slo(doc, spec.service, entry, loc))
@@ -162,7 +163,7 @@ def _slo(doc: SourceDocument, service: str, slo: SLOSpec, loc: PathKey) -> SLO:
     if slo.sli.plugin is not None:
         raise doc.error(
             (*sli_loc, "plugin"),
-            f"SLI plugin {slo.sli.plugin.id!r} cannot be imported",
+            f"SLI plugin {preview(slo.sli.plugin.id)} cannot be imported",
             "SLI plugins are Go code that Sloth runs and they return a raw error ratio; write the counters the "
             "plugin reads as sli.events with error_query and total_query over [{{.window}}]",
         )
@@ -221,7 +222,7 @@ def _alerting(doc: SourceDocument, loc: PathKey, service: str, slo_name: str, sp
     if runbook is None:
         raise doc.error(
             loc,
-            f"SLO {slo_name!r} alerts but has no runbook_url",
+            f"SLO {preview(slo_name)} alerts but has no runbook_url",
             "Sloth has no runbook field: add alerting: annotations: runbook_url: https://… to the SLO "
             "(or disable both page_alert and ticket_alert)",
         )
@@ -261,7 +262,7 @@ def _check_plugins(doc: SourceDocument, loc: PathKey, plugins: Plugins) -> None:
             continue
         raise doc.error(
             (*loc, "chain", i, "id"),
-            f"SLO plugin {plugin.id!r} cannot be imported",
+            f"SLO plugin {preview(plugin.id)} cannot be imported",
             "Parapet does not run Sloth plugins. It already records a ratio of sums, guards alerts against low "
             "traffic and honours page_alert/ticket_alert for:; remove the plugin (see docs/migration.md)",
         )

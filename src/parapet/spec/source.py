@@ -7,6 +7,8 @@ which YAML loaders otherwise resolve silently by keeping the last one.
 
 from __future__ import annotations
 
+import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any
 import yaml
 
 from parapet.errors import Location, SpecError
+from parapet.spec.preview import preview
 
 PathKey = tuple[str | int, ...]
 
@@ -59,27 +62,31 @@ def load_documents(path: Path, text: str | None = None) -> list[SourceDocument]:
     """Every YAML document in ``path``; a syntax error becomes a SpecError at its position."""
     if text is None:
         try:
-            text = path.read_text(encoding="utf-8")
+            text = _decode(path, _read(path))
         except FileNotFoundError:
             raise SpecError(
                 "spec file not found",
                 location=Location(path),
                 hint="create parapet.yaml (see docs/spec.md), or point the command at the spec you have",
             ) from None
-        except (OSError, UnicodeDecodeError) as exc:
+        except IsADirectoryError:
             raise SpecError(
-                f"cannot read spec: {exc}", location=Location(path), hint="check the file's permissions"
+                "the spec is a directory", location=Location(path), hint="name the spec file itself"
             ) from None
-    docs: list[SourceDocument] = []
+        except PermissionError:
+            raise SpecError(
+                "cannot read the spec: permission denied", location=Location(path), hint="check the file's permissions"
+            ) from None
+        except OSError as exc:
+            raise SpecError(
+                f"cannot read the spec: {exc.strerror or exc}", location=Location(path), hint="check the file"
+            ) from None
+    _check_nesting(path, text)
     try:
-        loader = yaml.SafeLoader(text)  # the reader checks every character here
-    except yaml.reader.ReaderError as exc:  # a character YAML forbids (NUL, other controls): a position, no mark
-        where = Location(path, text.count("\n", 0, exc.position) + 1, exc.position - text.rfind("\n", 0, exc.position))
-        raise SpecError(
-            f"YAML cannot hold the character U+{exc.character:04X}",
-            location=where,
-            hint="remove it (a spec is plain UTF-8 text)",
-        ) from None
+        loader = yaml.SafeLoader(text)  # reads the whole text, refusing what YAML cannot hold
+    except yaml.reader.ReaderError as exc:
+        raise _unprintable(path, text, exc) from None
+    docs: list[SourceDocument] = []
     try:
         while loader.check_node():
             node = loader.get_node()
@@ -94,6 +101,8 @@ def load_documents(path: Path, text: str | None = None) -> list[SourceDocument]:
             location=Location(path, 1, 1),
             hint="flatten the structure; a spec needs only a few levels",
         ) from None
+    except yaml.reader.ReaderError as exc:
+        raise _unprintable(path, text, exc) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -107,6 +116,108 @@ def load_documents(path: Path, text: str | None = None) -> list[SourceDocument]:
     finally:
         loader.dispose()
     return docs
+
+
+# A spec is a few kilobytes; a file this large is not one, and reading it would only cost memory.
+MAX_SPEC_BYTES = 16 * 1024 * 1024
+
+
+def _read(path: Path) -> bytes:
+    """The file's bytes: only a regular file is opened (a FIFO would block), and only up to MAX_SPEC_BYTES."""
+    info = path.stat()
+    if stat.S_ISDIR(info.st_mode):
+        raise IsADirectoryError(path)
+    if not stat.S_ISREG(info.st_mode):
+        raise SpecError("the spec is not a regular file", location=Location(path), hint="name a YAML file")
+    with path.open("rb") as handle:
+        data = handle.read(MAX_SPEC_BYTES + 1)
+    if len(data) > MAX_SPEC_BYTES:
+        raise SpecError(
+            f"the spec is larger than {MAX_SPEC_BYTES // (1024 * 1024)} MiB",
+            location=Location(path),
+            hint="a spec is a few kilobytes of YAML: check that this is the right file",
+        )
+    return data
+
+
+def _decode(path: Path, data: bytes) -> str:
+    """The file's text; bytes that are not UTF-8 are an error at their line and column."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = len(data[line_start : exc.start].decode("utf-8", errors="replace")) + 1
+        raise SpecError(
+            f"the spec is not UTF-8 text: byte 0x{data[exc.start]:02x} cannot be decoded",
+            location=Location(path, line, column),
+            hint="save the file as UTF-8 (YAML specs are UTF-8 text)",
+        ) from None
+
+
+# Deeper flow nesting ([ and {) is refused before PyYAML reads it: its scanner takes time quadratic in
+# the depth (30 s for 1,000 levels). A spec needs a dozen levels; a PromQL query in a plain scalar adds a few.
+MAX_NESTING = 100
+_NESTING_MARKS = re.compile(r"""[\[\]{}'"#\n]""")
+
+
+def _check_nesting(path: Path, text: str) -> None:
+    """Refuse flow collections nested deeper than MAX_NESTING, in one linear pass. Brackets inside quoted
+    scalars and comments do not count; any other bracket does (counting one too many is harmless)."""
+    depth = 0
+    at = 0
+    while True:
+        found = _NESTING_MARKS.search(text, at)
+        if found is None:
+            return
+        mark, at = found.group(), found.end()
+        before = text[found.start() - 1] if found.start() else "\n"
+        if mark in "[{":
+            depth += 1
+            if depth > MAX_NESTING:
+                line = text.count("\n", 0, found.start()) + 1
+                column = found.start() - (text.rfind("\n", 0, found.start()) + 1) + 1
+                raise SpecError(
+                    f"the YAML nests more than {MAX_NESTING} levels deep",
+                    location=Location(path, line, column),
+                    hint="flatten the structure; a spec needs only a few levels",
+                )
+        elif mark in "]}":
+            depth = max(0, depth - 1)
+        elif mark == "#" and before in " \t\n":
+            end = text.find("\n", at)
+            at = len(text) if end < 0 else end
+        elif mark in "'\"" and before in " \t\n[{,":
+            at = _quote_end(text, at, mark)
+
+
+def _quote_end(text: str, at: int, quote: str) -> int:
+    """Where a quoted scalar that opened before ``at`` ends ('' escapes ', backslash escapes ")."""
+    while True:
+        end = text.find(quote, at)
+        if end < 0:
+            return len(text)
+        if quote == "'" and text.startswith("''", end):
+            at = end + 2
+            continue
+        if quote == '"':
+            slashes = len(text[at:end]) - len(text[at:end].rstrip("\\"))
+            if slashes % 2:
+                at = end + 1
+                continue
+        return end + 1
+
+
+def _unprintable(path: Path, text: str, exc: yaml.reader.ReaderError) -> SpecError:
+    """A character YAML forbids (NUL, other controls): the reader gives a position, not a mark."""
+    line = text.count("\n", 0, exc.position) + 1
+    column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+    what = f" U+{exc.character:04X}" if isinstance(exc.character, int) else ""
+    return SpecError(
+        f"YAML cannot hold the character{what}",
+        location=Location(path, line, column),
+        hint="remove it (a spec is plain UTF-8 text)",
+    )
 
 
 def _pos(node: yaml.Node) -> tuple[int, int]:
@@ -136,7 +247,7 @@ def _build(
             if id(key_node) in explicit_ids:
                 if key in seen:
                     raise SpecError(
-                        f"duplicate key {key!r}",
+                        f"duplicate key {preview(key)}",
                         location=Location(doc.path, *_pos(key_node), format_path((*loc, str(key)))),
                         hint="YAML keeps only the last of duplicate keys; remove one of them",
                     )

@@ -7,9 +7,10 @@ import types
 import typing
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Tag, ValidationError
 
 from parapet.errors import Location, SpecError
+from parapet.spec.preview import describe, preview
 from parapet.spec.source import PathKey, SourceDocument, format_path
 
 M = TypeVar("M", bound=BaseModel)
@@ -35,7 +36,7 @@ def validate(
         # an unknown key is usually a typo of a missing one: report it first, with its suggestion
         first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         loc = _strip_tags(tuple(first["loc"]), data, tags)
-        message, hint, at_key = _describe(model, first, loc)
+        message, hint, at_key = _describe(model, first, loc, tuple(first["loc"]))
         more = len({_strip_tags(tuple(e["loc"]), data, tags) for e in errors}) - 1
         if more:
             message += f" (and {more} more problem{'s' if more > 1 else ''})"
@@ -49,14 +50,17 @@ def validate(
 
 
 def _strip_tags(loc: tuple[Any, ...], data: Any, tags: frozenset[str]) -> PathKey:
-    """Drop the discriminator tags pydantic inserts after a list index."""
+    """Drop the discriminator tags pydantic inserts after a list index, and the member names it inserts in a
+    plain union (``absent.AbsentAlert.for``)."""
     out: list[str | int] = []
     node = data
     previous: Any = None
-    for part in loc:
+    for i, part in enumerate(loc):
         if isinstance(part, str) and part in tags and isinstance(previous, int):
             previous = part
             continue  # a discriminator tag follows the list index of a tagged union
+        if isinstance(part, str) and isinstance(node, dict) and part not in node and i < len(loc) - 1:
+            continue  # not a key of the mapping, and more follows: the name of the union member tried
         previous = part
         if isinstance(part, str) and not isinstance(node, dict) and not isinstance(node, list):
             break  # the rest names union members (constrained-int, literal[...]), not fields
@@ -70,34 +74,47 @@ def _strip_tags(loc: tuple[Any, ...], data: Any, tags: frozenset[str]) -> PathKe
     return tuple(out)
 
 
-def _describe(model: type[BaseModel], error: Any, loc: PathKey) -> tuple[str, str | None, bool]:
+def _describe(
+    model: type[BaseModel], error: Any, loc: PathKey, tagged: tuple[Any, ...]
+) -> tuple[str, str | None, bool]:
+    """Message, hint and whether to point at the key, for pydantic's ``error`` at ``loc`` (``tagged``: the
+    same path with the tags of discriminated unions, which say which member a mapping was read as)."""
     kind = error["type"]
-    field = str(loc[-1]) if loc else ""
+    field = str(loc[-1]) if loc and isinstance(loc[-1], str) else ""  # a list item has no name of its own
     value = error.get("input")
     if kind == "extra_forbidden":
-        allowed = sorted(allowed_keys(model, loc[:-1]))
+        # never suggest the key being refused (another member of a union may allow it: filter on a pack)
+        allowed = sorted(allowed_keys(model, tagged[:-1]) - {field})
         close = difflib.get_close_matches(field, allowed, n=1)
-        hint = (f"did you mean {close[0]!r}? " if close else "") + (
+        hint = (f"did you mean {preview(close[0])}? " if close else "") + (
             f"allowed keys here: {', '.join(allowed)}" if allowed else "remove it"
         )
-        return f"unknown key {field!r}", hint, True
+        return f"unknown key {preview(field)}", hint, True
     if kind == "missing":
-        return f"missing required key {field!r}", f"add {field}: to this mapping (see docs/spec.md)", False
+        return f"missing required key {preview(field)}", f"add {field}: to this mapping (see docs/spec.md)", False
     if kind == "string_pattern_mismatch" and field == "name" and "alerting" in loc:
-        return f"{value!r} is not a valid alert name", "an alert name is letters, digits and '_' (no '-' or '.')", False
+        return (
+            f"{preview(value)} is not a valid alert name",
+            "an alert name is letters, digits and '_' (no '-' or '.')",
+            False,
+        )
     if kind == "string_pattern_mismatch":
-        return f"{value!r} is not a valid {field}", _PATTERN_HINTS.get(field, "see docs/spec.md for the format"), False
+        return (
+            f"{preview(value)} is not a valid {field}",
+            _PATTERN_HINTS.get(field, "see docs/spec.md for the format"),
+            False,
+        )
     if kind in ("greater_than", "less_than", "greater_than_equal", "less_than_equal"):
         if field == "objective" or field == "availability":
             return (
-                f"objective {value!r} is out of range",
+                f"objective {preview(value)} is out of range",
                 "an objective is a percentage strictly between 0 and 100, such as 99.9",
                 False,
             )
         bound = error["msg"].lower().removeprefix("input should be ")
-        return f"{field} {value!r} is out of range", f"use a value {bound}", False
+        return f"{field} {preview(value)} is out of range", f"use a value {bound}", False
     if kind == "literal_error":
-        return f"{value!r} is not allowed for {field}: {error['msg']}", None, False
+        return f"{preview(value)} is not allowed for {field}: {error['msg']}", None, False
     if kind == "too_short" and field == "slos":
         return "no SLOs defined", "add at least one entry under slos:", False
     if kind.endswith("_type") or kind.endswith("_parsing") or kind == "model_attributes_type":
@@ -115,7 +132,7 @@ def _describe(model: type[BaseModel], error: Any, loc: PathKey) -> tuple[str, st
             "bool_parsing": "true or false",
         }.get(kind, error["msg"].lower().removeprefix("input should be "))
         return (
-            f"{field or 'value'} must be {expected}, got {_type_name(value)}",
+            f"{field + ' ' if field else ''}must be {expected}, got {describe(value)}",
             {
                 "a mapping": "write key: value pairs indented under it (see docs/spec.md)",
                 "a list": "write the items as a list, one '- item' per line or [a, b]",
@@ -123,14 +140,6 @@ def _describe(model: type[BaseModel], error: Any, loc: PathKey) -> tuple[str, st
             False,
         )
     return f"{field}: {error['msg']}", None, False
-
-
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "nothing (null)"
-    return {dict: "a mapping", list: "a list", str: f"the string {value!r}", bool: f"{value}".lower()}.get(
-        type(value), f"{type(value).__name__} {value!r}"
-    )
 
 
 def allowed_keys(model: type[BaseModel], loc: PathKey) -> set[str]:
@@ -157,11 +166,24 @@ def _models_in(tp: Any) -> list[type[BaseModel]]:
     return out
 
 
+def _tag(tp: Any) -> str | None:
+    if typing.get_origin(tp) is typing.Annotated:
+        for meta in typing.get_args(tp)[1:]:
+            if isinstance(meta, Tag):
+                return str(meta.tag)
+    return None
+
+
 def _descend(tp: Any, part: str | int) -> Any:
     origin = typing.get_origin(tp)
     if origin is typing.Annotated:
         return _descend(typing.get_args(tp)[0], part)
     if origin in (typing.Union, types.UnionType):
+        if isinstance(part, str):
+            for arg in typing.get_args(tp):
+                # the tag of a discriminated union's member, or the name pydantic gives a plain union's member
+                if _tag(arg) == part or getattr(arg, "__name__", None) == part:
+                    return arg
         for arg in typing.get_args(tp):
             found = _descend(arg, part)
             if found is not None:

@@ -26,7 +26,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import DataSourceRef, GridPos
 
 from parapet import conventions as c
-from parapet.slo.windows import window_pairs
+from parapet.slo.windows import slo_window_pairs
 from parapet.spec.model import SLO, SLIKind, Spec
 from parapet.spec.promql import format_matchers, inspect
 from parapet.spec.sources import format_decimal
@@ -123,7 +123,7 @@ def _series(title: str, description: str, unit: str, targets: list[tuple[str, st
 
 def _burn_windows(slo: SLO) -> list[str]:
     out: list[str] = []
-    for pair in window_pairs(slo.period_days):
+    for pair in slo_window_pairs(slo):
         for name in (pair.long_name, pair.short_name):
             if name not in out:
                 out.append(name)
@@ -189,7 +189,7 @@ def detail(spec: Spec, slo: SLO, spec_name: str) -> dashboard.Dashboard:
     layout = _Layout()
     sel = selector(spec, slo)
     targets: list[tuple[str, str]] = []
-    for pair in window_pairs(slo.period_days):
+    for pair in slo_window_pairs(slo):
         for name in (pair.long_name, pair.short_name):
             entry = (f"{c.error_ratio(name)}{sel}", f"error ratio {name}")
             if entry not in targets:

@@ -34,7 +34,7 @@ from decimal import Decimal
 from typing import Any
 
 from parapet import conventions as c
-from parapet.slo.windows import WindowPair, evaluation_interval, is_raw, recorded_windows, window_pairs
+from parapet.slo.windows import WindowPair, evaluation_interval, is_raw, slo_recorded_windows, slo_window_pairs
 from parapet.spec.durations import format_duration
 from parapet.spec.model import SLO, AlertTier, Spec
 from parapet.spec.promql import TemplateError, inspect, quote, render
@@ -110,7 +110,7 @@ def recording_rules(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
         rules.append({"record": name, "expr": expr, "labels": dict(sorted(rule_labels.items()))})
 
     five = format_duration(timedelta(minutes=5))
-    for window in recorded_windows(slo.period_days):
+    for window in slo_recorded_windows(slo):
         w = format_duration(window)
         events = f"{c.events_rate(w)}{sel}"
         if is_raw(window, sli.timeslice):
@@ -208,7 +208,7 @@ def pair_condition(spec: Spec, slo: SLO, pair: WindowPair) -> str:
 
 
 def tier_pairs(slo: SLO, tier: AlertTier) -> list[WindowPair]:
-    return [p for p in window_pairs(slo.period_days) if p.severity == tier.severity]
+    return [p for p in slo_window_pairs(slo) if p.severity == tier.severity]
 
 
 def alert_rules(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
