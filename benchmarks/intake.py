@@ -45,6 +45,7 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from parapet.alerts.fingerprint import fingerprint  # noqa: E402
 from parapet.evidence.db import create_engine_for  # noqa: E402
 from parapet.evidence.schema import metadata  # noqa: E402
 
@@ -78,6 +79,8 @@ def cycle_delivery(i: int) -> bytes:
         }
         for k in range(10)
     ]
+    for a in alerts:  # Alertmanager always sends the fingerprint
+        a["fingerprint"] = fingerprint(a["labels"])
     return _payload(f"Bench{group}", alerts)
 
 
@@ -97,6 +100,8 @@ def storm_delivery(i: int) -> bytes:
         }
         for k in range(20)
     ]
+    for a in alerts:
+        a["fingerprint"] = fingerprint(a["labels"])
     return _payload("NodeDown", alerts, cluster=f"c{i % 5}")
 
 

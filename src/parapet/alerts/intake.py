@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
@@ -69,9 +69,17 @@ class IngestResult:
     attempts: int = 1
 
     def summary(self) -> dict[str, Any]:
-        body = asdict(self)
-        body.pop("delivery_id")
-        return body
+        return {
+            "alerts": self.alerts,
+            "opened": list(self.opened),
+            "added": self.added,
+            "repeated": self.repeated,
+            "resolved_instances": self.resolved_instances,
+            "resolved_incidents": list(self.resolved_incidents),
+            "late": self.late,
+            "unknown_resolved": self.unknown_resolved,
+            "attempts": self.attempts,
+        }
 
 
 def ingest(store: Store, delivery: Delivery, correlator: Correlator) -> IngestResult:

@@ -190,6 +190,11 @@ def _labels(value: Any, where: str, limit: int = MAX_LABEL_CHARS) -> tuple[dict[
         return {}, False
     if not isinstance(value, Mapping):
         raise PayloadError(f"{where}: must be an object, not {_kind(value)}")
+    if len(value) <= MAX_LABELS and all(
+        type(k) is str and type(v) is str and len(k) <= MAX_NAME_CHARS and len(v) <= limit and "\x00" not in k + v
+        for k, v in value.items()
+    ):
+        return dict(value), False  # the common case: nothing to render or cut
     out: dict[str, str] = {}
     cut = len(value) > MAX_LABELS
     # Over the limit, the labels correlation and the UI lean on are kept first, then the rest by name.
