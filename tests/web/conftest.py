@@ -13,7 +13,6 @@ from starlette.testclient import TestClient
 
 from parapet.evidence import Store
 from parapet.web import create_app
-from parapet.web.ui import UISettings, build_ui
 from tests.evidence.conftest import Database, postgres_db, sqlite_db  # noqa: F401
 from tests.web.helpers import Clock, seed, write_users
 
@@ -49,10 +48,6 @@ def seeded(store: Store, clock: Clock) -> dict[str, int]:
 @pytest.fixture
 def users_file(tmp_path: Path) -> Path:
     return write_users(tmp_path / "users")
-
-
-def mounted(settings: UISettings) -> Starlette:
-    return Starlette(routes=[Mount("/parapet", app=build_ui(settings))])
 
 
 def host_with(**options: Any) -> Starlette:

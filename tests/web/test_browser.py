@@ -216,10 +216,13 @@ def test_operator_flow_in_chromium(
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("size", list(VIEWPORTS))
 def test_pages_pass_axe_in_both_colour_schemes(
-    browser: Browser, live: str, store: Store, seeded: dict[str, int], shots: Path, scheme: str
+    browser: Browser, live: str, store: Store, seeded: dict[str, int], shots: Path, size: str, scheme: str
 ) -> None:
-    context = browser.new_context(viewport=VIEWPORTS["desktop"], color_scheme=scheme)
+    """Every kind of page, hostile alert text and Alertmanager's instances included: axe finds nothing serious,
+    nothing from the alert runs, nothing scrolls sideways on the phone."""
+    context = browser.new_context(viewport=VIEWPORTS[size], color_scheme=scheme, is_mobile=size == "phone")
     page = context.new_page()
     sign_in(page, live, "vera")
     hostile = {"summary": HOSTILE, "description": HOSTILE, "runbook_url": "javascript:alert(1)"}
@@ -239,8 +242,10 @@ def test_pages_pass_axe_in_both_colour_schemes(
     ]:
         page.goto(f"{live}/parapet{path}")
         axe_clean(page)
+        no_horizontal_scroll(page)
+        tap_targets_are_big(page)
         assert page.evaluate("window.__xss") is None  # nothing from the alert's text ran
-        page.screenshot(path=str(shots / f"{scheme}-{name}.png"), full_page=True)
+        page.screenshot(path=str(shots / f"{size}-{scheme}-{name}.png"), full_page=True)
     context.close()
 
 

@@ -171,3 +171,13 @@ def test_session_secret_file_is_private_and_shared(tmp_path: Path, monkeypatch: 
     monkeypatch.setenv(SESSION_SECRET_ENV, "from-the-environment-" * 2)
     assert session_secret(None, tmp_path) == "from-the-environment-" * 2
     assert session_secret("explicit-secret-" * 3, tmp_path) == "explicit-secret-" * 3
+
+
+def test_an_unreachable_store_is_a_503_page() -> None:
+    from parapet.evidence.db import create_engine_for
+
+    store = Store(create_engine_for("postgresql://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 2}))
+    with TestClient(host_with(store=store, insecure_local=True)) as c:
+        response = c.get(f"{ROOT}/")
+        assert response.status_code == 503 and response.headers["retry-after"] == "5"
+        assert "The incident store is not answering" in response.text and "nobody" not in response.text

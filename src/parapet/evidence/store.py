@@ -832,6 +832,10 @@ class Store:
         entry: TimelineEntry = _row(TimelineEntry, row)
         return entry
 
+    def active_for_key_of(self, incident_id: int) -> int | None:
+        """The active incident with the same correlation key as this one (what blocks reopening it), if any."""
+        return self._active_for_key_of(incident_id)
+
     def _active_for_key_of(self, incident_id: int) -> int | None:
         with self.engine.connect() as conn:
             key = conn.execute(select(incidents.c.correlation_key).where(incidents.c.id == incident_id)).scalar()

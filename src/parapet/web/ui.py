@@ -28,6 +28,7 @@ from typing import Any, Final
 from urllib.parse import urlencode, urlsplit
 
 from anyio import CapacityLimiter, to_thread
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -83,7 +84,7 @@ TRANSITIONS: Final = {
 
 
 @dataclass
-class UISettings:
+class UIConfig:
     """What the UI needs; ``create_app`` builds it from its own arguments."""
 
     store: Store
@@ -123,7 +124,7 @@ def local_next(target: str | None, root: str) -> str:
 
 
 class UI:
-    def __init__(self, settings: UISettings) -> None:
+    def __init__(self, settings: UIConfig) -> None:
         self.settings = settings
         self.store = settings.store
         self.auth = settings.auth
@@ -453,7 +454,7 @@ class UI:
         still = action == "note" or incident.state in TRANSITIONS[action][1]
         other = None
         if isinstance(exc, ActiveIncidentExists):
-            other = await run_in_threadpool(self.store._active_for_key_of, incident_id)
+            other = await run_in_threadpool(self.store.active_for_key_of, incident_id)
         return self.render(
             request,
             "conflict.html",
@@ -528,7 +529,7 @@ class UI:
         ]
 
 
-def build_ui(settings: UISettings) -> Starlette:
+def build_ui(settings: UIConfig) -> Starlette:
     """The UI as one ASGI app with its own session and security middleware: mount it at the prefix the
     webhook lives under (``create_app`` mounts it last, at ``""``)."""
     ui = UI(settings)
@@ -536,7 +537,19 @@ def build_ui(settings: UISettings) -> Starlette:
         Middleware(SecurityHeadersMiddleware),
         Middleware(SessionMiddleware, secret=settings.session_secret, https_only=settings.https_only),
     ]
-    return Starlette(routes=ui.routes(), middleware=middleware, exception_handlers={HTTPException: _http_error})
+
+    async def store_unavailable(request: Request, exc: Exception) -> Response:
+        response = ui.problem(
+            request,
+            503,
+            "The incident store is not answering",
+            "Parapet cannot reach its database right now. Nothing was changed; try again in a moment.",
+        )
+        response.headers["retry-after"] = "5"
+        return response
+
+    handlers = {HTTPException: _http_error, SQLAlchemyError: store_unavailable}
+    return Starlette(routes=ui.routes(), middleware=middleware, exception_handlers=handlers)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -607,7 +620,7 @@ def routes(settings: WebSettings) -> Sequence[BaseRoute]:
     extra = settings.extra
     spec_ui = settings.spec.ui if settings.spec is not None else None
     root = settings.spec.path.parent if settings.spec is not None else None
-    ui_settings = UISettings(
+    config = UIConfig(
         store=settings.store,
         auth=authenticator(settings),
         session_secret=session_secret(extra.get("session_secret"), root),
@@ -617,4 +630,4 @@ def routes(settings: WebSettings) -> Sequence[BaseRoute]:
         trace_url=extra.get("trace_url") or (spec_ui.trace_url if spec_ui else None),
         title=extra.get("title") or "Parapet",
     )
-    return [Mount("", app=build_ui(ui_settings))]
+    return [Mount("", app=build_ui(config))]
