@@ -133,9 +133,19 @@ class Server:
         self.thread.join(timeout=10)
 
 
+COOKIES: dict[str, str] = {}
+
+
 def fetch(conn: http.client.HTTPConnection, path: str) -> tuple[int, bytes]:
-    conn.request("GET", path, headers={"X-Forwarded-User": "bench", "X-Parapet-Role": "responder"})
+    """GET as a browser would: the proxy's identity headers, and the session cookie it was given."""
+    headers = {"X-Forwarded-User": "bench", "X-Parapet-Role": "responder"}
+    if COOKIES:
+        headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in COOKIES.items())
+    conn.request("GET", path, headers=headers)
     response = conn.getresponse()
+    for cookie in response.headers.get_all("set-cookie") or []:
+        name, _, rest = cookie.partition("=")
+        COOKIES[name] = rest.split(";", 1)[0]
     return response.status, response.read()
 
 
@@ -197,7 +207,11 @@ def main() -> int:
             for kind, label, path in pages:
                 times, body = time_page(conn, path, args.requests)
                 rows.append((kind, label, statistics.median(times), p95(times), max(times), len(body)))
-        print(f"\n{args.incidents:,} incidents on PostgreSQL, {args.requests} sequential requests per page over HTTP")
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(
+            f"\n{args.incidents:,} incidents on PostgreSQL, {args.requests} sequential requests per page over HTTP "
+            f"({os.cpu_count()} cores, load average {load})"
+        )
         print(f"{'page':44} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'HTML KB':>8} {'+assets':>8}  target")
         failed = False
         for kind, label, p50, p95_ms, worst, size in rows:

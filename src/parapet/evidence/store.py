@@ -73,7 +73,7 @@ from parapet.evidence.schema import (
 
 QUEUE_DEFAULT_LIMIT: Final = 30
 QUEUE_MAX_LIMIT: Final = 100
-COUNT_CAP: Final = 10_000  # queue counts stop there ("10,000+"): a count never scans a million rows
+COUNT_CAP: Final = 1_000  # queue counts stop there ("1,000+"): a count never scans a million rows
 TIMELINE_MAX_LIMIT: Final = 500
 
 # Higher is more severe. Alertmanager severities are free text; these are the common spellings.

@@ -44,13 +44,19 @@ from parapet.evidence import retrospective
 from parapet.evidence.schema import ACTIVE_STATES, STATE_ACKNOWLEDGED, STATE_OPEN, STATE_RESOLVED
 from parapet.evidence.store import (
     ActiveIncidentExists,
+    AlertInstance,
     IllegalTransition,
     Incident,
+    IncidentLink,
     IncidentNotFound,
     InvalidQuery,
+    QueuePage,
     StaleVersion,
+    StateCount,
     Store,
+    SystemEvent,
     TimelineEntry,
+    TimelinePage,
 )
 from parapet.web.app import WebSettings
 from parapet.web.identity import Authenticator, Role, TrustedProxies, User, UsersFile
@@ -230,9 +236,11 @@ class UI:
             return self.problem(
                 request, 400, "Unknown state filter", f"Use one of: {', '.join(STATE_FILTERS)}.", links=[("Queue", "/")]
             )
-        try:
-            page = await run_in_threadpool(
-                self.store.queue,
+
+        def reads() -> tuple[QueuePage, dict[str, StateCount], set[int]]:
+            # One trip to the thread pool for the page's reads: each hop costs a context switch, which on a
+            # busy machine is most of a fast query's time.
+            page = self.store.queue(
                 states=STATE_FILTERS[state],
                 severity=severity,
                 service=service,
@@ -240,10 +248,13 @@ class UI:
                 limit=QUEUE_PAGE,
                 cursor=cursor,
             )
+            counts = self.store.queue_counts(severity=severity, service=service)
+            return page, counts, self.store.stale_incident_ids([i.id for i in page.items])
+
+        try:
+            page, counts, stale_ids = await run_in_threadpool(reads)
         except InvalidQuery as exc:
             return self.problem(request, 400, "This page link is broken", f"{exc.message}.", links=[("Queue", "/")])
-        counts = await run_in_threadpool(self.store.queue_counts, severity=severity, service=service)
-        stale_ids = await run_in_threadpool(self.store.stale_incident_ids, [i.id for i in page.items])
         services, severities = await self._facets()
         if service and service not in services:
             services.append(service)
@@ -299,11 +310,18 @@ class UI:
         errors: dict[str, str] | None = None,
         values: dict[str, str] | None = None,
     ) -> Response:
-        incident = await run_in_threadpool(self.store.get, incident_id)
-        timeline = await run_in_threadpool(self.store.timeline_page, incident_id, limit=TIMELINE_PAGE, before=before)
-        changes = await run_in_threadpool(self.store.changes_before, incident)
-        instances = await run_in_threadpool(self.store.alert_instances, incident_id)
-        related = await run_in_threadpool(self.store.links, incident_id)
+
+        def reads() -> tuple[Incident, TimelinePage, list[SystemEvent], list[AlertInstance], list[IncidentLink]]:
+            incident = self.store.get(incident_id)
+            return (
+                incident,
+                self.store.timeline_page(incident_id, limit=TIMELINE_PAGE, before=before),
+                self.store.changes_before(incident),
+                self.store.alert_instances(incident_id),
+                self.store.links(incident_id),
+            )
+
+        incident, timeline, changes, instances, related = await run_in_threadpool(reads)
         return self.render(
             request,
             "incident.html",
