@@ -83,12 +83,13 @@ def parse_body(body: bytes) -> Delivery:
         raise PayloadError("the body is not JSON: it is not UTF-8 text") from None
     except (RecursionError, ValueError) as exc:  # nesting too deep, a number too long to convert
         raise PayloadError(f"the body is not JSON Parapet can read: {str(exc)[:200]}") from None
+    raw = data
     if b"\\u0000" in body:  # PostgreSQL's JSON and text cannot hold NUL: the delivery log keeps U+FFFD
         try:
-            data = _without_nul(data)
+            raw = _without_nul(data)
         except RecursionError:
             raise PayloadError("the body is not JSON Parapet can read: nested too deeply") from None
-    return parse_payload(data)
+    return parse_payload(data, raw=raw)
 
 
 def _without_nul(value: Any) -> Any:
@@ -101,7 +102,8 @@ def _without_nul(value: Any) -> Any:
     return value
 
 
-def parse_payload(data: Any) -> Delivery:
+def parse_payload(data: Any, *, raw: Any = None) -> Delivery:
+    """The delivery in ``data`` (parsed JSON); ``raw`` is what the delivery log keeps (default: ``data``)."""
     if not isinstance(data, dict):
         raise PayloadError(f"the payload must be a JSON object, not {_kind(data)}")
     version = data.get("version")
@@ -127,7 +129,7 @@ def parse_payload(data: Any) -> Delivery:
         external_url=_optional_text(data, "externalURL", MAX_URL_CHARS),
         truncated_alerts=truncated,
         alerts=tuple(_alert(i, a) for i, a in enumerate(alerts)),
-        raw=data,
+        raw=data if raw is None else raw,
     )
 
 
