@@ -258,6 +258,23 @@ def test_a_migration_in_a_worker_hook_runs_in_every_worker(tmp_path: Path) -> No
             3,
             ("docker-compose.yml", 6),
         ),
+        (
+            {
+                "app/main.py": "import uvicorn\n\n\ndef main():\n    uvicorn.run('app.api:app', workers=3)\n",
+                "Dockerfile": "FROM python:3.12\nCMD python app/main.py\n",
+            },
+            3,
+            ("app/main.py", 5),
+        ),
+        (
+            {
+                "app/main.py": "import uvicorn\nfrom app.settings import settings\n\n"
+                "uvicorn.run('app.api:app', workers=settings.WORKERS)\n",
+                "Dockerfile": "FROM python:3.12\nENV UVICORN_WORKERS=2\nCMD python -m app.main\n",
+            },
+            2,
+            ("Dockerfile", 2),
+        ),
     ],
     ids=[
         "default",
@@ -269,6 +286,8 @@ def test_a_migration_in_a_worker_hook_runs_in_every_worker(tmp_path: Path) -> No
         "GRANIAN_WORKERS",
         "uwsgi positional ini",
         "shell variable",
+        "uvicorn.run literal",
+        "uvicorn.run from settings",
     ],
 )
 def test_worker_counts_from_every_place_servers_read_them(

@@ -109,6 +109,8 @@ class Process:
             count = f"{self.replicas} replica{'s' if self.replicas != 1 else ''}"
         if self.server is not None and self.workers is not None and self.workers > 1:
             count += f" × {self.workers} {self.server} workers"
+        elif self.server is not None and self.workers is None:
+            count += f" × {self.server} workers unknown"
         elif self.numprocs > 1:
             count += f" × {self.numprocs} processes"
         inside = f" in {self.in_container.origin} {self.in_container.name}" if self.in_container is not None else ""

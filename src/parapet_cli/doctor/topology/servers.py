@@ -82,6 +82,9 @@ class Servers:
                 process.server = next((base(t) for t in tokens if base(t) in ("daphne", "waitress-serve")), "runserver")
                 process.workers, process.workers_at = 1, line
                 return
+        for line in list(process.script):
+            if self._started_from_python(process, line, env):
+                return
 
     def _entry_dir(self, rest: list[str]) -> str | None:
         """The folder of the application a server loads (``dashboard.main:app`` in ``dashboard/main.py``), when it
@@ -96,6 +99,41 @@ class Servers:
                     top = rel.split("/", 1)[0]
                     return top if "/" in rel else None
         return None
+
+    def _started_from_python(self, process: Process, line: Line, env: dict[str, tuple[str, Line]]) -> bool:
+        """``python app/main.py`` (or ``python -m app.main``) whose module calls ``uvicorn.run(…, workers=…)``."""
+        tokens = words(line.text)
+        rest = next((tokens[i + 1 :] for i, t in enumerate(tokens) if re.fullmatch(r"python[\d.]*", base(t))), None)
+        if not rest:
+            return False
+        if rest[0] == "-m" and len(rest) > 1:
+            target = rest[1].replace(".", "/") + ".py"
+        elif rest[0].endswith(".py"):
+            target = rest[0]
+        else:
+            return False
+        rel = find_file(target, self.py.files, near=process.context)
+        module = self.py.module(rel) if rel is not None else None
+        if module is None:
+            return False
+        for site in module.calls:
+            if site.name != "uvicorn.run":
+                continue
+            process.server = "uvicorn"
+            at = Line(module.rel, site.call.lineno, module.line(site.call.lineno))
+            given = next((k.value for k in site.call.keywords if k.arg == "workers"), None)
+            if given is None:
+                process.workers, process.workers_at = 1, at
+            elif isinstance(given, ast.Constant) and isinstance(given.value, int):
+                process.workers, process.workers_at = given.value, at
+            else:  # computed (settings.WORKERS): what the environment sets, else unknown
+                process.workers, process.workers_at = next(
+                    (c for c in (_count(env, "UVICORN_WORKERS"), _count(env, "WEB_CONCURRENCY")) if c), (None, at)
+                )
+            if process.context is None and "/" in module.rel:
+                process.context = module.rel.split("/", 1)[0]
+            return True
+        return False
 
     # -- gunicorn
 
