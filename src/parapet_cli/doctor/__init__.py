@@ -1,9 +1,11 @@
 """``parapet doctor``: a registry of health checks over the repository, run by one runner, rendered by the CLI.
 
-registry.py   @check(id, name, …): stable ids, severities, why (the docstring) and how to fix
-repo.py       the files worth reading, read once; unreadable input becomes a PAR000 note, never a crash
-pyindex.py    the host's Python modules (ast), imports resolved to qualified names
-topology.py   processes, workers and replicas inferred from the repository; the spec's topology: wins
+registry.py   @check(id, name, …, python=, examples=): stable ids, severities, why (the docstring), how to fix,
+              the modules a check needs and the small repositories it is proven on
+repo.py       the files worth reading, read once (regular files only); unreadable input becomes a PAR000 note
+pyindex.py    the host's Python modules (ast, one walk each), only those a check wants, remembered per file
+topology/     one parser per deployment format feeding a typed model: every process with its replicas × workers;
+              the spec's topology: wins
 checks/       one module per check (PAR1xx multi-node, PAR2xx Parapet's configuration, PAR3xx store/rules)
 runner.py     run the selected checks, apply suppressions, fingerprint, collect a Report
 formats.py    JSON, SARIF 2.1.0 and GitHub annotations
