@@ -25,13 +25,14 @@ import urllib.error
 import urllib.request
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
 from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from parapet.alerts.intake import entry, resolve_finished
@@ -151,6 +152,34 @@ def finish(store: Store, name: str, holder: str, every: timedelta, result: dict[
 # -- staleness ----------------------------------------------------------------------------------------
 
 
+def _per_incident(
+    conn: Connection, rows: Sequence[Any], kind: str, what: str, actor: str, now: datetime
+) -> tuple[dict[int, list[str]], list[dict[str, Any]]]:
+    """Instances (rows with incident_id and fingerprint) grouped by incident: one timeline entry each, and a
+    version bump of each incident (an operator's open form must not act on what it did not see)."""
+    by_incident: dict[int, list[str]] = defaultdict(list)
+    for r in rows:
+        by_incident[int(r.incident_id)].append(r.fingerprint)
+    entries = [
+        entry(
+            incident_id,
+            kind,
+            now,
+            f"{len(fps)} alert instance{'s' if len(fps) > 1 else ''} {what}",
+            {"fingerprints": fps[:50], "instances": len(fps)},
+            actor,
+        )
+        for incident_id, fps in sorted(by_incident.items())
+    ]
+    if by_incident:
+        conn.execute(
+            update(incidents)
+            .where(incidents.c.id.in_(sorted(by_incident)))
+            .values(version=incidents.c.version + 1, updated_at=now)
+        )
+    return by_incident, entries
+
+
 def mark_stale(store: Store, repeat_interval: timedelta) -> dict[str, Any]:
     """Mark firing instances unseen for 3 x repeat_interval stale; one timeline entry per incident."""
     now = store.clock()
@@ -166,28 +195,13 @@ def mark_stale(store: Store, repeat_interval: timedelta) -> dict[str, Any]:
             .values(stale_at=now)
             .returning(alert_instances.c.incident_id, alert_instances.c.fingerprint)
         ).all()
-        by_incident: dict[int, list[str]] = defaultdict(list)
-        for r in rows:
-            by_incident[int(r.incident_id)].append(r.fingerprint)
-        entries = [
-            entry(
-                incident_id,
-                "instance_stale",
-                now,
-                f"{len(fps)} alert instance{'s' if len(fps) > 1 else ''} not repeated by Alertmanager for "
-                f"{STALE_AFTER_REPEATS} x repeat_interval: stale (silenced, or Alertmanager lost it); not resolved",
-                {"fingerprints": fps[:50], "instances": len(fps)},
-                SYSTEM_STALENESS,
-            )
-            for incident_id, fps in sorted(by_incident.items())
-        ]
+        what = (
+            f"not repeated by Alertmanager for {STALE_AFTER_REPEATS} x repeat_interval: stale (silenced, or "
+            "Alertmanager lost it); not resolved"
+        )
+        by_incident, entries = _per_incident(conn, rows, "instance_stale", what, SYSTEM_STALENESS, now)
         if entries:
             conn.execute(insert(timeline_entries), entries)
-            conn.execute(
-                update(incidents)
-                .where(incidents.c.id.in_(sorted(by_incident)))
-                .values(version=incidents.c.version + 1, updated_at=now)
-            )
     return {"stale": len(rows), "incidents": sorted(by_incident)}
 
 
@@ -250,25 +264,8 @@ def reconcile(
             .where(alert_instances.c.id.in_([r.id for r in gone]), alert_instances.c.status == INSTANCE_FIRING)
             .values(status=INSTANCE_RESOLVED, ends_at=now, resolved_at=now, resolved_by=SYSTEM_RECONCILER)
         )
-        by_incident: dict[int, list[str]] = defaultdict(list)
-        for r in gone:
-            by_incident[int(r.incident_id)].append(r.fingerprint)
-        entries = [
-            entry(
-                incident_id,
-                "instance_resolved",
-                now,
-                f"{len(fps)} alert instance{'s' if len(fps) > 1 else ''} gone from Alertmanager: resolved",
-                {"fingerprints": fps[:50], "instances": len(fps)},
-                SYSTEM_RECONCILER,
-            )
-            for incident_id, fps in sorted(by_incident.items())
-        ]
-        conn.execute(
-            update(incidents)
-            .where(incidents.c.id.in_(sorted(by_incident)))
-            .values(version=incidents.c.version + 1, updated_at=now)
-        )
+        what = "gone from Alertmanager: resolved"
+        by_incident, entries = _per_incident(conn, gone, "instance_resolved", what, SYSTEM_RECONCILER, now)
         resolved = resolve_finished(conn, sorted(by_incident), entries, now, SYSTEM_RECONCILER)
         conn.execute(insert(timeline_entries), entries)
     return {"alertmanager_alerts": len(present), "resolved_instances": len(gone), "resolved_incidents": resolved}
