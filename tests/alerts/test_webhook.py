@@ -267,3 +267,35 @@ def test_never_429_even_in_a_burst(store: Store) -> None:
             for i in range(50)
         }
     assert codes == {200}
+
+
+def test_postgres_lock_held_past_the_short_timeout_is_503(postgres_db) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    from parapet.evidence.schema import metadata
+
+    setup = create_engine_for(postgres_db.url)
+    metadata.create_all(setup)
+    store = Store(create_engine_for(postgres_db.url, busy_timeout_s=1))
+    try:
+        with client_for(store) as client:
+            assert client.post("/parapet/webhook", json=payload(alert()), headers=AUTH).status_code == 200
+            with setup.connect() as holder:
+                holder.execute(text("SELECT id FROM parapet_incidents FOR UPDATE"))  # another writer's row lock
+                response = client.post("/parapet/webhook", json=payload(alert()), headers=AUTH)
+                holder.rollback()
+            again = client.post("/parapet/webhook", json=payload(alert()), headers=AUTH)
+    finally:
+        store.engine.dispose()
+        setup.dispose()
+    assert response.status_code == 503 and response.headers["retry-after"] == "5"
+    assert "lock timeout" in response.json()["error"]
+    assert again.status_code == 200 and again.json()["repeated"] == 1
+
+
+def test_newer_alertmanager_fields_are_accepted(store: Store) -> None:
+    """Alertmanager 0.32+ adds notification_reason, 0.34 routeLabels (not sent by Debian's 0.25)."""
+    body = payload(alert(), notification_reason="new alerts added", routeLabels={"team": "db"})
+    with client_for(store) as client:
+        response = client.post("/parapet/webhook", json=body, headers=AUTH)
+    assert response.status_code == 200 and len(response.json()["opened"]) == 1
