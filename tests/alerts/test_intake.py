@@ -215,3 +215,17 @@ def test_stale_filter_and_flags(store: Store, clock: Clock) -> None:
     assert store.alert_instances(incident_id)[0].stale
     deliver(store, payload(alert()))  # seen again: no longer stale
     assert store.stale_incident_ids([incident_id]) == set()
+
+
+def test_a_logged_delivery_replays_without_changing_what_it_applied(store: Store, clock: Clock) -> None:
+    import pytest
+
+    from parapet.alerts.intake import DeliveryNotFound, replay
+
+    first = deliver(store, payload(alert(), alert(instance="b")))
+    before = (count(store, alert_instances), count(store, timeline_entries), store.get(first.opened[0]).version)
+    again = replay(store, first.delivery_id, PLAIN)
+    assert again.opened == [] and again.repeated == 2 and again.delivery_id != first.delivery_id
+    assert (count(store, alert_instances), count(store, timeline_entries), store.get(first.opened[0]).version) == before
+    with pytest.raises(DeliveryNotFound, match="webhook delivery 999 is not in the delivery log"):
+        replay(store, 999, PLAIN)

@@ -47,7 +47,7 @@ from parapet.evidence.schema import (
     timeline_entries,
     webhook_deliveries,
 )
-from parapet.evidence.store import Store, severity_rank
+from parapet.evidence.store import EvidenceError, Store, severity_rank
 
 SYSTEM_ALERTMANAGER: Final = "system:alertmanager"
 MAX_LISTED: Final = 50  # fingerprints listed in one timeline entry's data
@@ -97,6 +97,25 @@ def ingest(store: Store, delivery: Delivery, correlator: Correlator) -> IngestRe
                 raise
         time.sleep(0.005 * attempt)
     raise AssertionError("unreachable")
+
+
+class DeliveryNotFound(EvidenceError):
+    """No delivery with that id in the delivery log (never logged, or pruned)."""
+
+
+def replay(store: Store, delivery_id: int, correlator: Correlator) -> IngestResult:
+    """Apply a logged delivery again (after a correlation rule changed, or into a restored store); being the
+    same deliveries, the occurrences already applied change nothing. The replay is logged as a delivery too."""
+    from parapet.alerts.payload import parse_payload
+
+    with store.engine.connect() as conn:
+        raw = conn.execute(select(webhook_deliveries.c.payload).where(webhook_deliveries.c.id == delivery_id)).scalar()
+    if raw is None:
+        raise DeliveryNotFound(
+            f"webhook delivery {delivery_id} is not in the delivery log",
+            hint="parapet archive prunes the log after retention.system_events",
+        )
+    return ingest(store, parse_payload(raw), correlator)
 
 
 def _sqlstate(exc: DBAPIError) -> str | None:
