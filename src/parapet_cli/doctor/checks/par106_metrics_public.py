@@ -148,6 +148,23 @@ spec:
         fires=(("app/main.py", 5, "error"),),
     ),
     Example(
+        "opt-in",
+        {
+            "app/main.py": """\
+import os
+
+from fastapi import FastAPI
+from prometheus_client import make_asgi_app
+
+app = FastAPI()
+if os.environ.get("METRICS_ENABLED") == "1":
+    app.mount("/metrics", make_asgi_app())
+""",
+            "nginx/site.conf": "server {\n  location / {\n    proxy_pass http://app:8000;\n  }\n}\n",
+        },
+        fires=(("app/main.py", 8, "warning"),),
+    ),
+    Example(
         "good",
         {
             "app/main.py": """\
@@ -220,6 +237,10 @@ def metrics_public(ctx: Context) -> Iterator[Finding]:
                 severity = Severity.WARNING
                 tail = "; whether the port is public is not known from the repository"
                 confidence = Confidence.MEDIUM
+            condition = _module_condition(module, node)
+            if condition is not None:  # an opt-in setting turns it on: lower, and say which
+                severity, confidence = severity.lowered(), Confidence.MEDIUM
+                tail += f"; only when the condition on line {condition.lineno} holds ({ast.unparse(condition.test)})"
             lineno = getattr(node, "lineno", 1)
             col = getattr(node, "col_offset", None)
             yield at_node(
@@ -232,3 +253,11 @@ def metrics_public(ctx: Context) -> Iterator[Finding]:
                 "serve metrics on a separate port or require auth",
                 confidence=confidence,
             )
+
+
+def _module_condition(module: Module, node: ast.AST) -> ast.If | None:
+    """The module-level ``if`` the endpoint is registered under (``if settings.METRICS_ENABLED:``), if any."""
+    for stmt in module.tree.body:
+        if isinstance(stmt, ast.If) and any(n is node for n in ast.walk(stmt)):
+            return stmt
+    return None
