@@ -228,3 +228,20 @@ def test_a_host_lifespan_runs_the_loops(tmp_path: Path) -> None:
     with engine.connect() as conn:
         assert conn.execute(select(workers.c.kind)).scalar_one() == "host"
     engine.dispose()
+
+
+def test_serve_insecure_local_takes_deliveries_without_credentials(tmp_path: Path) -> None:
+    from parapet.evidence.db import create_engine_for
+    from parapet.evidence.schema import metadata
+    from tests.alerts.harness import http, parapet_serve
+
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    engine = create_engine_for(url)
+    metadata.create_all(engine)
+    try:
+        with parapet_serve(tmp_path, "--insecure-local", "--database-url", url) as (serve, _):
+            answer = http("POST", f"{serve}/parapet/webhook", payload(alert()))
+        assert len(answer["opened"]) == 1
+        assert last_heartbeat(Store(engine)) is not None  # serve ran the loops in its lifespan
+    finally:
+        engine.dispose()
