@@ -354,6 +354,7 @@ def test_gauge_ratio_is_refused(tmp_path: Path) -> None:
     ("duration", "message"),
     [
         ("36h", "time window 36h is not a whole number of days"),
+        ("1d12h", "time window 1d12h is not a whole number of days"),
         ("1M", "1M is a calendar duration"),
         ("thirty", "'thirty' is not a duration"),
     ],

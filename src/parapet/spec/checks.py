@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from datetime import timedelta
 
 from parapet import conventions as c
 from parapet.spec.durations import DurationError, parse_duration
@@ -101,8 +102,8 @@ def checked_period(doc: SourceDocument, loc: PathKey, text: str) -> int:
 
 
 def period_days(text: str) -> int:
-    count = int(text[:-1])
-    return count * 7 if text.endswith("w") else count
+    """Days of a period the schema already checked (``30d``, ``4w``)."""
+    return parse_duration(text) // timedelta(days=1)
 
 
 def check_slo(doc: SourceDocument, loc: PathKey, slo: SLO, spec_labels: tuple[tuple[str, str], ...] = ()) -> None:

@@ -27,7 +27,7 @@ from parapet.slo.windows import WindowPair, declared_pair, window_pairs
 from parapet.slo.windows import policy as window_policy
 from parapet.spec import v1
 from parapet.spec.checks import DEFAULT_FOR, check_duration, check_labels, check_slo, events_sli, pairs
-from parapet.spec.durations import format_duration, parse_duration
+from parapet.spec.durations import DurationError, format_duration, parse_duration
 from parapet.spec.model import SLI, SLO, Alerting, AlertTier, Spec
 from parapet.spec.preview import preview
 from parapet.spec.promql import has_placeholder
@@ -45,8 +45,6 @@ RUNBOOK_ANNOTATION = "runbook_url"
 # metricSource types whose queries are PromQL
 PROMQL_SOURCES = frozenset({"prometheus", "thanos", "cortex", "mimir", "victoriametrics"})
 _NAME = re.compile(v1.NAME_PATTERN)
-_DURATION = re.compile(r"^(\d+)([mhdwMQY])$")
-_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 PLACEHOLDER_HINT = (
     "OpenSLO does not say over which range a Prometheus query counts; Parapet's convention is a rate over "
     "a {{window}} placeholder (Sloth's {{.window}} works too), rendered once per alert window, "
@@ -455,25 +453,25 @@ def _period(doc: SourceDocument, windows: list[TimeWindow]) -> int:
             "calendar-aligned time windows cannot be imported",
             "Parapet's budgets are rolling windows; set isRolling: true and remove calendar:",
         )
-    match = _DURATION.match(window.duration)
-    if match is None:
+    text = window.duration.strip()
+    if re.fullmatch(r"[0-9]+[MQY]", text):
+        raise doc.error(
+            (*loc, "duration"),
+            f"{text} is a calendar duration",
+            "months, quarters and years have no fixed length; write days or weeks, such as 30d or 4w",
+        )
+    try:
+        seconds = int(parse_duration(text).total_seconds())
+    except DurationError:
         raise doc.error(
             (*loc, "duration"),
             f"{preview(window.duration)} is not a duration",
             "write a whole number of days: 30d, 28d or 4w",
-        )
-    count, unit = int(match.group(1)), match.group(2)
-    if unit in "MQY":
-        raise doc.error(
-            (*loc, "duration"),
-            f"{window.duration} is a calendar duration",
-            "months, quarters and years have no fixed length; write days or weeks, such as 30d or 4w",
-        )
-    seconds = count * _UNIT_SECONDS[unit]
+        ) from None
     if seconds <= 0 or seconds % 86400:
         raise doc.error(
             (*loc, "duration"),
-            f"time window {window.duration} is not a whole number of days",
+            f"time window {text} is not a whole number of days",  # it parsed: a short text
             "write a whole number of days or weeks, such as 30d, 28d or 4w",
         )
     return seconds // 86400
