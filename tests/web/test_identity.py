@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
-from starlette.requests import HTTPConnection
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import PlainTextResponse
 from starlette.testclient import TestClient
 
 from parapet.errors import ConfigError
@@ -181,3 +183,32 @@ def test_an_unreachable_store_is_a_503_page() -> None:
         response = c.get(f"{ROOT}/")
         assert response.status_code == 503 and response.headers["retry-after"] == "5"
         assert "The incident store is not answering" in response.text and "nobody" not in response.text
+
+
+def test_the_hosts_own_session_reaches_its_provider(store: Store, seeded: dict[str, int]) -> None:
+    """As docs/operating.md shows: a FastAPI host with its own SessionMiddleware; its provider reads the host's
+    session, and Parapet's session (CSRF token, flash) lives beside it without hiding it."""
+
+    def parapet_user(request: Request) -> User | None:
+        account = request.session.get("account")
+        return User(account, Role.RESPONDER) if account else None
+
+    host = FastAPI()
+    host.add_middleware(SessionMiddleware, secret_key="host-secret-" * 4)
+
+    @host.get("/host-login")
+    def host_login(request: Request) -> PlainTextResponse:
+        request.session["account"] = "hana@example.com"
+        return PlainTextResponse("ok")
+
+    host.mount("/parapet", create_app(spec_path=None, store=store, user_provider=parapet_user, session_secret=SECRET))
+    with TestClient(host) as c:
+        assert c.get(f"{ROOT}/", follow_redirects=False).status_code == 401
+        assert c.get("/host-login").text == "ok"
+        page = c.get(f"{ROOT}/incidents/{seeded['checkout']}")
+        assert page.status_code == 200 and "hana@example.com" in page.text
+        fields = form_fields(page.text, "/acknowledge")
+        done = c.post(f"{ROOT}/incidents/{seeded['checkout']}/acknowledge", data=fields, follow_redirects=True)
+        assert "Acknowledged incident" in done.text
+        assert c.get(f"{ROOT}/").status_code == 200  # the host's session survived Parapet's cookie
+    assert store.get(seeded["checkout"]).acknowledged_by == "hana@example.com"

@@ -34,6 +34,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from parapet.errors import ConfigError
 
 COOKIE_NAME: Final = "parapet_session"
+# Parapet's session lives under its own key of the ASGI scope, never ``scope["session"]``: a host's own
+# session (Starlette's SessionMiddleware) stays visible to the host's user provider.
+SESSION_SCOPE_KEY: Final = "parapet.session"
 SESSION_SECRET_ENV: Final = "PARAPET_SESSION_SECRET"
 SESSION_MAX_AGE_S: Final = 12 * 3600
 CSRF_FIELD: Final = "csrf_token"
@@ -62,7 +65,8 @@ SECURITY_HEADERS: Final = (
 
 
 class SessionMiddleware:
-    """Starlette's session idea with the cookie scoped to the mount point and the flags always set."""
+    """Starlette's session idea with the cookie scoped to the mount point and the flags always set; the session
+    is ``session_of(request)``, apart from any session of the host."""
 
     def __init__(
         self, app: ASGIApp, *, secret: str | bytes, max_age: int = SESSION_MAX_AGE_S, https_only: bool | None = None
@@ -86,13 +90,13 @@ class SessionMiddleware:
                 initial = loaded if isinstance(loaded, dict) else {}
             except (BadSignature, ValueError):
                 initial = {}
-        scope["session"] = dict(initial)
+        scope[SESSION_SCOPE_KEY] = dict(initial)
         path = scope.get("root_path") or "/"
         secure = self.https_only if self.https_only is not None else scope.get("scheme") == "https"
 
         async def send_with_cookie(message: Message) -> None:
             if message["type"] == "http.response.start":
-                session = scope["session"]
+                session = scope[SESSION_SCOPE_KEY]
                 if session != initial:
                     headers = MutableHeaders(scope=message)
                     if session:
@@ -133,6 +137,12 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def session_of(connection: HTTPConnection) -> dict[str, Any]:
+    """Parapet's session of this request (empty outside SessionMiddleware)."""
+    session: dict[str, Any] = connection.scope.setdefault(SESSION_SCOPE_KEY, {})
+    return session
 
 
 def session_secret(explicit: str | None = None, root: Path | None = None) -> str:
@@ -196,7 +206,7 @@ async def read_form(request: Request, allowed_origins: Sequence[str] = ()) -> Fo
     """The form, when the POST came from this site and carries the session's CSRF token; else None."""
     if not origin_allowed(request, allowed_origins):
         return None
-    expected = request.session.get("csrf")
+    expected = session_of(request).get("csrf")
     if not isinstance(expected, str) or not expected:
         return None
     form = await request.form(max_files=0, max_fields=FORM_MAX_FIELDS, max_part_size=FORM_MAX_PART)

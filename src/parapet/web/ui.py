@@ -66,6 +66,7 @@ from parapet.web.security import (
     SessionMiddleware,
     csrf_token,
     read_form,
+    session_of,
     session_secret,
 )
 from parapet.web.templating import environment, host_templates_dir
@@ -155,8 +156,8 @@ class UI:
             "root": self.root(request),
             "user": user,
             "csrf_field": CSRF_FIELD,
-            "csrf": csrf_token(request.session),
-            "flash": request.session.pop("flash", None),
+            "csrf": csrf_token(session_of(request)),
+            "flash": session_of(request).pop("flash", None),
             "now": self.store.clock(),
             **self.settings.extra_context,
         }
@@ -167,7 +168,7 @@ class UI:
 
     async def identify(self, request: Request) -> User | Response:
         """The user, or the response that sends them to sign in (or refuses)."""
-        session_user = request.session.get("user")
+        session_user = session_of(request).get("user")
         user = await self.auth.user(request, session_user if isinstance(session_user, str) else None)
         if user is not None:
             request.scope["parapet.user"] = user
@@ -421,7 +422,7 @@ class UI:
             return self._not_found(request, incident_id)
         except (StaleVersion, IllegalTransition, ActiveIncidentExists) as exc:
             return await self._conflict(request, incident_id, action, seen, exc, {"message": message or ""})
-        request.session["flash"] = f"{done} incident {incident_id}."
+        session_of(request)["flash"] = f"{done} incident {incident_id}."
         return RedirectResponse(f"{self.root(request)}/incidents/{incident_id}", status_code=303)
 
     async def note(self, request: Request) -> Response:
@@ -454,7 +455,7 @@ class UI:
             return self._not_found(request, incident_id)
         except StaleVersion as exc:
             return await self._conflict(request, incident_id, "note", seen, exc, {"text": text})
-        request.session["flash"] = f"Note added to incident {incident_id}."
+        session_of(request)["flash"] = f"Note added to incident {incident_id}."
         return RedirectResponse(f"{self.root(request)}/incidents/{incident_id}", status_code=303)
 
     async def _conflict(
@@ -516,16 +517,16 @@ class UI:
         if user is None:
             context = {"next": nxt, "error": "Wrong user name or password.", "name": name}
             return self.render(request, "login.html", context, 401)
-        request.session.clear()  # a new session: no fixation, a fresh CSRF token
-        request.session["user"] = user.name
-        csrf_token(request.session)
+        session_of(request).clear()  # a new session: no fixation, a fresh CSRF token
+        session_of(request)["user"] = user.name
+        csrf_token(session_of(request))
         return RedirectResponse(nxt, status_code=303)
 
     async def logout(self, request: Request) -> Response:
         form = await read_form(request, self.settings.allowed_origins)
         if form is None:
             return self.problem(request, 403, "This form was refused", "Reload the page and try again.")
-        request.session.clear()
+        session_of(request).clear()
         target = f"{self.root(request)}/login" if self.auth.users_file is not None else f"{self.root(request)}/"
         return RedirectResponse(target, status_code=303)
 
