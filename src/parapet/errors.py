@@ -14,6 +14,7 @@
         │   └── TokenFileError                  exit 3   parapet.web.webhook
         ├── EvidenceError                       exit 3   parapet.evidence.store
         │   ├── ActiveIncidentExists            exit 3   parapet.evidence.store
+        │   ├── DeliveryNotFound                exit 3   parapet.alerts.intake
         │   ├── IllegalTransition               exit 3   parapet.evidence.store
         │   ├── IncidentNotFound                exit 3   parapet.evidence.store
         │   ├── InvalidQuery                    exit 3   parapet.evidence.store
@@ -33,7 +34,7 @@ host's code at run time (it is also a ``ValueError``), never by a command.
 Anything else that escapes is a bug: the CLI prints one ``error: internal error in …`` line and exits
 70 (``EXIT_INTERNAL``); ``PARAPET_DEBUG=1`` adds the plain traceback (never Rich's, whose local variables
 could hold a secret). ``tests/cli/test_errors_tree.py`` imports every module and fails when this drawing is not
-the real subclass tree: a new error class adds its line here.
+the real subclass tree: after adding an error class, ``python -m tests.cli.test_errors_tree`` redraws it.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from pathlib import Path
 
 import parapet
 import parapet.errors
@@ -39,10 +40,26 @@ def draw(cls: type[BaseException] = ParapetError, prefix: str = "", lead: str = 
     return lines
 
 
-def test_the_drawing_is_the_real_tree() -> None:
+def drawing() -> str:
     import_everything()
-    drawing = "\n".join("    " + line for line in draw())
-    assert drawing in (parapet.errors.__doc__ or ""), (
-        "parapet/errors.py's docstring must draw every Parapet exception; paste this in place of its tree:\n\n"
-        + drawing
+    return "\n".join("    " + line for line in draw())
+
+
+def test_the_drawing_is_the_real_tree() -> None:
+    tree = drawing()
+    assert tree in (parapet.errors.__doc__ or ""), (
+        "parapet/errors.py's docstring must draw every Parapet exception: run python -m tests.cli.test_errors_tree "
+        "(it redraws the tree in place), or paste this:\n\n" + tree
     )
+
+
+def redraw(path: Path = Path(parapet.errors.__file__)) -> None:
+    """Replace the tree in ``parapet/errors.py``'s docstring (from ``    ParapetError`` to the blank line after)."""
+    text = path.read_text(encoding="utf-8")
+    start = text.index("    ParapetError ")
+    end = text.index("\n\n", start)
+    path.write_text(text[:start] + drawing() + text[end:], encoding="utf-8")
+
+
+if __name__ == "__main__":
+    redraw()
