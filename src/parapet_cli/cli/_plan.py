@@ -72,7 +72,7 @@ _OPTIONS = (
 )
 
 
-def planning(func: Callable[..., None]) -> Callable[..., None]:  # the options a planning command takes
+def planning(func: Callable[..., None]) -> Callable[..., None]:
     """Give a command the options every planning command takes (--check, --diff, --force, --dry-run, --format),
     declared once here: ``func`` declares ``force: bool`` and ``show: Show`` last and receives them filled."""
     signature = inspect.signature(func, eval_str=True)

@@ -1,5 +1,6 @@
-"""``parapet gen …``: one command per target of ``generators.targets.TARGETS``, and ``gen spine``; every one
-goes through the plan/apply layer and the shared tail of ``cli/_plan.py``."""
+"""``parapet gen …``: one command per target of ``generators.targets.TARGETS``, then ``gen spine`` (it follows the
+host's schema tool) and ``gen ui`` (it follows the host's app); every one goes through the plan/apply layer and
+the shared tail of ``cli/_plan.py``."""
 
 from __future__ import annotations
 
