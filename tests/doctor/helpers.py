@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import re
 import shutil
 import tempfile
@@ -38,7 +39,9 @@ def fixture(name: str) -> Path:
     match = _EXAMPLE.match(ALIASES.get(name, name))
     assert match is not None, f"no example {name}: fixtures are the checks' examples (parNNN-NAME)"
     if name not in _MATERIALISED:
-        root = Path(tempfile.mkdtemp(prefix=f"parapet-{name}-")) / name
+        holder = Path(tempfile.mkdtemp(prefix=f"parapet-{name}-"))
+        atexit.register(shutil.rmtree, holder, True)  # gone when the test session ends
+        root = holder / name
         write(root, dict(example(f"PAR{match.group(1)}", match.group(2)).files))
         _MATERIALISED[name] = root
     return _MATERIALISED[name]
