@@ -527,7 +527,11 @@ def test_one_error_among_few_requests(
         # one error, exactly (its rate() would have counted 3.6 over 6h: 1 over the 100 minutes covered).
         ratios = [
             recorded("parapet_slo:error_ratio:rate5m", failure + 1, 1),
-            value(f"round(parapet_slo:errors:rate6h{{{IDS}}} * 21600 * 1000)", failure + 10, 1000),
+            value(
+                f"round(parapet_slo:error_ratio:rate6h{{{IDS}}} * parapet_slo:events:rate6h{{{IDS}}} * 21600 * 1000)",
+                failure + 10,
+                1000,
+            ),
         ]
     engine.run(
         tmp_path,

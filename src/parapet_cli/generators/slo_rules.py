@@ -113,6 +113,9 @@ def recording_rules(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
     for window in slo_recorded_windows(slo):
         w = format_duration(window)
         events = f"{c.events_rate(w)}{sel}"
+        # The bad events are recorded for 5m only, which the long windows and the period sum up; every
+        # other window records its events (for the low-traffic guard) and its error ratio, whose
+        # numerator is computed in place: bad events = ratio x events.
         if is_raw(window, sli.timeslice):
             record(c.events_rate(w), _sli_query(sli.total, window, sli.per_window))
             if sli.errors is not None:
@@ -121,22 +124,26 @@ def recording_rules(spec: Spec, slo: SLO) -> list[dict[str, Any]]:
                 assert sli.good is not None
                 good = _sli_query(sli.good, window, sli.per_window)
                 errors = f"clamp_min({events} - {on_clause(slo)} ({good}), 0)\nor {on_clause(slo)}\n{events}"
-            record(c.errors_rate(w), errors)
         elif sli.timeslice:
             # time slices: the share of evaluations that were bad
             record(c.events_rate(w), f"avg_over_time({c.events_rate(five)}{sel}[{w}])")
-            record(c.errors_rate(w), f"avg_over_time({c.errors_rate(five)}{sel}[{w}])")
+            errors = f"avg_over_time({c.errors_rate(five)}{sel}[{w}])"
         else:
             # Each 5m rate sample stands for one evaluation interval of events, so the sum over the window
             # divided by the samples a full window holds is the window's events over its length: the same
             # meaning as the raw windows' increase() / seconds, exact on a history shorter than the window.
             n = samples_per(window)
             record(c.events_rate(w), f"sum_over_time({c.events_rate(five)}{sel}[{w}]) / {n}")
-            record(c.errors_rate(w), f"sum_over_time({c.errors_rate(five)}{sel}[{w}]) / {n}")
-        record(c.error_ratio(w), f"{c.errors_rate(w)}{sel}\n/\nclamp_min({events}, {EPSILON})")
+            errors = f"sum_over_time({c.errors_rate(five)}{sel}[{w}]) / {n}"
         if window == timedelta(minutes=5):
+            record(c.errors_rate(w), errors)
+            errors = f"{c.errors_rate(w)}{sel}"
+            record(c.error_ratio(w), f"{errors}\n/\nclamp_min({events}, {EPSILON})")
             # the current burn rate; other windows' burn rates are their ratio / the budget, not recorded
             record(c.burn_rate(w), f"{c.error_ratio(w)}{sel} / {budget}")
+        else:
+            # the SLI's own query carries only its group_by labels: match on those
+            record(c.error_ratio(w), f"(\n{_indent(errors)}\n)\n/ {on_clause(slo)}\nclamp_min({events}, {EPSILON})")
     period = f"{slo.period_days}d"
     errors_sum = f"sum_over_time({c.errors_rate(five)}{sel}[{period}])"
     events_sum = f"sum_over_time({c.events_rate(five)}{sel}[{period}])"
@@ -200,9 +207,11 @@ def pair_condition(spec: Spec, slo: SLO, pair: WindowPair) -> str:
         # count is rounded to whole events: VictoriaMetrics keeps 12 significant digits, and 3 errors over
         # 6h come back as 2.99999999999808.
         span = int(pair.long.total_seconds())
+        events = f"{c.events_rate(pair.long_name)}{sel}"
+        errors = f"{c.error_ratio(pair.long_name)}{sel} * {events}"  # bad events: the ratio x all events
         lines.append(
-            f"and (\n  round({c.events_rate(pair.long_name)}{sel} * {span}) >= {need}\n"
-            f"  or round({c.errors_rate(pair.long_name)}{sel} * {span}) >= {slo.alerting.min_errors}\n)"
+            f"and (\n  round({events} * {span}) >= {need}\n"
+            f"  or round({errors} * {span}) >= {slo.alerting.min_errors}\n)"
         )
     return "\n".join(lines)
 
