@@ -1,7 +1,8 @@
 """Every command, on a tree built to make it fail, ends with one ``error:`` line and a non-zero exit, never a
-traceback: unreadable files, non-UTF-8 and UTF-16 text, symlink loops, dangling links, a directory where a file is
-expected and a file where a directory is. Every command of ``parapet --help`` must have a case here (a new command
-adds its own), and ``doctor`` survives the same tree with its bad files as notes."""
+traceback: unreadable files (chmod 0, and a link to /proc/self/mem, whose every read fails even for root), non-UTF-8,
+UTF-16 and NUL-bearing text, symlink loops, dangling links, a directory where a file is expected and a file where a
+directory is. Every command of ``parapet --help`` must have a case here (a new command adds its own), and
+``doctor`` survives the same tree with its bad files as notes."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ def build(root: Path) -> Path:
     (root / "nul.yaml").write_bytes(b"version: parapet/v1\x00\nservice: api\n")
     (root / "unreadable.yaml").write_text("version: parapet/v1\nservice: api\n")  # no slos: invalid even as root
     (root / "unreadable.yaml").chmod(0)
+    # root reads a chmod-0 file anyway: /proc/self/mem opens but every read fails (EIO), for root too
+    (root / "eio.yaml").symlink_to("/proc/self/mem")
     (root / "loop1").symlink_to("loop2")
     (root / "loop2").symlink_to("loop1")
     (root / "dangling.yaml").symlink_to("nowhere.yaml")
@@ -46,6 +49,7 @@ def build(root: Path) -> Path:
     (app_dir / "utf16.py").write_bytes("x = 1\n".encode("utf-16"))
     (app_dir / "nul.py").write_bytes(b"x = 1\x00\n")
     (app_dir / "dangling.py").symlink_to("nowhere.py")
+    (app_dir / "eio.py").symlink_to("/proc/self/mem")
     (app_dir / "loop.py").symlink_to("loop.py")
     (app_dir / "package.py").mkdir()
     (app_dir / "secret.py").write_text("x = 1\n")
@@ -65,6 +69,7 @@ def _spec_cases(command: list[str]) -> list[tuple[str, Argv]]:
         (f"{' '.join(command)} UTF-16 spec", spec("utf16.yaml")),
         (f"{' '.join(command)} NUL in spec", spec("nul.yaml")),
         (f"{' '.join(command)} unreadable spec", spec("unreadable.yaml")),
+        (f"{' '.join(command)} spec whose read fails", spec("eio.yaml")),
         (f"{' '.join(command)} spec is a symlink loop", spec("loop1")),
         (f"{' '.join(command)} spec is a dangling link", spec("dangling.yaml")),
         (f"{' '.join(command)} spec is a directory", spec("specdir.yaml")),
@@ -104,6 +109,8 @@ CASES: list[tuple[str, Argv]] = [
     ("serve with a spec that loops", lambda t: ["serve", "--spec", str(t / "loop1")]),
     ("serve with a latin-1 spec", lambda t: ["serve", "--spec", str(t / "latin1.yaml")]),
     ("serve with a token file that is a directory", lambda t: ["serve", "--webhook-token-file", str(t / "app")]),
+    ("serve with a token file whose read fails", lambda t: ["serve", "--webhook-token-file", str(t / "eio.yaml")]),
+    ("worker with a spec whose read fails", lambda t: ["worker", "--once", "--spec", str(t / "eio.yaml")]),
     ("serve with a latin-1 token file", lambda t: ["serve", "--webhook-token-file", str(t / "baseline.json")]),
     ("worker with a latin-1 spec", lambda t: ["worker", "--once", "--spec", str(t / "latin1.yaml")]),
     ("worker with a spec that loops", lambda t: ["worker", "--once", "--spec", str(t / "loop1")]),
