@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from parapet.errors import ParapetError, SpecError
@@ -257,17 +257,37 @@ def _replace(node: Any, path: tuple[Any, ...], value: Any) -> Any:
     return copy
 
 
+RAW_SCALARS = (
+    "1" * 5000,  # Python refuses to read an int of more than 4,300 digits
+    "0x" + "f" * 5000,
+    "2024-13-45",
+    "2024-02-30 25:61:00",
+    ".inf",
+    "-.nan",
+    "!!binary 'not base64'",
+    "!!python/object/apply:os.system ['true']",
+    "!!set {a, b}",
+    "!!omap [a: 1]",
+    "~",
+    "*undefined",
+    "&a [*a]",
+    "{? [a]: b}",
+)
+
+
 @st.composite
 def specs(draw: st.DrawFn) -> str:
     """A spec of one of the three formats with one value replaced: by an odd value, a huge one, a deep
     nesting, or an alias of an anchor that nests (an alias bomb in miniature, or in full)."""
     skeleton = SKELETONS[draw(st.sampled_from(sorted(SKELETONS)))]
     path = draw(st.sampled_from(_paths(skeleton)[1:]))
-    how = draw(st.sampled_from(["value", "deep", "alias"]))
+    how = draw(st.sampled_from(["value", "deep", "alias", "raw"]))
     if how == "value":
         return yaml.safe_dump(_replace(skeleton, path, draw(values)), sort_keys=False)
     marker = "PARAPET_FUZZ_MARKER"
     text = yaml.safe_dump(_replace(skeleton, path, marker), sort_keys=False)
+    if how == "raw":  # scalars YAML itself reads as something else, or cannot read
+        return text.replace(marker, draw(st.sampled_from(RAW_SCALARS)))
     if how == "deep":
         depth = draw(st.integers(min_value=1, max_value=1000))
         return text.replace(marker, "[" * depth + "]" * depth)
@@ -284,6 +304,8 @@ def specs(draw: st.DrawFn) -> str:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
 )
 @given(text=specs())
+@example(text=yaml.safe_dump({**SKELETONS["openslo/v1"], "kind": []}, sort_keys=False))  # found by this test
+@example(text=yaml.safe_dump({**SKELETONS["openslo/v1"], "apiVersion": {"a": 1}}, sort_keys=False))
 def test_fuzz_spec_loader(tmp_path_factory: pytest.TempPathFactory, text: str) -> None:
     path = tmp_path_factory.mktemp("fuzz") / "spec.yaml"
     path.write_text(text)
@@ -311,3 +333,19 @@ def test_fuzz_bytes(tmp_path_factory: pytest.TempPathFactory, data: bytes) -> No
         load_spec(path)
     except ParapetError as exc:
         assert isinstance(exc, SpecError)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("1" * 5000, "YAML cannot read this int value: too many digits"),
+        ("2024-13-45", "YAML cannot read this timestamp value: 'month must be in 1..12'"),
+        ("0x" + "f" * 5000, "service must be a string, got int an integer of 5000 hex digits"),
+    ],
+)
+def test_scalars_python_cannot_read_or_print(tmp_path: Path, value: str, message: str) -> None:
+    """An integer of 5,000 digits (Python refuses to convert more than 4,300) or an impossible date was a
+    traceback; now an error at the value."""
+    exc = refuse(tmp_path, f"version: parapet/v1\nservice: {value}\n")
+    assert message in exc.message, exc.message
+    assert (exc.location.line, exc.location.column) == (2, 10)

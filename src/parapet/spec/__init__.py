@@ -9,20 +9,28 @@ from pathlib import Path
 
 from parapet.errors import Location, SpecError
 from parapet.spec.model import SLI, SLO, Alerting, AlertTier, SLIKind, Spec
-from parapet.spec.preview import preview
+from parapet.spec.preview import describe, preview
 from parapet.spec.source import SourceDocument, load_documents
 
 FORMATS = ("parapet/v1", "prometheus/v1", "openslo/v1")
 
 
 def sniff(doc: SourceDocument) -> str | None:
+    """The document's ``version`` (or ``apiVersion``); a value that is not text is refused here, before
+    anything turns it into text (an alias of a nested anchor would expand to millions of items)."""
     data = doc.data
     if not isinstance(data, dict):
         return None
-    if "version" in data:
-        return str(data["version"])
-    if "apiVersion" in data:
-        return str(data["apiVersion"])
+    for key in ("version", "apiVersion"):
+        if key in data:
+            value = data[key]
+            if not isinstance(value, str):
+                raise doc.error(
+                    (key,),
+                    f"{key} must be a string, got {describe(value)}",
+                    f"write {key}: parapet/v1 (or the format's own)",
+                )
+            return value
     return None
 
 

@@ -373,7 +373,7 @@ def _validate_document(doc: SourceDocument) -> tuple[str, _Object]:
     if version != API_VERSION:
         raise doc.error(("apiVersion",), f"unsupported apiVersion {preview(version)}", f"use apiVersion: {API_VERSION}")
     kind = data.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:  # a list or mapping is unhashable: check the type first
         where: PathKey = ("kind",) if "kind" in data else ()
         raise doc.error(
             where,

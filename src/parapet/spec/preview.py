@@ -25,7 +25,12 @@ def preview(value: object) -> str:
         if len(value) <= LIMIT:
             return repr(value)
         return repr(value[:LIMIT]) + f"… ({len(value)} characters)"
-    return _REPR.repr(value)
+    if isinstance(value, int) and value.bit_length() > 4 * LIMIT:
+        return f"an integer of {len(format(value, 'x'))} hex digits"
+    try:
+        return _REPR.repr(value)
+    except ValueError:  # an integer too long for Python to print, deeper inside
+        return f"{type(value).__name__} (too large to show)"
 
 
 def describe(value: object) -> str:

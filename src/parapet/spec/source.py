@@ -266,11 +266,26 @@ def _build(
         memo[id(node)] = items
         items.extend(_build(loader, item, (*loc, i), doc, memo) for i, item in enumerate(node.value))
         return items
-    return loader.construct_object(node, deep=True)
+    return _scalar(loader, node, loc, doc)
+
+
+def _scalar(loader: yaml.SafeLoader, node: yaml.Node, loc: PathKey, doc: SourceDocument) -> Any:
+    """A scalar's value. YAML's readings can fail on values that look like numbers or dates but are not
+    usable ones (an integer of 5,000 digits, 2024-13-45): such a value is an error at its position."""
+    try:
+        return loader.construct_object(node, deep=True)
+    except (ValueError, OverflowError) as exc:
+        kind = node.tag.rsplit(":", 1)[-1]
+        problem = "too many digits" if kind == "int" else preview(str(exc))
+        raise SpecError(
+            f"YAML cannot read this {kind} value: {problem}",
+            location=Location(doc.path, *_pos(node), format_path(loc)),
+            hint="quote the value to make it text, or write a smaller number / a real date",
+        ) from None
 
 
 def _key(loader: yaml.SafeLoader, key_node: yaml.Node, loc: PathKey, doc: SourceDocument) -> Any:
-    key = loader.construct_object(key_node, deep=True)
+    key = _scalar(loader, key_node, loc, doc)
     if not isinstance(key, str | int | float | bool) or key is None:
         raise SpecError(
             "mapping keys must be plain scalars",
