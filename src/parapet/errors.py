@@ -10,6 +10,7 @@
         │   ├── DatabaseUrlError                exit 3   parapet.evidence.db
         │   ├── MetricDefinitionError           exit 3   parapet.metrics.errors
         │   ├── MultiprocessError               exit 3   parapet.metrics.errors
+        │   ├── OptionError                     exit 3   parapet.errors
         │   ├── SpineMissing                    exit 3   parapet.evidence.db
         │   └── TokenFileError                  exit 3   parapet.web.webhook
         ├── EvidenceError                       exit 3   parapet.evidence.store
@@ -39,6 +40,7 @@ the real subclass tree: after adding an error class, ``python -m tests.cli.test_
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,6 +107,31 @@ class SpecError(UserError):
 
 class ConfigError(UserError):
     """Configuration or input other than the spec cannot be used."""
+
+
+class OptionError(ConfigError):
+    """An option a caller passed (or left out) cannot be used. The message and hint name options as ``{name}``
+    fields (the keyword's name: ``{insecure_local}``); they read as that name, unless a caller with other names
+    for them renders the error with ``named``: the CLI passes its flags, so the runtime never spells a flag."""
+
+    def __init__(self, message: str, *, hint: str | None = None, options: tuple[str, ...]) -> None:
+        self.template = message
+        self.hint_template = hint
+        self.options = options
+        named = self._fill({})
+        super().__init__(named.message, named.hint)
+
+    def named(self, names: Mapping[str, str]) -> ConfigError:
+        """The same error with each option spelled as ``names`` has it (an option it lacks keeps its own name)."""
+        return self._fill(names)
+
+    def _fill(self, names: Mapping[str, str]) -> ConfigError:
+        def fill(text: str) -> str:
+            for option in self.options:
+                text = text.replace("{" + option + "}", names.get(option, option))
+            return text
+
+        return ConfigError(fill(self.template), fill(self.hint_template) if self.hint_template else None)
 
 
 class WriteRefused(UserError):

@@ -28,7 +28,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from starlette.requests import HTTPConnection, Request
 
-from parapet.errors import ConfigError
+from parapet.errors import ConfigError, OptionError
 
 
 class Role(StrEnum):
@@ -115,9 +115,10 @@ def parse_users(text: str, path: Path) -> dict[str, UserRecord]:
         parts = stripped.split()
         where = f"{path}:{number}:{column}"
         if len(parts) != 3:
-            raise ConfigError(
+            raise OptionError(
                 f"{where}: a user line has {len(parts)} fields, expected 3 (name role hash)",
-                hint="write users with `parapet users add NAME --role ROLE --users-file FILE`",
+                hint="write users with `{add_user_as}`",
+                options=("add_user_as",),
             )
         name, role, hashed = parts
         if not _NAME.match(name) or name.startswith(SYSTEM_PREFIX):
@@ -151,9 +152,10 @@ class UsersFile:
         try:
             stat = self.path.stat()
         except OSError as exc:
-            raise ConfigError(
+            raise OptionError(
                 f"cannot read the users file {self.path}: {exc.strerror}",
-                hint="create it with `parapet users add NAME --role responder --users-file FILE`",
+                hint="create it with `{add_user}`",
+                options=("add_user",),
             ) from None
         stamp = (stat.st_mtime_ns, stat.st_size)
         if stamp != self._stamp:
@@ -184,9 +186,10 @@ def read_users_text(path: Path) -> str:
             f"{path}: the users file is not UTF-8 (byte {exc.start})", hint="write it with `parapet users add`"
         ) from None
     except OSError as exc:
-        raise ConfigError(
+        raise OptionError(
             f"cannot read the users file {path}: {exc.strerror or exc}",
-            hint="create it with `parapet users add NAME --role responder --users-file FILE`",
+            hint="create it with `{add_user}`",
+            options=("add_user",),
         ) from None
 
 
@@ -222,8 +225,10 @@ def add_user(path: Path, name: str, role: Role, password: str) -> bool:
             out.write("\n".join(lines) + "\n")
         tmp.replace(path)
     except OSError as exc:
-        raise ConfigError(
-            f"cannot write the users file {path}: {exc.strerror or exc}", hint="choose a writable --users-file"
+        raise OptionError(
+            f"cannot write the users file {path}: {exc.strerror or exc}",
+            hint="choose a writable {users_file}",
+            options=("users_file",),
         ) from None
     return replaced
 
@@ -258,7 +263,9 @@ class TrustedProxies:
                     f"{raw!r} is not a network", hint="write an address or a CIDR, e.g. 10.0.0.0/8 or 127.0.0.1"
                 ) from None
         if not parsed:
-            raise ConfigError("trusted proxies need at least one network", hint="e.g. --trusted-proxy 127.0.0.1")
+            raise OptionError(
+                "trusted proxies need at least one network", hint="e.g. {networks} 127.0.0.1", options=("networks",)
+            )
         try:
             role = Role(default_role)
         except ValueError:

@@ -19,7 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 
 from parapet.alerts.worker import WorkerConfig, running_in_background
-from parapet.errors import ConfigError
+from parapet.errors import OptionError
 from parapet.evidence.db import check_schema
 from parapet.web.app import WebSettings, create_app
 from parapet.web.webhook import Credentials, read_token_file
@@ -37,17 +37,19 @@ def is_loopback_only(host: str) -> bool:
 def check_auth(*, host: str, insecure_local: bool, credentials: Credentials) -> None:
     """Refuse what would serve an unauthenticated webhook beyond this machine (ConfigError, exit 3)."""
     if insecure_local and not is_loopback_only(host):
-        raise ConfigError(
-            f"--insecure-local serves without authentication, so only on 127.0.0.1, not on {host}",
-            hint="drop --insecure-local and give the webhook a token file (--webhook-token-file)",
+        raise OptionError(
+            f"{{insecure_local}} serves without authentication, so only on 127.0.0.1, not on {host}",
+            hint="drop {insecure_local} and give the webhook a token file ({webhook_token_file})",
+            options=("insecure_local", "webhook_token_file"),
         )
     if insecure_local:
         return
     if not credentials.configured:
-        raise ConfigError(
+        raise OptionError(
             "parapet serve needs credentials for Alertmanager's webhook",
-            hint="pass --webhook-token-file (the file Alertmanager's credentials_file names), set "
-            "alertmanager.webhook_token_file in the spec, or, on 127.0.0.1 only, --insecure-local",
+            hint="pass {webhook_token_file} (the file Alertmanager's credentials_file names), set "
+            "alertmanager.webhook_token_file in the spec, or, on 127.0.0.1 only, {insecure_local}",
+            options=("insecure_local", "webhook_token_file"),
         )
     if credentials.path is not None:
         read_token_file(credentials.path)  # unreadable or empty: refuse now, not at the first delivery

@@ -16,7 +16,7 @@ from typing import Final
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, StrictUndefined
 
-from parapet.errors import ConfigError
+from parapet.errors import OptionError
 
 EJECT_DIR: Final = Path("templates") / "parapet"
 
@@ -25,9 +25,10 @@ def host_templates_dir(templates_dir: str | Path | None, spec_path: str | Path |
     if templates_dir is not None:
         path = Path(templates_dir)
         if not path.is_dir():
-            raise ConfigError(
+            raise OptionError(
                 f"the templates directory {path} does not exist",
-                hint="run `parapet install --with ui --eject` to copy the templates there, or drop the option",
+                hint="run `{eject}` to copy the templates there, or drop the option",
+                options=("eject",),
             )
         return path
     if spec_path is not None:

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from parapet.errors import UserError
+from parapet.errors import OptionError, UserError
 from parapet_cli.plan import Action, Plan, PlanEntry
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -38,8 +38,21 @@ def progress_bar() -> Progress:
     )
 
 
+# The runtime names options by their keyword (parapet.errors.OptionError); the command line spells them as flags.
+FLAGS = {
+    "insecure_local": "--insecure-local",
+    "webhook_token_file": "--webhook-token-file",
+    "users_file": "--users-file",
+    "networks": "--trusted-proxy",
+    "add_user": "parapet users add NAME --role responder --users-file FILE",
+    "add_user_as": "parapet users add NAME --role ROLE --users-file FILE",
+    "eject": "parapet install --with ui --eject",
+}
+
+
 def error(exc: UserError) -> None:
-    problem(exc.render(), exc.hint)
+    shown = exc.named(FLAGS) if isinstance(exc, OptionError) else exc
+    problem(shown.render(), shown.hint)
 
 
 def problem(message: str, hint: str | None) -> None:
