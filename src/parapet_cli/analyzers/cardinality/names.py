@@ -1,13 +1,13 @@
 """Label names that are unbounded by nature, and words that tell a label value's story.
 
-The table of METRICS.md lives in ``parapet.metrics.labels`` (ids, emails, paths, IPs, tokens, sessions, trace
+The table of METRICS.md lives in ``parapet.label_rules`` (ids, emails, paths, IPs, tokens, sessions, trace
 and request ids); this module only adds what the static analyzer also looks for: hostnames and pods, worker
 node names (Celery's ``celery@host``), users and slugs, timestamps and process ids.
 """
 
 from __future__ import annotations
 
-from parapet.metrics.labels import MAX_LABELS, unbounded_reason
+from parapet.label_rules import MAX_LABELS, unbounded_reason
 
 __all__ = ["MAX_LABELS", "unbounded_name"]
 

@@ -7,7 +7,6 @@ import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from parapet import conventions
 from parapet.errors import UserError
@@ -19,14 +18,13 @@ STORE_PACKAGE = "parapet.evidence"
 ENV_URL = conventions.DATABASE_URL_ENV
 
 
-def store_module() -> Any | None:
-    """``parapet.evidence``, or None while this version of Parapet has no store."""
+def store_shipped() -> bool:
+    """Whether this version of Parapet has the store, found without importing it: the store imports SQLAlchemy,
+    which a doctor run without a database URL never needs."""
     try:
-        if importlib.util.find_spec(STORE_PACKAGE) is None:
-            return None
+        return importlib.util.find_spec(STORE_PACKAGE) is not None
     except (ImportError, ValueError):
-        return None
-    return importlib.import_module(STORE_PACKAGE)
+        return False
 
 
 @check(
@@ -43,8 +41,7 @@ def store(ctx: Context) -> Iterator[Finding]:
     """Alerts that cannot be written to the store are lost as incidents: an unreachable database or missing tables
     show up only when the first page arrives. When a database URL is configured (PARAPET_DATABASE_URL), the check
     connects and looks for every table of the evidence spine; it never creates a database or a file."""
-    module = store_module()
-    if module is None:
+    if not store_shipped():
         yield Finding(
             THIS,
             Severity.INFO,
@@ -53,7 +50,7 @@ def store(ctx: Context) -> Iterator[Finding]:
             subject="store package missing",
         )
         return
-    raw = os.environ.get(getattr(module, "ENV_URL", ENV_URL), "")
+    raw = os.environ.get(ENV_URL, "")
     if not raw:
         yield Finding(
             THIS,
@@ -63,6 +60,7 @@ def store(ctx: Context) -> Iterator[Finding]:
             subject="no database url",
         )
         return
+    module = importlib.import_module(STORE_PACKAGE)
     masked = module.mask_url(raw)
     try:
         url = importlib.import_module(f"{STORE_PACKAGE}.db").parse_url(raw)

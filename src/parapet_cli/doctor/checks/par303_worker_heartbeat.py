@@ -10,7 +10,7 @@ from pathlib import Path
 
 from parapet import conventions
 from parapet.errors import UserError
-from parapet_cli.doctor.checks.par301_store import STORE_PACKAGE, store_module
+from parapet_cli.doctor.checks.par301_store import STORE_PACKAGE, store_shipped
 from parapet_cli.doctor.context import Context
 from parapet_cli.doctor.findings import Finding, Severity
 from parapet_cli.doctor.registry import THIS, check
@@ -34,7 +34,7 @@ def worker_heartbeat(ctx: Context) -> Iterator[Finding]:
     or in `parapet serve`, never in a host that only mounts the app, and every such process writes a heartbeat to
     the store. When a database URL is configured (PARAPET_DATABASE_URL), the check reads the newest heartbeat;
     an unreachable or unmigrated store is PAR301's to report."""
-    if store_module() is None:
+    if not store_shipped():
         return
     raw = os.environ.get(ENV_URL, "")
     if not raw:

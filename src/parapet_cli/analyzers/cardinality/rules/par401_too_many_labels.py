@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from parapet.metrics.labels import MetricKind, injected_labels
+from parapet.label_rules import MetricKind, injected_labels
 from parapet_cli.analyzers.cardinality.model import FileFacts, Index
 from parapet_cli.analyzers.cardinality.rule import Config, Rule, metric_name
 from parapet_cli.doctor.findings import Finding, Severity
