@@ -152,6 +152,43 @@ def test_extends_starts_a_service_from_another(tmp_path: Path) -> None:
     assert (web.replicas, web.workers, web.workers_at and web.workers_at.path) == (2, 3, "common.yml")
 
 
+def test_include_brings_other_applications_in_with_their_own_project_directory(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "compose.yaml": "include:\n"
+            "  - infra/db.yml\n"  # short syntax: relative to the including file
+            "  - path: [deploy/api/base.yml, deploy/api/scale.yml]\n"  # long syntax: the list merged as -f merges
+            "    project_directory: services/api\n"
+            "  - missing.yml\n"
+            "services:\n  web:\n    build: .\n    command: gunicorn -w 2 shop.wsgi\n",
+            "Dockerfile": "FROM python:3.12\nCMD gunicorn shop.wsgi\n",
+            "infra/db.yml": "include: [cache.yml]\nservices:\n  db:\n    image: postgres:16\n",
+            "infra/cache.yml": "include: [db.yml]\nservices:\n  cache:\n    image: redis:7\n",
+            # the included model's build context resolves against its project_directory, not the file's folder
+            "deploy/api/base.yml": "services:\n  api:\n    build: .\n",
+            # an overlay no file names as Compose: merged only because the include lists it with base.yml
+            "deploy/api/scale.yml": "services:\n  api:\n    deploy: {replicas: 3}\n",
+            "services/api/Dockerfile": "FROM python:3.12\nCMD gunicorn --workers 4 api.main:app\n",
+        },
+    )
+    topo = topology(tmp_path)
+    assert sorted(p.name for p in topo.processes) == ["api", "cache", "db", "web"]
+    api = process(topo, "api")
+    assert (api.context, api.dockerfile) == ("services/api", "services/api/Dockerfile")
+    assert (api.replicas, api.workers, api.path) == (3, 4, "deploy/api/scale.yml")
+    assert process(topo, "web").dockerfile == "Dockerfile"
+    report = doctor(tmp_path, "multinode")
+    assert notes(report) == [
+        ("compose.yaml", "skipped: included Compose file not found in the repository: missing.yml"),
+        ("infra/cache.yml", "skipped: include cycle: compose.yaml -> infra/db.yml -> infra/cache.yml -> infra/db.yml"),
+    ]
+    assert [(r.finding.path, r.finding.line) for r in report.active if r.finding.rule == "PAR000"] == [
+        ("compose.yaml", 5),
+        ("infra/cache.yml", 1),
+    ]
+
+
 def test_django_engine_chosen_from_an_environment_variable(tmp_path: Path) -> None:
     write(
         tmp_path,

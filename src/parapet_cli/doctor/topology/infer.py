@@ -16,6 +16,13 @@ from parapet_cli.doctor.topology.servers import Servers
 from parapet_cli.doctor.topology.shell import base, expand, find_file, normalize, words
 
 
+def _first_mapping(repo: Repo, rel: str) -> SourceDocument | None:
+    """The first YAML document of ``rel`` that is a mapping (None: no such file, or none)."""
+    if not repo.exists(rel):
+        return None
+    return next((doc for doc in repo.yaml(rel) if isinstance(doc.data, dict)), None)
+
+
 def infer(repo: Repo, py: PyIndex, declared: DeclaredTopology | None = None) -> Topology:
     """Every process the repository starts, and the web service's workers and replicas."""
     dockerfiles = {rel: parse_dockerfile(rel, text) for rel in repo.of_kind("dockerfile") if (text := repo.text(rel))}
@@ -40,7 +47,7 @@ def infer(repo: Repo, py: PyIndex, declared: DeclaredTopology | None = None) -> 
             elif helm.is_values(name) and repo.exists(chart := (PurePosixPath(rel).parent / "Chart.yaml").as_posix()):
                 meta = [d.data.get("name") for d in repo.yaml(chart) if isinstance(d.data, dict)]
                 processes += helm.parse(rel, doc, next((str(n) for n in meta if n), None))
-    processes += compose.parse(compose_files)
+    processes += compose.parse(compose_files, lambda rel: _first_mapping(repo, rel), repo.note)
     for rel in repo.of_kind("procfile"):
         processes += paas.parse_procfile(rel, repo.lines(rel))
     for process in processes:
