@@ -87,15 +87,9 @@ def _emit(value: Any, indent: int, out: list[str]) -> None:
 
 
 def _entry(prefix: str, value: Any, indent: int, out: list[str], *, is_item: bool = False) -> None:
-    if isinstance(value, dict):
+    if isinstance(value, (dict, list)):
         if not value:
-            out.append(f"{prefix} {{}}\n")
-            return
-        out.append(f"{prefix}\n")
-        _emit(value, indent + 2, out)
-    elif isinstance(value, list):
-        if not value:
-            out.append(f"{prefix} []\n")
+            out.append(f"{prefix} {'{}' if isinstance(value, dict) else '[]'}\n")
             return
         out.append(f"{prefix}\n")
         _emit(value, indent + 2, out)

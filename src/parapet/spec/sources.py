@@ -7,7 +7,7 @@ The values come from each library's defaults; ``parapet`` is the contract in MET
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from parapet import conventions as c
@@ -33,32 +33,24 @@ def _b(values: tuple[str, ...]) -> tuple[Decimal, ...]:
     return tuple(Decimal(v) for v in values)
 
 
+_PARAPET = HttpSource(
+    "parapet",
+    f"{c.HTTP_DURATION}_count",
+    c.LABEL_HTTP_ROUTE,
+    c.LABEL_HTTP_METHOD,
+    c.LABEL_HTTP_STATUS,
+    False,
+    c.HTTP_DURATION,
+    _b(_PROM_DEFAULT),
+    Decimal(1),
+)
+
 HTTP_SOURCES: dict[str, HttpSource] = {
     s.name: s
     for s in (
-        HttpSource(
-            "parapet",
-            f"{c.HTTP_DURATION}_count",
-            c.LABEL_HTTP_ROUTE,
-            c.LABEL_HTTP_METHOD,
-            c.LABEL_HTTP_STATUS,
-            False,
-            c.HTTP_DURATION,
-            _b(_PROM_DEFAULT),
-            Decimal(1),
-        ),
+        _PARAPET,
         # OpenTelemetry's stable HTTP semantic conventions: the contract took its names from them.
-        HttpSource(
-            "otel",
-            f"{c.HTTP_DURATION}_count",
-            c.LABEL_HTTP_ROUTE,
-            c.LABEL_HTTP_METHOD,
-            c.LABEL_HTTP_STATUS,
-            False,
-            c.HTTP_DURATION,
-            _b(_PROM_DEFAULT),
-            Decimal(1),
-        ),
+        replace(_PARAPET, name="otel"),
         HttpSource(
             "otel-legacy",
             "http_server_duration_milliseconds_count",

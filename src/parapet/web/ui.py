@@ -368,30 +368,34 @@ class UI:
         )
 
     async def retrospective_page(self, request: Request) -> Response:
-        user = await self.identify(request)
-        if isinstance(user, Response):
-            return user
-        incident_id = int(request.path_params["incident_id"])
-        try:
-            incident, text = await run_in_threadpool(self._retrospective, incident_id)
-        except IncidentNotFound:
-            return self._not_found(request, incident_id)
+        found = await self._retrospective_for(request)
+        if isinstance(found, Response):
+            return found
+        incident, text = found
         return self.render(request, "retrospective.html", {"incident": incident, "markdown": text})
 
     async def retrospective_download(self, request: Request) -> Response:
+        found = await self._retrospective_for(request)
+        if isinstance(found, Response):
+            return found
+        incident, text = found
+        return PlainTextResponse(
+            text,
+            media_type="text/markdown; charset=utf-8",
+            headers={"content-disposition": f'attachment; filename="incident-{incident.id}.md"'},
+        )
+
+    async def _retrospective_for(self, request: Request) -> Response | tuple[Incident, str]:
+        """The signed-in user's incident and its retrospective, or the response that answers instead (sign-in, 404)."""
         user = await self.identify(request)
         if isinstance(user, Response):
             return user
         incident_id = int(request.path_params["incident_id"])
         try:
-            _, text = await run_in_threadpool(self._retrospective, incident_id)
+            found: tuple[Incident, str] = await run_in_threadpool(self._retrospective, incident_id)
         except IncidentNotFound:
             return self._not_found(request, incident_id)
-        return PlainTextResponse(
-            text,
-            media_type="text/markdown; charset=utf-8",
-            headers={"content-disposition": f'attachment; filename="incident-{incident_id}.md"'},
-        )
+        return found
 
     def _retrospective(self, incident_id: int) -> tuple[Incident, str]:
         incident = self.store.get(incident_id)

@@ -7,6 +7,8 @@ middleware goes after OpenTelemetry's when present, else after ``SecurityMiddlew
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import libcst as cst
 
 from parapet_cli.codemods import DEFAULT_STYLE, Style, Wiring, parse, quote_of, quoted, strings_in, with_imports
@@ -14,6 +16,9 @@ from parapet_cli.codemods import DEFAULT_STYLE, Style, Wiring, parse, quote_of, 
 MIDDLEWARE = "parapet.metrics.django.ParapetMiddleware"
 APP = "parapet.contrib.django"
 _AFTER = ("opentelemetry", "django.middleware.security.SecurityMiddleware")
+
+
+_AssignT = TypeVar("_AssignT", cst.Assign, cst.AnnAssign)
 
 
 def _literal(stmt: cst.BaseSmallStatement, name: str) -> cst.List | cst.Tuple | None:
@@ -113,6 +118,13 @@ class _Settings(cst.CSTTransformer):
         return 0
 
     def leave_Assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
+        return self._edit(updated)
+
+    def leave_AnnAssign(self, original: cst.AnnAssign, updated: cst.AnnAssign) -> cst.AnnAssign:
+        return self._edit(updated)
+
+    def _edit(self, updated: _AssignT) -> _AssignT:
+        """The first assignment of the setting, with the value inserted (unless it is there already)."""
         seq = _literal(updated, self.name)
         if seq is None or self.found:
             return updated
@@ -124,16 +136,6 @@ class _Settings(cst.CSTTransformer):
 
     def _insert(self, seq: cst.List | cst.Tuple) -> cst.List | cst.Tuple:
         return _insert_element(seq, self._where(seq), cst.SimpleString(quoted(self.value, quote_of(seq))))
-
-    def leave_AnnAssign(self, original: cst.AnnAssign, updated: cst.AnnAssign) -> cst.AnnAssign:
-        seq = _literal(updated, self.name)
-        if seq is None or self.found:
-            return updated
-        self.found = True
-        if self.value in strings_in(seq):
-            self.present = True
-            return updated
-        return updated.with_changes(value=self._insert(seq))
 
 
 def _mentions(module: cst.Module, value: str) -> bool:

@@ -46,12 +46,7 @@ class Related:
     message: str
 
     def location(self) -> str:
-        out = self.path
-        if self.line is not None:
-            out += f":{self.line}"
-            if self.column is not None:
-                out += f":{self.column}"
-        return out
+        return _location(self.path, self.line, self.column)
 
 
 @dataclass(frozen=True)
@@ -78,14 +73,17 @@ class Finding:
     related: tuple[Related, ...] = ()
 
     def location(self) -> str:
-        if self.path is None:
-            return ""
-        out = self.path
-        if self.line is not None:
-            out += f":{self.line}"
-            if self.column is not None:
-                out += f":{self.column}"
-        return out
+        return "" if self.path is None else _location(self.path, self.line, self.column)
+
+
+def _location(path: str, line: int | None, column: int | None) -> str:
+    """``path``, ``path:line`` or ``path:line:column``."""
+    out = path
+    if line is not None:
+        out += f":{line}"
+        if column is not None:
+            out += f":{column}"
+    return out
 
 
 def fingerprint(finding: Finding, occurrence: int = 0) -> str:

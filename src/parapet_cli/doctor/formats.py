@@ -91,14 +91,19 @@ def _rule(i: CheckInfo) -> dict[str, Any]:
     }
 
 
-def _related(n: int, x: Related) -> dict[str, Any]:
-    location: dict[str, Any] = {"artifactLocation": {"uri": x.path, "uriBaseId": "%SRCROOT%"}}
-    if x.line is not None:
-        region: dict[str, Any] = {"startLine": x.line}
-        if x.column is not None:
-            region["startColumn"] = x.column
+def _physical(path: str, line: int | None, column: int | None) -> dict[str, Any]:
+    """SARIF's physicalLocation: the file, and the region where the line (and column) is known."""
+    location: dict[str, Any] = {"artifactLocation": {"uri": path, "uriBaseId": "%SRCROOT%"}}
+    if line is not None:
+        region: dict[str, Any] = {"startLine": line}
+        if column is not None:
+            region["startColumn"] = column
         location["region"] = region
-    return {"id": n, "physicalLocation": location, "message": {"text": x.message}}
+    return location
+
+
+def _related(n: int, x: Related) -> dict[str, Any]:
+    return {"id": n, "physicalLocation": _physical(x.path, x.line, x.column), "message": {"text": x.message}}
 
 
 def to_sarif(report: Report) -> str:
@@ -117,13 +122,7 @@ def to_sarif(report: Report) -> str:
             "properties": {"confidence": f.confidence.value, "severity": f.severity.value},
         }
         if f.path is not None:
-            location: dict[str, Any] = {"artifactLocation": {"uri": f.path, "uriBaseId": "%SRCROOT%"}}
-            if f.line is not None:
-                region: dict[str, Any] = {"startLine": f.line}
-                if f.column is not None:
-                    region["startColumn"] = f.column
-                location["region"] = region
-            result["locations"] = [{"physicalLocation": location}]
+            result["locations"] = [{"physicalLocation": _physical(f.path, f.line, f.column)}]
         if f.related:
             result["relatedLocations"] = [_related(n, x) for n, x in enumerate(f.related, start=1)]
         if r.suppressed is not None:

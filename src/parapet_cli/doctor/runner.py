@@ -161,6 +161,19 @@ def _covers(s: InlineSuppression, f: Finding) -> bool:
     return f.line == s.line or (s.own_line and f.line == s.line + 1)
 
 
+def _about(s: InlineSuppression, rel: str, rule: CheckInfo, severity: Severity, problem: str) -> Finding:
+    """The runner's own finding about an inline suppression (no reason, or nothing to suppress)."""
+    return Finding(
+        rule.id,
+        severity,
+        f"suppression of {', '.join(s.rules)} {problem}",
+        rule.fix,
+        path=rel,
+        line=s.line,
+        subject=",".join(s.rules),
+    )
+
+
 def _suppress(ctx: Context, findings: list[Finding], ran: set[str]) -> list[Reported]:
     inline: dict[str, list[InlineSuppression]] = {}
     for f in findings:
@@ -175,17 +188,7 @@ def _suppress(ctx: Context, findings: list[Finding], ran: set[str]) -> list[Repo
     for rel, entries in inline.items():
         for s in entries:
             if not s.reason:
-                extra.append(
-                    Finding(
-                        NO_REASON.id,
-                        Severity.WARNING,
-                        f"suppression of {', '.join(s.rules)} has no reason, so it suppresses nothing",
-                        NO_REASON.fix,
-                        path=rel,
-                        line=s.line,
-                        subject=",".join(s.rules),
-                    )
-                )
+                extra.append(_about(s, rel, NO_REASON, Severity.WARNING, "has no reason, so it suppresses nothing"))
     out: list[tuple[Finding, str | None, str | None]] = []
     for f in [*findings, *extra]:
         how: str | None = None
@@ -204,21 +207,7 @@ def _suppress(ctx: Context, findings: list[Finding], ran: set[str]) -> list[Repo
     for rel, entries in inline.items():
         for s in entries:
             if s.reason and (s.path, s.line) not in used and any(r in ran for r in s.rules):
-                out.append(
-                    (
-                        Finding(
-                            UNUSED.id,
-                            Severity.INFO,
-                            f"suppression of {', '.join(s.rules)} matches no finding",
-                            UNUSED.fix,
-                            path=rel,
-                            line=s.line,
-                            subject=",".join(s.rules),
-                        ),
-                        None,
-                        None,
-                    )
-                )
+                out.append((_about(s, rel, UNUSED, Severity.INFO, "matches no finding"), None, None))
     out.sort(key=lambda t: (-t[0].severity.rank, t[0].path or "", t[0].line or 0, t[0].rule, t[0].message))
     seen: Counter[tuple[str, str, str]] = Counter()
     results = []

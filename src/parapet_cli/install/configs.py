@@ -348,13 +348,18 @@ def _scrapes(existing: Any, job: ScrapeJob) -> bool:
     return False
 
 
+def _opened(text: str, rel: str, what: str) -> tuple[CommentedMap, Any, _Text]:
+    """The file's top mapping, its plain copy (what the edited file must load as) and its text to edit in its style."""
+    data = _top(load(text, rel), rel, what)
+    doc = _Text.of(text)
+    doc.style = _style(data)
+    return data, plain(data) or {}, doc
+
+
 def edit_prometheus(text: str, rel: str, *, rule_glob: str, rule_file: str, job: ScrapeJob) -> Edit:
     """Add ``rule_glob`` to ``rule_files`` unless an entry covers ``rule_file``, and the scrape job unless
     one of its name or target exists. Paths are relative to the prometheus.yml being edited."""
-    data = _top(load(text, rel), rel, "a Prometheus configuration")
-    expected = plain(data) or {}
-    doc = _Text.of(text)
-    doc.style = _style(data)
+    data, expected, doc = _opened(text, rel, "a Prometheus configuration")
     added: list[str] = []
     manual: list[str] = []
 
@@ -434,10 +439,7 @@ def _routes_to(node: Any, name: str) -> bool:
 def edit_alertmanager(text: str, rel: str, *, hook: Webhook) -> Edit:
     """Add the receiver for Parapet unless one of its name exists, and a first child route to it with
     ``continue: true`` (so the existing routes still see every alert) unless a route reaches it."""
-    data = _top(load(text, rel), rel, "an Alertmanager configuration")
-    expected = plain(data) or {}
-    doc = _Text.of(text)
-    doc.style = _style(data)
+    data, expected, doc = _opened(text, rel, "an Alertmanager configuration")
     added: list[str] = []
     manual: list[str] = []
 
