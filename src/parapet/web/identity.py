@@ -152,11 +152,7 @@ class UsersFile:
         try:
             stat = self.path.stat()
         except OSError as exc:
-            raise OptionError(
-                f"cannot read the users file {self.path}: {exc.strerror}",
-                hint="create it with `{add_user}`",
-                options=("add_user",),
-            ) from None
+            raise _unreadable(self.path, exc) from None
         stamp = (stat.st_mtime_ns, stat.st_size)
         if stamp != self._stamp:
             self._users = parse_users(read_users_text(self.path), self.path)
@@ -177,6 +173,14 @@ class UsersFile:
         return User(record.name, record.role, source="users-file") if record else None
 
 
+def _unreadable(path: Path, exc: OSError) -> OptionError:
+    return OptionError(
+        f"cannot read the users file {path}: {exc.strerror or exc}",
+        hint="create it with `{add_user}`",
+        options=("add_user",),
+    )
+
+
 def read_users_text(path: Path) -> str:
     """The users file's text, or ConfigError naming the file (unreadable, a directory, not UTF-8, a loop)."""
     try:
@@ -186,11 +190,7 @@ def read_users_text(path: Path) -> str:
             f"{path}: the users file is not UTF-8 (byte {exc.start})", hint="write it with `parapet users add`"
         ) from None
     except OSError as exc:
-        raise OptionError(
-            f"cannot read the users file {path}: {exc.strerror or exc}",
-            hint="create it with `{add_user}`",
-            options=("add_user",),
-        ) from None
+        raise _unreadable(path, exc) from None
 
 
 def check_new_user(path: Path, name: str) -> str:
