@@ -86,7 +86,8 @@ def test_readme_setup_command_runs_as_written(promtool: str, tmp_path: Path) -> 
     """Everything after the package installs, run in a copy of the repository's examples/."""
     command = readme_setup_command()
     installs = (
-        "apt-get update && apt-get install -y prometheus prometheus-alertmanager redis-server chromium && "
+        "apt-get update && apt-get install -y prometheus prometheus-alertmanager redis-server chromium "
+        "victoria-metrics && "
         "pip install -e '.[dev]' && "
     )
     assert command.startswith(installs), command
