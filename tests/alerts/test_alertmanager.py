@@ -114,8 +114,8 @@ def migrate_sqlite(host: Host) -> str:
     path = host.root / ".parapet" / "parapet.db"
     path.parent.mkdir(exist_ok=True)
     with sqlite3.connect(path) as conn:
-        for name in ("parapet_spine.sqlite.sql", "parapet_spine_0002.sqlite.sql"):
-            conn.executescript((host.root / "sql" / name).read_text())
+        for name in sorted((host.root / "sql").glob("parapet_spine*.sqlite.sql")):  # v1, then 0002, 0003, …
+            conn.executescript(name.read_text())
     return f"sqlite:///{path}"
 
 

@@ -48,7 +48,8 @@ def migrate(name: str, host: Path, database: Path) -> None:
         # Parapet's revision chains onto the host's, and autogenerate leaves the spine's tables alone.
         history = run(host, [sys.executable, "-m", "alembic", "history"], **env)
         assert "3f2a1c9d0b7e -> parapet_0001," in history.stdout, history.stdout + history.stderr
-        assert "parapet_0001 -> parapet_0002 (head)" in history.stdout, history.stdout + history.stderr
+        assert "parapet_0001 -> parapet_0002," in history.stdout, history.stdout + history.stderr
+        assert "parapet_0002 -> parapet_0003 (head)" in history.stdout, history.stdout + history.stderr
         check = run(host, [sys.executable, "-m", "alembic", "check"], **env)
         assert check.returncode == 0, check.stdout + check.stderr
     elif name == "django_shop":
@@ -56,10 +57,12 @@ def migrate(name: str, host: Path, database: Path) -> None:
         assert done.returncode == 0, done.stderr
         assert "Applying parapet.0001_initial... OK" in done.stdout
         assert "Applying parapet.0002_alert_intake... OK" in done.stdout
+        assert "Applying parapet.0003_operating_loop... OK" in done.stdout
     else:  # no schema tool: the plain SQL file
         with sqlite3.connect(database) as conn:
             conn.executescript((host / "sql/parapet_spine.sqlite.sql").read_text())
             conn.executescript((host / "sql/parapet_spine_0002.sqlite.sql").read_text())
+            conn.executescript((host / "sql/parapet_spine_0003.sqlite.sql").read_text())
     assert tables(database) >= SPINE_TABLES
     if name in HOST_TABLES:
         assert HOST_TABLES[name] in tables(database)

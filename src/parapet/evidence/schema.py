@@ -16,6 +16,11 @@ Schema v2 (the operating loop's intake) adds:
     parapet_workers           heartbeats of the processes that run the background loops (``parapet worker``)
     parapet_loops             each background loop's next due time and lease, shared by every process
 
+Schema v3 (the operating loop's parts 2-4) adds:
+
+    parapet_jobs              the durable work engine: one row per unit of work, unique on (kind, key), with
+                              its due time, lease, attempt count and state (pending, running, done, dead)
+
 Children cascade on delete. Every index is named, so migrations, plain SQL and Django produce the same
 schema (a test compares them by reflection). ``ddl()`` renders the canonical CREATE statements for a
 dialect; the plain SQL files, the Alembic revision and the Django migration are all derived from it.
@@ -49,7 +54,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import CreateIndex, CreateTable, DropTable
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 TABLE_PREFIX: Final = "parapet_"
 
 STATE_OPEN: Final = "open"
@@ -315,8 +320,44 @@ loops = Table(
 )
 
 TABLES_V2: Final = (alert_instances, incident_links, webhook_deliveries, workers, loops)
-TABLES_BY_VERSION: Final = {1: TABLES_V1, 2: TABLES_V2}
-TABLES: Final = TABLES_V1 + TABLES_V2
+
+# -- schema v3: the operating loop's parts 2-4 (work engine, escalation, notifiers, runbooks, MCP, probes) --
+
+JOB_PENDING: Final = "pending"
+JOB_RUNNING: Final = "running"
+JOB_DONE: Final = "done"
+JOB_DEAD: Final = "dead"
+JOB_STATES: Final = (JOB_PENDING, JOB_RUNNING, JOB_DONE, JOB_DEAD)
+
+jobs = Table(
+    "parapet_jobs",
+    metadata,
+    _id(),
+    Column("kind", String(64), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("lease_holder", String(255)),
+    Column("lease_until", UTCDateTime),
+    Column("payload", JSONType, nullable=False),
+    Column("result", JSONType),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    CheckConstraint("state IN ('pending', 'running', 'done', 'dead')", name="ck_parapet_jobs_state"),
+    UniqueConstraint("kind", "key", name="uq_parapet_jobs_kind_key"),
+    **_AUTOINC,
+)
+# The poller: WHERE state = 'pending' AND due_at <= now ORDER BY due_at, id (and expired leases of 'running').
+Index("ix_parapet_jobs_due", jobs.c.state, jobs.c.due_at, jobs.c.id)
+Index("ix_parapet_jobs_lease", jobs.c.state, jobs.c.lease_until)
+
+TABLES_V3: Final = (jobs,)
+TABLES_BY_VERSION: Final = {1: TABLES_V1, 2: TABLES_V2, 3: TABLES_V3}
+TABLES: Final = TABLES_V1 + TABLES_V2 + TABLES_V3
 TABLE_NAMES: Final = frozenset(t.name for t in TABLES)
 
 _DIALECTS: Final[dict[str, Dialect]] = {
@@ -338,7 +379,7 @@ def _tables(version: int | None) -> list[Table]:
 
 def ddl(dialect: str, version: int | None = None) -> list[str]:
     """The canonical CREATE TABLE / CREATE INDEX statements for ``sqlite`` or ``postgresql``, in order:
-    the tables schema ``version`` added (1, 2), or every table (None)."""
+    the tables schema ``version`` added (1, 2, 3), or every table (None)."""
     target = _DIALECTS[dialect]
     out: list[str] = []
     for table in _tables(version):

@@ -34,6 +34,7 @@ REVISION_FILE: Final = f"{REVISION_ID}_evidence_spine.py"
 REVISIONS: Final = {
     1: (REVISION_ID, REVISION_FILE, "Parapet evidence spine"),
     2: ("parapet_0002", "parapet_0002_alert_intake.py", "Parapet alert intake"),
+    3: ("parapet_0003", "parapet_0003_operating_loop.py", "Parapet operating loop"),
 }
 DJANGO_APP: Final = "parapet.contrib.django"
 INCLUDE_NAME_IMPORT: Final = "from parapet.evidence.alembic import include_name"
