@@ -1,0 +1,1 @@
+"""Notifiers: where an incident is announced (Slack, Microsoft Teams, a signed webhook, email)."""

@@ -1,0 +1,165 @@
+"""Microsoft Teams through a Workflows webhook: one Adaptive Card per state change.
+
+Office 365 connectors (``outlook.office.com/webhook/…``, ``<tenant>.webhook.office.com/webhookb2/…``) are retired;
+a Teams channel now takes a post through the Workflows (Power Automate) trigger "When a Teams webhook request is
+received", whose URL (``*.logic.azure.com`` or ``*.environment.api.powerplatform.com``) carries its own
+authorisation in a ``sig=`` query parameter. The whole URL is therefore a secret: it is read from the
+environment or a file, never from the spec, and never printed (``parapet doctor`` flags a retired connector URL
+without quoting it).
+
+The body is the message envelope Workflows accepts::
+
+    {"type": "message", "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive",
+                                         "contentUrl": null, "content": <AdaptiveCard 1.4>}]}
+
+A webhook card cannot call back (no bot receives Action.Submit or Action.Execute), so its actions open Parapet:
+"Open in Parapet" (the incident page) and the runbook when the incident has one. Teams refuses a message over
+28 KB: the card is rendered at decreasing budgets (title, summary, fact values, label count) until the encoded
+body fits in MAX_PAYLOAD bytes, and a minimal card (headline and link) is the last resort, which always fits.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from parapet.notify.text import Message, clip, event_line, facts, headline
+
+CARD_VERSION: Final = "1.4"
+CARD_SCHEMA: Final = "http://adaptivecards.io/schemas/adaptive-card.json"
+CARD_CONTENT_TYPE: Final = "application/vnd.microsoft.card.adaptive"
+# Teams answers an error above 28 KB; the encoded request body stays under this many bytes.
+MAX_PAYLOAD: Final = 28_000
+MAX_LINK: Final = 2048  # a longer URL is not put on a button
+
+# Container style and text colour per incident state (Adaptive Cards 1.2 names).
+STYLES: Final = {"open": "attention", "acknowledged": "warning", "resolved": "good"}
+COLOURS: Final = {"open": "Attention", "acknowledged": "Warning", "resolved": "Good"}
+
+_INLINE = re.compile(r"([\\`*_\[\]~<>])")  # emphasis, code, links, strike-through, autolinks
+_BULLET = re.compile(r"^(\s*)([#+\-])", re.MULTILINE)  # headings and bullets at a line's start
+_ORDERED = re.compile(r"^(\s*\d+)\.", re.MULTILINE)  # "1." at a line's start
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much of each field a card may carry (characters), and how many of the incident's labels it lists."""
+
+    title: int
+    summary: int
+    value: int
+    labels: int
+
+
+BUDGETS: Final = (
+    Budget(title=300, summary=3000, value=300, labels=12),
+    Budget(title=200, summary=1000, value=120, labels=6),
+    Budget(title=150, summary=300, value=80, labels=0),
+)
+MINIMAL: Final = Budget(title=100, summary=0, value=0, labels=0)
+
+
+def escape(text: str) -> str:
+    """Plain text as Adaptive Card Markdown (CommonMark's backslash escapes): a label value like ``[x](http://…)``
+    shows as written instead of becoming a link."""
+    text = _INLINE.sub(r"\\\1", text)
+    return _ORDERED.sub(r"\1\\.", _BULLET.sub(r"\1\\\2", text))
+
+
+def card(message: Message, budget: Budget = BUDGETS[0]) -> dict[str, Any]:
+    """The Adaptive Card of one state change of the incident."""
+    incident = message.incident
+    state = incident.state
+    header: list[dict[str, Any]] = [
+        _text(escape(clip(headline(incident), budget.title)), size="Large", weight="Bolder", color=COLOURS.get(state)),
+        _text(escape(clip(event_line(message), budget.title)), spacing="None", isSubtle=True),
+    ]
+    body: list[dict[str, Any]] = [
+        {"type": "Container", "style": STYLES.get(state, "emphasis"), "bleed": True, "items": header}
+    ]
+    if budget.summary and incident.summary:
+        body.append(_text(escape(clip(incident.summary, budget.summary))))
+    if budget.value:
+        pairs = [(name, clip(value, budget.value)) for name, value in facts(incident)]
+        body.append({"type": "FactSet", "facts": [_fact(name, value) for name, value in pairs]})
+        labels = sorted((str(k), str(v)) for k, v in incident.labels.items())[: budget.labels]
+        if labels:
+            body.append(_text("Labels", weight="Bolder", spacing="Medium"))
+            body.append(
+                {
+                    "type": "FactSet",
+                    "facts": [_fact(clip(k, budget.value), clip(v, budget.value)) for k, v in labels],
+                }
+            )
+    return {
+        "$schema": CARD_SCHEMA,
+        "type": "AdaptiveCard",
+        "version": CARD_VERSION,
+        "fallbackText": clip(headline(incident), 200),
+        "body": body,
+        "actions": _actions(message),
+    }
+
+
+def _text(text: str, **style: Any) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "TextBlock", "text": text, "wrap": True}
+    block.update({k: v for k, v in style.items() if v is not None})
+    return block
+
+
+def _fact(name: str, value: str) -> dict[str, str]:
+    return {"title": escape(name), "value": escape(value)}
+
+
+def _actions(message: Message) -> list[dict[str, Any]]:
+    actions = []
+    if _linkable(message.url):
+        actions.append({"type": "Action.OpenUrl", "title": "Open in Parapet", "url": message.url})
+    runbook = message.incident.runbook_url
+    if runbook and _linkable(runbook):
+        actions.append({"type": "Action.OpenUrl", "title": "Runbook", "url": runbook})
+    return actions
+
+
+def _linkable(url: str) -> bool:
+    return len(url) <= MAX_LINK and urlsplit(url).scheme in ("https", "http") and not any(c.isspace() for c in url)
+
+
+def envelope(content: dict[str, Any]) -> dict[str, Any]:
+    """The message Workflows' "When a Teams webhook request is received" trigger accepts."""
+    return {
+        "type": "message",
+        "attachments": [{"contentType": CARD_CONTENT_TYPE, "contentUrl": None, "content": content}],
+    }
+
+
+def encode(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def payload(message: Message) -> bytes:
+    """The request body: the fullest card whose encoded envelope fits in MAX_PAYLOAD bytes."""
+    for budget in (*BUDGETS, MINIMAL):
+        body = encode(envelope(card(message, budget)))
+        if len(body) <= MAX_PAYLOAD:
+            return body
+    # Unreachable with these budgets (a 100-character headline, a 2 KiB link at most): kept as a guard.
+    raise AssertionError(f"a minimal Teams card is {len(body)} bytes")
+
+
+def retired_connector(url: str) -> bool:
+    """Whether ``url`` is an Office 365 connector webhook (retired: posts fail), not a Workflows URL."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return False
+    host = (parts.hostname or "").lower()
+    path = parts.path.lower()
+    if host in ("outlook.office.com", "outlook.office365.com"):
+        return path.startswith("/webhook/")
+    return (host == "webhook.office.com" or host.endswith(".webhook.office.com")) and path.startswith(
+        ("/webhookb2/", "/webhook/")
+    )
