@@ -20,6 +20,9 @@ Schema v3 (the operating loop's parts 2-4) adds:
 
     parapet_jobs              the durable work engine: one row per unit of work, unique on (kind, key), with
                               its due time, lease, attempt count and state (pending, running, done, dead)
+    parapet_escalations       one row per escalating incident: its policy's chain (frozen JSON), the fencing
+                              epoch (acknowledge, resolve and reopen bump it), the last tier run and the next
+                              step's tier, repeat and due time
 
 Children cascade on delete. Every index is named, so migrations, plain SQL and Django produce the same
 schema (a test compares them by reflection). ``ddl()`` renders the canonical CREATE statements for a
@@ -355,7 +358,39 @@ jobs = Table(
 Index("ix_parapet_jobs_due", jobs.c.state, jobs.c.due_at, jobs.c.id)
 Index("ix_parapet_jobs_lease", jobs.c.state, jobs.c.lease_until)
 
-TABLES_V3: Final = (jobs,)
+ESCALATION_ACTIVE: Final = "active"
+ESCALATION_STOPPED: Final = "stopped"
+ESCALATION_DONE: Final = "done"
+
+escalations = Table(
+    "parapet_escalations",
+    metadata,
+    Column(
+        "incident_id",
+        BigInteger().with_variant(Integer(), "sqlite"),
+        ForeignKey("parapet_incidents.id", ondelete="CASCADE", name="fk_parapet_escalations_incident_id"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("policy", String(128), nullable=False),
+    Column("chain", JSONType, nullable=False),
+    Column("epoch", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("base_at", UTCDateTime, nullable=False),
+    Column("tier", Integer, nullable=False),
+    Column("repeat", Integer, nullable=False),
+    Column("last_at", UTCDateTime),
+    Column("next_tier", Integer),
+    Column("next_repeat", Integer),
+    Column("next_at", UTCDateTime),
+    Column("executed", Integer, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    CheckConstraint("state IN ('active', 'stopped', 'done')", name="ck_parapet_escalations_state"),
+)
+# Overdue steps (the UI's flag, doctor): WHERE state = 'active' AND next_at < now - overdue_after.
+Index("ix_parapet_escalations_due", escalations.c.state, escalations.c.next_at)
+
+TABLES_V3: Final = (jobs, escalations)
 TABLES_BY_VERSION: Final = {1: TABLES_V1, 2: TABLES_V2, 3: TABLES_V3}
 TABLES: Final = TABLES_V1 + TABLES_V2 + TABLES_V3
 TABLE_NAMES: Final = frozenset(t.name for t in TABLES)

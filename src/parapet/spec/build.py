@@ -27,6 +27,7 @@ from parapet.spec.checks import (
     pairs,
 )
 from parapet.spec.durations import DurationError, parse_duration, parse_retention
+from parapet.spec.escalation import build_escalation
 from parapet.spec.model import (
     SLI,
     SLO,
@@ -105,7 +106,15 @@ def build_v1(doc: SourceDocument, spec: v1.SpecV1) -> Spec:
         cardinality=_cardinality(doc, spec.doctor.cardinality),
         alertmanager=_alertmanager(doc, spec.alertmanager),
         ui=_ui(doc, spec.ui),
+        escalation=build_escalation(doc, spec.escalation, _notifier_names(spec)),
     )
+
+
+def _notifier_names(spec: v1.SpecV1) -> frozenset[str] | None:
+    """The declared notifier targets (``notifiers:``, a mapping of target name -> settings), or None when the
+    spec has no such section: escalation then checks only the form of the names it notifies."""
+    declared = getattr(spec, "notifiers", None)
+    return frozenset(declared) if isinstance(declared, dict) else None
 
 
 def _retention(doc: SourceDocument, spec: v1.SpecV1) -> Retention:

@@ -209,6 +209,67 @@ class UISettings:
 
 
 @dataclass(frozen=True)
+class HoursWindow:
+    """A weekly window: ISO weekdays (1 = Monday) it starts on, and wall-clock minutes of the day it spans
+    (``end`` 1440 is midnight; ``end`` <= ``start`` runs overnight into the next day)."""
+
+    days: frozenset[int]
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class WorkingHours:
+    """A named working-hours calendar: windows of wall-clock time in an IANA zone (``parapet.escalation.hours``
+    turns it into instants, daylight-saving changes included)."""
+
+    name: str
+    zone: str
+    windows: tuple[HoursWindow, ...]
+
+
+@dataclass(frozen=True)
+class EscalationTier:
+    """One step: ``after`` the escalation started, notify ``notify`` (notifier target names). With ``hours``,
+    a step due outside them waits for the next opening (``outside`` "wait") or is skipped ("skip")."""
+
+    after: timedelta
+    notify: tuple[str, ...]
+    hours: WorkingHours | None = None
+    outside: str = "wait"
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class EscalationMatch:
+    """Every field given must match; a tuple is "any of". Severity compares case-insensitively."""
+
+    services: tuple[str, ...] = ()
+    slos: tuple[str, ...] = ()
+    severities: tuple[str, ...] = ()
+    labels: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+@dataclass(frozen=True)
+class EscalationPolicy:
+    name: str
+    tiers: tuple[EscalationTier, ...]
+    match: EscalationMatch | None = None  # None: every incident (the last policy, as a default)
+    repeat_every: timedelta | None = None  # the last tier again, this far apart ...
+    repeat_times: int = 0  # ... this many more times
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class EscalationSettings:
+    """``escalation:``: the policies in order (the first that matches an incident wins) and the calendars."""
+
+    policies: tuple[EscalationPolicy, ...] = ()
+    working_hours: tuple[WorkingHours, ...] = ()
+    overdue_after: timedelta = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
 class Spec:
     service: str
     slos: tuple[SLO, ...]
@@ -225,3 +286,4 @@ class Spec:
     cardinality: CardinalitySettings | None = None  # doctor: cardinality:
     alertmanager: AlertmanagerSettings = AlertmanagerSettings()
     ui: UISettings = UISettings()
+    escalation: EscalationSettings = EscalationSettings()

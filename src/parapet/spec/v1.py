@@ -286,6 +286,74 @@ class UI(_Model):
     trace_url: str | None = Field(None, pattern=r"^https?://.*\{trace_id\}", description="link to a trace")
 
 
+# -- escalation: who hears about an incident, and when ----------------------------------------------------
+
+ClockTime = Annotated[str, BeforeValidator(_scalar_text), Field(pattern=r"^([01][0-9]|2[0-4]):[0-5][0-9]$")]
+DaysText = Annotated[str, Field(min_length=3, max_length=64)]
+
+
+class HoursWindow(_Model):
+    """One weekly window of working hours: ``days`` (``mon-fri``, ``[sat, sun]``), ``from`` and ``to`` as
+    wall-clock times of the calendar's zone (``to`` may be ``24:00``, or earlier than ``from``: overnight)."""
+
+    days: DaysText | list[DaysText] = "mon-fri"
+    from_: ClockTime = Field(alias="from")
+    to: ClockTime
+
+
+class WorkingHours(_Model):
+    """A named working-hours calendar in an IANA time zone: either one window (``days``, ``from``, ``to``)
+    or a list of ``windows``."""
+
+    zone: str = Field(min_length=1, description="an IANA time zone, e.g. Europe/Berlin")
+    days: DaysText | list[DaysText] | None = None
+    from_: ClockTime | None = Field(None, alias="from")
+    to: ClockTime | None = None
+    windows: list[HoursWindow] | None = Field(None, min_length=1)
+
+
+class EscalationMatch(_Model):
+    """Which incidents a policy takes: every key given must match (a list: any of its values)."""
+
+    service: Annotated[str, BeforeValidator(_scalar_text)] | list[LabelValue] | None = None
+    slo: Annotated[str, BeforeValidator(_scalar_text)] | list[LabelValue] | None = None
+    severity: Annotated[str, BeforeValidator(_scalar_text)] | list[LabelValue] | None = None
+    labels: dict[str, LabelValue | list[LabelValue]] = {}
+
+
+class EscalationTier(_Model):
+    """One step of a chain: ``after`` the incident opened, notify these targets (names under ``notifiers:``)."""
+
+    after: Duration
+    notify: list[Name] = Field(min_length=1)
+    during: Name | None = Field(None, description="a calendar of escalation.working_hours")
+    outside: Literal["wait", "skip"] | None = None
+
+
+class EscalationRepeat(_Model):
+    """Notify the last tier again, ``times`` more times, ``every`` apart."""
+
+    every: Duration
+    times: int = Field(ge=1, le=100)
+
+
+class EscalationPolicy(_Model):
+    name: Name
+    match: EscalationMatch | None = None
+    during: Name | None = Field(None, description="the default calendar of every tier")
+    outside: Literal["wait", "skip"] = "wait"
+    tiers: list[EscalationTier] = Field(min_length=1, max_length=20)
+    repeat: EscalationRepeat | None = None
+
+
+class Escalation(_Model):
+    """``escalation:``: working-hours calendars and the policies, the first whose ``match`` fits wins."""
+
+    working_hours: dict[Name, WorkingHours] = {}
+    policies: list[EscalationPolicy] = Field(min_length=1)
+    overdue_after: Duration = Field("30s", description="the UI flags a step this late as overdue")
+
+
 class SpecV1(_Model):
     version: Literal["parapet/v1"]
     service: Name
@@ -300,3 +368,4 @@ class SpecV1(_Model):
     ui: UI | None = None
     retention: Retention = Retention()
     database: Database | None = None
+    escalation: Escalation | None = None

@@ -117,6 +117,13 @@ def _describe(
         return f"{preview(value)} is not allowed for {field}: {error['msg']}", None, False
     if kind == "too_short" and field == "slos":
         return "no SLOs defined", "add at least one entry under slos:", False
+    if kind == "too_short":
+        least = error.get("ctx", {}).get("min_length", 1)
+        return (
+            f"{field or 'this list'} needs at least {least} item{'s' if least != 1 else ''}",
+            f"add an entry under {field}: (see docs/spec.md)" if field else "add an item to the list",
+            False,
+        )
     if kind.endswith("_type") or kind.endswith("_parsing") or kind == "model_attributes_type":
         expected = {
             "dict_type": "a mapping",

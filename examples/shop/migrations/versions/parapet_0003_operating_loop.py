@@ -36,7 +36,28 @@ CREATE = {'postgresql': ['CREATE TABLE parapet_jobs (\n'
                 '\tCONSTRAINT uq_parapet_jobs_kind_key UNIQUE (kind, key)\n'
                 ')',
                 'CREATE INDEX ix_parapet_jobs_due ON parapet_jobs (state, due_at, id)',
-                'CREATE INDEX ix_parapet_jobs_lease ON parapet_jobs (state, lease_until)'],
+                'CREATE INDEX ix_parapet_jobs_lease ON parapet_jobs (state, lease_until)',
+                'CREATE TABLE parapet_escalations (\n'
+                '\tincident_id BIGINT NOT NULL,\n'
+                '\tpolicy VARCHAR(128) NOT NULL,\n'
+                '\tchain JSONB NOT NULL,\n'
+                '\tepoch INTEGER NOT NULL,\n'
+                '\tstate VARCHAR(16) NOT NULL,\n'
+                '\tbase_at TIMESTAMP WITH TIME ZONE NOT NULL,\n'
+                '\ttier INTEGER NOT NULL,\n'
+                '\trepeat INTEGER NOT NULL,\n'
+                '\tlast_at TIMESTAMP WITH TIME ZONE,\n'
+                '\tnext_tier INTEGER,\n'
+                '\tnext_repeat INTEGER,\n'
+                '\tnext_at TIMESTAMP WITH TIME ZONE,\n'
+                '\texecuted INTEGER NOT NULL,\n'
+                '\tupdated_at TIMESTAMP WITH TIME ZONE NOT NULL,\n'
+                '\tPRIMARY KEY (incident_id),\n'
+                "\tCONSTRAINT ck_parapet_escalations_state CHECK (state IN ('active', 'stopped', 'done')),\n"
+                '\tCONSTRAINT fk_parapet_escalations_incident_id FOREIGN KEY(incident_id) REFERENCES '
+                'parapet_incidents (id) ON DELETE CASCADE\n'
+                ')',
+                'CREATE INDEX ix_parapet_escalations_due ON parapet_escalations (state, next_at)'],
  'sqlite': ['CREATE TABLE parapet_jobs (\n'
             '\tid INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,\n'
             '\tkind VARCHAR(64) NOT NULL,\n'
@@ -57,9 +78,31 @@ CREATE = {'postgresql': ['CREATE TABLE parapet_jobs (\n'
             '\tCONSTRAINT uq_parapet_jobs_kind_key UNIQUE (kind, "key")\n'
             ')',
             'CREATE INDEX ix_parapet_jobs_due ON parapet_jobs (state, due_at, id)',
-            'CREATE INDEX ix_parapet_jobs_lease ON parapet_jobs (state, lease_until)']}
+            'CREATE INDEX ix_parapet_jobs_lease ON parapet_jobs (state, lease_until)',
+            'CREATE TABLE parapet_escalations (\n'
+            '\tincident_id INTEGER NOT NULL,\n'
+            '\tpolicy VARCHAR(128) NOT NULL,\n'
+            '\tchain JSON NOT NULL,\n'
+            '\tepoch INTEGER NOT NULL,\n'
+            '\tstate VARCHAR(16) NOT NULL,\n'
+            '\tbase_at DATETIME NOT NULL,\n'
+            '\ttier INTEGER NOT NULL,\n'
+            '\trepeat INTEGER NOT NULL,\n'
+            '\tlast_at DATETIME,\n'
+            '\tnext_tier INTEGER,\n'
+            '\tnext_repeat INTEGER,\n'
+            '\tnext_at DATETIME,\n'
+            '\texecuted INTEGER NOT NULL,\n'
+            '\tupdated_at DATETIME NOT NULL,\n'
+            '\tPRIMARY KEY (incident_id),\n'
+            "\tCONSTRAINT ck_parapet_escalations_state CHECK (state IN ('active', 'stopped', 'done')),\n"
+            '\tCONSTRAINT fk_parapet_escalations_incident_id FOREIGN KEY(incident_id) REFERENCES '
+            'parapet_incidents (id) ON DELETE CASCADE\n'
+            ')',
+            'CREATE INDEX ix_parapet_escalations_due ON parapet_escalations (state, next_at)']}
 
-DROP = {'postgresql': ['DROP TABLE parapet_jobs'], 'sqlite': ['DROP TABLE parapet_jobs']}
+DROP = {'postgresql': ['DROP TABLE parapet_escalations', 'DROP TABLE parapet_jobs'],
+ 'sqlite': ['DROP TABLE parapet_escalations', 'DROP TABLE parapet_jobs']}
 
 
 def _statements(which: dict[str, list[str]]) -> list[str]:
