@@ -20,6 +20,9 @@
         │   ├── IncidentNotFound                exit 3   parapet.evidence.store
         │   ├── InvalidQuery                    exit 3   parapet.evidence.store
         │   └── StaleVersion                    exit 3   parapet.evidence.store
+        ├── NotifierError                       exit 3   parapet.notify.base
+        │   ├── SecretUnavailable               exit 3   parapet.notify.base
+        │   └── UnknownNotifierKind             exit 3   parapet.notify.base
         ├── SpecError                           exit 3   parapet.errors
         ├── UsageError                          exit 2   parapet.errors
         │   ├── UnknownCheck                    exit 2   parapet_cli.doctor.registry

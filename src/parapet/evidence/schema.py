@@ -23,6 +23,8 @@ Schema v3 (the operating loop's parts 2-4) adds:
     parapet_escalations       one row per escalating incident: its policy's chain (frozen JSON), the fencing
                               epoch (acknowledge, resolve and reopen bump it), the last tier run and the next
                               step's tier, repeat and due time
+    parapet_notifier_messages where each notifier target announced each incident (Slack's channel:ts, updated
+                              in place), a digest of the last message and when it was sent
 
 Children cascade on delete. Every index is named, so migrations, plain SQL and Django produce the same
 schema (a test compares them by reflection). ``ddl()`` renders the canonical CREATE statements for a
@@ -390,7 +392,25 @@ escalations = Table(
 # Overdue steps (the UI's flag, doctor): WHERE state = 'active' AND next_at < now - overdue_after.
 Index("ix_parapet_escalations_due", escalations.c.state, escalations.c.next_at)
 
-TABLES_V3: Final = (jobs, escalations)
+# Where each notifier target announced each incident: the other side's message id (Slack: channel:ts, updated
+# in place), a digest of what was sent last (an identical update is skipped) and when (Slack's 2 s spacing).
+notifier_messages = Table(
+    "parapet_notifier_messages",
+    metadata,
+    _id(),
+    _fk_id("parapet_notifier_messages", "incident_id", "parapet_incidents.id"),
+    Column("target", String(128), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("external_id", String(255)),
+    Column("digest", String(64)),
+    Column("sends", Integer, nullable=False),
+    Column("first_sent_at", UTCDateTime, nullable=False),
+    Column("last_sent_at", UTCDateTime, nullable=False),
+    UniqueConstraint("incident_id", "target", name="uq_parapet_notifier_messages_incident_target"),
+    **_AUTOINC,
+)
+
+TABLES_V3: Final = (jobs, escalations, notifier_messages)
 TABLES_BY_VERSION: Final = {1: TABLES_V1, 2: TABLES_V2, 3: TABLES_V3}
 TABLES: Final = TABLES_V1 + TABLES_V2 + TABLES_V3
 TABLE_NAMES: Final = frozenset(t.name for t in TABLES)

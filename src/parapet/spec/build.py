@@ -8,8 +8,9 @@ The checks every format shares (labels, templates, durations, events SLIs, reach
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from pathlib import Path
 
 from parapet import conventions as c
 from parapet.errors import SpecError
@@ -39,13 +40,16 @@ from parapet.spec.model import (
     CorrelationRule,
     Database,
     MetricWrapper,
+    NotifierSettings,
     Retention,
+    SecretRef,
     SLIKind,
     Spec,
     Suppression,
     Topology,
     UISettings,
 )
+from parapet.spec.notifiers import NotifierBase
 from parapet.spec.preview import preview
 from parapet.spec.promql import TemplateError, format_matchers, label_matcher_list
 from parapet.spec.source import PathKey, SourceDocument
@@ -107,6 +111,7 @@ def build_v1(doc: SourceDocument, spec: v1.SpecV1) -> Spec:
         alertmanager=_alertmanager(doc, spec.alertmanager),
         ui=_ui(doc, spec.ui),
         escalation=build_escalation(doc, spec.escalation, _notifier_names(spec)),
+        notifiers=_notifiers(doc, spec.notifiers),
     )
 
 
@@ -115,6 +120,52 @@ def _notifier_names(spec: v1.SpecV1) -> frozenset[str] | None:
     spec has no such section: escalation then checks only the form of the names it notifies."""
     declared = getattr(spec, "notifiers", None)
     return frozenset(declared) if isinstance(declared, dict) else None
+
+
+def _notifiers(doc: SourceDocument, entries: Mapping[str, NotifierBase]) -> tuple[NotifierSettings, ...]:
+    """``notifiers:``; each secret from exactly one of ``X_env`` / ``X_file`` (a file against the spec's
+    folder), the required ones present, the kind's own cross-field checks; the other keys become options."""
+    out: list[NotifierSettings] = []
+    for name, entry in entries.items():
+        loc: PathKey = ("notifiers", name)
+        refs: list[SecretRef] = []
+        for secret in entry.SECRETS:
+            env, file = getattr(entry, f"{secret}_env"), getattr(entry, f"{secret}_file")
+            if env is not None and file is not None:
+                raise doc.error(
+                    (*loc, f"{secret}_file"),
+                    f"{secret} is given twice, as {secret}_env and {secret}_file",
+                    "keep one of them",
+                    key=True,
+                )
+            if env is None and file is None:
+                if secret in entry.REQUIRED:
+                    raise doc.error(
+                        loc,
+                        f"a {entry.kind} notifier needs its {secret}",
+                        f"set {secret}_env (an environment variable's name) or {secret}_file (a file holding it)",
+                    )
+                continue
+            path = (doc.path.parent / file) if file is not None and doc.path else (Path(file) if file else None)
+            refs.append(SecretRef(field=secret, env=env, file=path))
+        problems = entry.problems()
+        if problems:
+            field_name, message, hint = problems[0]
+            raise doc.error((*loc, field_name), message, hint)
+        skip = {"kind", "announce"} | {f"{s}_{how}" for s in entry.SECRETS for how in ("env", "file")}
+        options = entry.model_dump(mode="json", by_alias=False, exclude=skip)
+        out.append(
+            NotifierSettings(
+                name=name,
+                kind=entry.kind,
+                announce=entry.announce,
+                secrets=tuple(refs),
+                options=tuple(sorted(options.items())),
+                line=doc.locate(loc).line,
+                base=doc.path.parent if doc.path else None,
+            )
+        )
+    return tuple(out)
 
 
 def _retention(doc: SourceDocument, spec: v1.SpecV1) -> Retention:

@@ -12,7 +12,7 @@ from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from parapet import conventions as c
 
@@ -270,6 +270,43 @@ class EscalationSettings:
 
 
 @dataclass(frozen=True)
+class SecretRef:
+    """Where one secret of a notifier is read from: an environment variable or a file (resolved against the
+    spec's folder). Only the reference is in the spec; the value is read at run time (``parapet.notify.secrets``)
+    and never printed."""
+
+    field: str  # the secret's field name in its kind's schema: token, url, secret, password, ...
+    env: str | None = None
+    file: Path | None = None
+
+    @property
+    def where(self) -> str:
+        """Where the secret comes from, in words (never its value)."""
+        return f"environment variable {self.env}" if self.env is not None else f"file {self.file}"
+
+
+@dataclass(frozen=True)
+class NotifierSettings:
+    """One ``notifiers:`` target: its name, kind, whether every incident is announced to it, the references of
+    its secrets, and the rest of its settings as the kind's schema validated them (JSON values; the runtime
+    module of the kind reads them with ``option``)."""
+
+    name: str
+    kind: str
+    announce: bool = False
+    secrets: tuple[SecretRef, ...] = ()
+    options: tuple[tuple[str, Any], ...] = ()
+    line: int | None = None  # where the entry stands in the spec
+    base: Path | None = None  # the spec's folder: relative paths among the options are relative to it
+
+    def secret(self, name: str) -> SecretRef | None:
+        return next((s for s in self.secrets if s.field == name), None)
+
+    def option(self, key: str, default: Any = None) -> Any:
+        return next((v for k, v in self.options if k == key), default)
+
+
+@dataclass(frozen=True)
 class Spec:
     service: str
     slos: tuple[SLO, ...]
@@ -287,3 +324,8 @@ class Spec:
     alertmanager: AlertmanagerSettings = AlertmanagerSettings()
     ui: UISettings = UISettings()
     escalation: EscalationSettings = EscalationSettings()
+    notifiers: tuple[NotifierSettings, ...] = ()
+
+    def notifier(self, name: str) -> NotifierSettings | None:
+        """The ``notifiers:`` target called ``name``, or None."""
+        return next((n for n in self.notifiers if n.name == name), None)

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
 
 from parapet import conventions as c
+from parapet.spec.notifiers import NotifierEntry
 
 NAME_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=128)]
@@ -369,3 +370,4 @@ class SpecV1(_Model):
     retention: Retention = Retention()
     database: Database | None = None
     escalation: Escalation | None = None
+    notifiers: dict[Name, NotifierEntry] = {}

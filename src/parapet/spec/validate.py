@@ -22,6 +22,8 @@ _PATTERN_HINTS = {
     "for": "write a duration such as 2m, 15m or 1h",
     "max_age": "write a duration such as 30m, 1h or 1d",
     "histogram": "give the histogram's base name, without _bucket or _count",
+    "token_env": "give an environment variable's name: letters, digits and '_', not starting with a digit",
+    "users": "map Slack user ids (U012ABCDEF, from the user's Slack profile) to Parapet user names",
 }
 
 
@@ -85,11 +87,28 @@ def _describe(
     if kind == "extra_forbidden":
         # never suggest the key being refused (another member of a union may allow it: filter on a pack)
         allowed = sorted(allowed_keys(model, tagged[:-1]) - {field})
+        if f"{field}_env" in allowed:
+            return (
+                f"{preview(field)} is a secret: it is never written in the spec",
+                f"give {field}_env (an environment variable's name) or {field}_file (a file holding it)",
+                True,
+            )
         close = difflib.get_close_matches(field, allowed, n=1)
         hint = (f"did you mean {preview(close[0])}? " if close else "") + (
             f"allowed keys here: {', '.join(allowed)}" if allowed else "remove it"
         )
         return f"unknown key {preview(field)}", hint, True
+    if kind == "string_pattern_mismatch" and tagged and tagged[-1] == "[key]":
+        parent = str(loc[-2]) if len(loc) > 1 else ""
+        return (
+            f"{preview(value)} is not a valid key of {parent}",
+            _PATTERN_HINTS.get(parent, "see docs/spec.md for the format"),
+            True,
+        )
+    if kind in ("union_tag_not_found", "union_tag_invalid"):
+        tags = error.get("ctx", {}).get("expected_tags", "")
+        what = "missing kind" if kind == "union_tag_not_found" else f"unknown kind {preview(_tag_value(value))}"
+        return what, f"write kind: one of {tags}", False
     if kind == "missing":
         return f"missing required key {preview(field)}", f"add {field}: to this mapping (see docs/spec.md)", False
     if kind == "string_pattern_mismatch" and field == "name" and "alerting" in loc:
@@ -147,6 +166,10 @@ def _describe(
             False,
         )
     return f"{field}: {error['msg']}", None, False
+
+
+def _tag_value(value: Any) -> Any:
+    return value.get("kind") if isinstance(value, dict) else value
 
 
 def allowed_keys(model: type[BaseModel], loc: PathKey) -> set[str]:
