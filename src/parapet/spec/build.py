@@ -116,10 +116,9 @@ def build_v1(doc: SourceDocument, spec: v1.SpecV1) -> Spec:
 
 
 def _notifier_names(spec: v1.SpecV1) -> frozenset[str] | None:
-    """The declared notifier targets (``notifiers:``, a mapping of target name -> settings), or None when the
-    spec has no such section: escalation then checks only the form of the names it notifies."""
-    declared = getattr(spec, "notifiers", None)
-    return frozenset(declared) if isinstance(declared, dict) else None
+    """The declared notifier targets (``notifiers:``), or None when the spec has no such section: escalation
+    then checks only the form of the names it notifies."""
+    return frozenset(spec.notifiers) if "notifiers" in spec.model_fields_set else None
 
 
 def _notifiers(doc: SourceDocument, entries: Mapping[str, NotifierBase]) -> tuple[NotifierSettings, ...]:
