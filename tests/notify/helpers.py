@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from parapet.evidence.store import Incident
+from parapet.notify.base import Notification
 
 OPENED = datetime(2026, 12, 6, 19, 0, tzinfo=UTC)
 CANARY = "canary-7f3a9c1e5b"  # a secret's value: must appear nowhere but on the wire
@@ -47,16 +48,12 @@ def incident(**changes: Any) -> Incident:
     return replace(base, **changes)
 
 
-@dataclass(frozen=True)
-class Note:
-    """A notification as the notifiers read one (the fields of parapet.notify's Notification)."""
-
-    incident: Incident = field(default_factory=incident)
-    event: str = "opened"
-    target: str = "ops"
-    tier: int | None = None
-    url: str = "https://parapet.example.com/parapet/incidents/12"
-    actor: str | None = None
+def notification(**changes: Any) -> Notification:
+    """A notification of the test incident's opening to target ``ops``, with ``changes``."""
+    base = Notification(
+        incident=incident(), event="opened", target="ops", url="https://parapet.example.com/parapet/incidents/12"
+    )
+    return replace(base, **changes)
 
 
 @dataclass

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from parapet.notify import smtp
+from parapet.notify.base import Notification
 from parapet.notify.smtp import Security, Server
 from parapet.notify.transport import Outcome
-from tests.notify.helpers import CANARY, Note, incident
+from tests.notify.helpers import CANARY, incident, notification
 from tests.notify.smtp_server import USER, certificate, smtp_server
 
 SENDER = "Parapet <parapet@example.com>"
@@ -23,7 +24,7 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return certificate(tmp_path_factory.mktemp("tls"))
 
 
-def mail(note: Note, seq: object = 1) -> smtp.EmailMessage:
+def mail(note: Notification, seq: object = 1) -> smtp.EmailMessage:
     return smtp.compose(note, sender=SENDER, recipients=TO, seq=seq)
 
 
@@ -33,8 +34,8 @@ def test_starttls_with_login_delivers_a_threaded_message_with_both_parts(
     caplog.set_level(logging.DEBUG)
     with smtp_server(tls=tls, password=CANARY) as box:
         server = Server("127.0.0.1", box.port, Security.STARTTLS, USER, CANARY, timeout=10, ca_file=tls[0])
-        opened = smtp.send(server, mail(Note()))
-        acked = Note(event="acknowledged", actor="alice", incident=incident(state="acknowledged"))
+        opened = smtp.send(server, mail(notification()))
+        acked = notification(event="acknowledged", actor="alice", incident=incident(state="acknowledged"))
         second = smtp.send(server, mail(acked, seq=2))
     assert opened.outcome is Outcome.DELIVERED and second.outcome is Outcome.DELIVERED, (opened, second)
     assert box.logins == [USER, USER]
@@ -59,16 +60,16 @@ def test_starttls_with_login_delivers_a_threaded_message_with_both_parts(
 
 
 def test_the_message_id_is_the_same_on_every_retry() -> None:
-    note = Note(event="resolved", actor="bob")
+    note = notification(event="resolved", actor="bob")
     assert mail(note, seq=5)["Message-ID"] == mail(note, seq=5)["Message-ID"]
     assert mail(note, seq=5)["Message-ID"] != mail(note, seq=6)["Message-ID"]
-    assert mail(Note(target="other"), seq=5)["Message-ID"] != mail(Note(), seq=5)["Message-ID"]
+    assert mail(notification(target="other"), seq=5)["Message-ID"] != mail(notification(), seq=5)["Message-ID"]
 
 
 def test_implicit_tls_delivers(tls: tuple[Path, Path]) -> None:
     with smtp_server(tls=tls, implicit=True, password=CANARY) as box:
         server = Server("127.0.0.1", box.port, Security.SSL, USER, CANARY, timeout=10, ca_file=tls[0])
-        result = smtp.send(server, mail(Note()))
+        result = smtp.send(server, mail(notification()))
     assert result.outcome is Outcome.DELIVERED, result
     assert len(box.messages) == 1
 
@@ -76,7 +77,7 @@ def test_implicit_tls_delivers(tls: tuple[Path, Path]) -> None:
 def test_an_untrusted_certificate_is_refused(tls: tuple[Path, Path]) -> None:
     with smtp_server(tls=tls, password=CANARY) as box:
         server = Server("127.0.0.1", box.port, Security.STARTTLS, USER, CANARY, timeout=10)  # no ca_file
-        result = smtp.send(server, mail(Note()))
+        result = smtp.send(server, mail(notification()))
     assert result.outcome is Outcome.REJECTED and "TLS" in result.detail
     assert box.messages == [] and box.logins == []
 
@@ -84,7 +85,7 @@ def test_an_untrusted_certificate_is_refused(tls: tuple[Path, Path]) -> None:
 def test_wrong_credentials_are_a_failure_that_does_not_quote_the_password(tls: tuple[Path, Path]) -> None:
     with smtp_server(tls=tls, password="the-right-one") as box:
         server = Server("127.0.0.1", box.port, Security.STARTTLS, USER, CANARY, timeout=10, ca_file=tls[0])
-        result = smtp.send(server, mail(Note()))
+        result = smtp.send(server, mail(notification()))
     assert result.outcome is Outcome.REJECTED and "credentials" in result.detail
     assert CANARY not in result.detail and box.messages == []
 
@@ -92,7 +93,7 @@ def test_wrong_credentials_are_a_failure_that_does_not_quote_the_password(tls: t
 def test_a_server_without_starttls_is_refused_before_the_password_leaves() -> None:
     with smtp_server() as box:
         server = Server("127.0.0.1", box.port, Security.STARTTLS, USER, CANARY, timeout=10)
-        result = smtp.send(server, mail(Note()))
+        result = smtp.send(server, mail(notification()))
     assert result.outcome is Outcome.REJECTED and "STARTTLS" in result.detail
     assert box.messages == []
 
@@ -104,7 +105,7 @@ def test_a_server_without_starttls_is_refused_before_the_password_leaves() -> No
 def test_4xx_is_retried_and_5xx_is_a_failure(reply: str, outcome: Outcome) -> None:
     with smtp_server() as box:
         box.replies.append(reply)
-        result = smtp.send(Server("127.0.0.1", box.port, Security.NONE, timeout=10), mail(Note()))
+        result = smtp.send(Server("127.0.0.1", box.port, Security.NONE, timeout=10), mail(notification()))
     assert result.outcome is outcome
     assert result.detail == reply.replace(" ", " ", 1)
 
@@ -112,12 +113,12 @@ def test_4xx_is_retried_and_5xx_is_a_failure(reply: str, outcome: Outcome) -> No
 def test_no_server_is_a_transient_failure() -> None:
     with smtp_server() as box:
         port = box.port
-    result = smtp.send(Server("127.0.0.1", port, Security.NONE, timeout=5), mail(Note()))
+    result = smtp.send(Server("127.0.0.1", port, Security.NONE, timeout=5), mail(notification()))
     assert result.outcome is Outcome.TRANSIENT and "could not be reached" in result.detail
 
 
 def test_hostile_titles_cannot_add_headers_and_are_escaped_in_html() -> None:
-    note = Note(incident=incident(title="x\r\nBcc: victim@example.com\n<script>alert(1)</script>"))
+    note = notification(incident=incident(title="x\r\nBcc: victim@example.com\n<script>alert(1)</script>"))
     message = mail(note)
     assert "\n" not in message["Subject"] and message["Bcc"] is None
     page = message.get_body(("html",)).get_content()

@@ -13,7 +13,8 @@ import pytest
 from jsonschema import Draft6Validator
 
 from parapet.notify import teams
-from tests.notify.helpers import Note, incident
+from parapet.notify.base import Notification
+from tests.notify.helpers import incident, notification
 
 HUGE = "x" * 200_000
 
@@ -79,15 +80,19 @@ def assert_features_within(card: dict[str, Any], version: str) -> None:
 @pytest.mark.parametrize(
     "note",
     [
-        Note(),
-        Note(event="acknowledged", actor="alice", incident=incident(state="acknowledged", acknowledged_by="alice")),
-        Note(event="escalated", tier=2),
-        Note(event="resolved", actor="bob", incident=incident(state="resolved", resolved_by="bob", summary=None)),
-        Note(incident=incident(runbook_url=None, labels={}, service=None, slo=None)),
+        notification(),
+        notification(
+            event="acknowledged", actor="alice", incident=incident(state="acknowledged", acknowledged_by="alice")
+        ),
+        notification(event="escalated", tier=2),
+        notification(
+            event="resolved", actor="bob", incident=incident(state="resolved", resolved_by="bob", summary=None)
+        ),
+        notification(incident=incident(runbook_url=None, labels={}, service=None, slo=None)),
     ],
     ids=["opened", "acknowledged", "escalated", "resolved", "bare"],
 )
-def test_every_state_renders_a_valid_card_in_the_workflows_envelope(note: Note) -> None:
+def test_every_state_renders_a_valid_card_in_the_workflows_envelope(note: Notification) -> None:
     body = teams.payload(note)
     message = json.loads(body)
     assert message["type"] == "message"
@@ -103,7 +108,7 @@ def test_every_state_renders_a_valid_card_in_the_workflows_envelope(note: Note) 
 
 
 def test_the_card_says_what_happened_and_who_did_it() -> None:
-    note = Note(event="resolved", actor="bob", incident=incident(state="resolved", resolved_by="bob"))
+    note = notification(event="resolved", actor="bob", incident=incident(state="resolved", resolved_by="bob"))
     card = teams.card(note)
     text = json.dumps(card)
     assert "\\\\[RESOLVED\\\\] #12 Checkout availability" in text
@@ -115,11 +120,11 @@ def test_the_card_says_what_happened_and_who_did_it() -> None:
 
 
 def test_the_schema_check_bites() -> None:
-    card = teams.card(Note())
+    card = teams.card(notification())
     card["body"][0]["items"][0]["wrapp"] = True
     with pytest.raises(AssertionError):
         validate(card)
-    card = teams.card(Note())
+    card = teams.card(notification())
     card["body"][0]["items"].append({"type": "Table", "columns": [], "rows": []})  # a 1.5 element
     with pytest.raises(AssertionError):
         assert_features_within(card, "1.4")
@@ -133,7 +138,7 @@ def test_a_huge_incident_fits_in_28_kb_and_stays_valid() -> None:
         service="s" * 5000,
         alert_name="\x01" * 50_000,  # control characters: six bytes each once JSON-encoded
     )
-    for note in (Note(incident=huge), Note(incident=huge, actor="a" * 10_000, event="acknowledged")):
+    for note in (notification(incident=huge), notification(incident=huge, actor="a" * 10_000, event="acknowledged")):
         body = teams.payload(note)
         assert len(body) <= teams.MAX_PAYLOAD
         card = json.loads(body)["attachments"][0]["content"]
@@ -144,7 +149,7 @@ def test_a_huge_incident_fits_in_28_kb_and_stays_valid() -> None:
 
 def test_a_card_keeps_as_much_as_fits() -> None:
     """The budgets step down only as far as needed: a long summary alone keeps every fact and label."""
-    note = Note(incident=incident(summary="y" * 2500))
+    note = notification(incident=incident(summary="y" * 2500))
     card = json.loads(teams.payload(note))["attachments"][0]["content"]
     assert card["body"][1]["text"] == "y" * 2500
     assert any(b.get("text") == "Labels" for b in card["body"])
@@ -165,9 +170,9 @@ def test_incident_text_is_shown_as_written_not_as_markdown(raw: str, shown: str)
 
 
 def test_links_that_are_not_web_links_get_no_button() -> None:
-    note = Note(url="javascript:alert(1)", incident=incident(runbook_url="file:///etc/passwd"))
+    note = notification(url="javascript:alert(1)", incident=incident(runbook_url="file:///etc/passwd"))
     assert teams.card(note)["actions"] == []
-    long = Note(url="https://p.example.com/" + "a" * teams.MAX_LINK)
+    long = notification(url="https://p.example.com/" + "a" * teams.MAX_LINK)
     assert teams.card(long)["actions"][0]["title"] == "Runbook"
 
 
@@ -190,5 +195,5 @@ def test_retired_connector_urls_are_recognised(url: str, retired: bool) -> None:
 
 
 def test_rendering_is_deterministic() -> None:
-    note = Note(incident=replace(incident(), labels={"b": "2", "a": "1"}))
+    note = notification(incident=replace(incident(), labels={"b": "2", "a": "1"}))
     assert teams.payload(note) == teams.payload(note)

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from parapet.notify import webhook
+from parapet.notify.base import Notification
 from parapet.notify.transport import post
 from tests.conftest import ROOT
-from tests.notify.helpers import Note, incident, receiver
+from tests.notify.helpers import incident, notification, receiver
 
 SECRET = "whsec-test-1"
 NEXT_SECRET = "whsec-test-2"
@@ -31,7 +32,7 @@ def documented_verifier() -> Callable[..., bool]:
     return verifier
 
 
-def deliver(secrets: list[str], note: Note, *, timestamp: int | None = None) -> tuple[dict[str, str], bytes]:
+def deliver(secrets: list[str], note: Notification, *, timestamp: int | None = None) -> tuple[dict[str, str], bytes]:
     key = webhook.dedup_key(note.target, note.incident.id, note.event, 1)
     body = webhook.encode(webhook.document(note, key))
     headers = webhook.headers(secrets, body, key=key, event=note.event, timestamp=timestamp or int(time.time()))
@@ -43,7 +44,7 @@ def deliver(secrets: list[str], note: Note, *, timestamp: int | None = None) -> 
 
 def test_a_real_receiver_verifies_the_signature_with_the_documented_snippet() -> None:
     verify_parapet = documented_verifier()
-    headers, body = deliver([SECRET], Note(event="acknowledged", actor="alice"))
+    headers, body = deliver([SECRET], notification(event="acknowledged", actor="alice"))
     signature = headers[webhook.SIGNATURE_HEADER]
     assert re.fullmatch(r"t=\d+,v1=[0-9a-f]{64}", signature)
     assert verify_parapet(SECRET, signature, body)
@@ -70,14 +71,14 @@ def test_the_signature_is_hmac_sha256_over_timestamp_dot_body() -> None:
 
 def test_while_rotating_both_secrets_sign_and_either_verifies() -> None:
     verify_parapet = documented_verifier()
-    headers, body = deliver([SECRET, NEXT_SECRET], Note())
+    headers, body = deliver([SECRET, NEXT_SECRET], notification())
     signature = headers[webhook.SIGNATURE_HEADER]
     assert signature.count("v1=") == 2
     assert verify_parapet(SECRET, signature, body) and verify_parapet(NEXT_SECRET, signature, body)
 
 
 def test_the_body_and_headers_carry_the_event_the_incident_and_the_dedup_key() -> None:
-    note = Note(event="resolved", actor="bob", incident=incident(state="resolved", resolved_by="bob"))
+    note = notification(event="resolved", actor="bob", incident=incident(state="resolved", resolved_by="bob"))
     headers, body = deliver([SECRET], note)
     document = json.loads(body)
     assert headers[webhook.DEDUP_HEADER] == document["dedup_key"] == "ops:12:resolved:1"

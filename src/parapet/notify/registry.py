@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 MODULES: Final[Mapping[str, str]] = {
     # "slack": "parapet.notify.slack" lands with its module
+    "teams": "parapet.notify.teams",
+    "webhook": "parapet.notify.webhook",
+    "email": "parapet.notify.smtp",
 }
 
 

@@ -32,8 +32,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Final
 
-from parapet.notify.text import Message, clip, event_line, facts, headline
-from parapet.notify.transport import Outcome, Verdict
+from parapet.notify.base import BaseNotifier, Delivery, Notification, register
+from parapet.notify.secrets import SecretReader
+from parapet.notify.text import clip, event_line, facts, headline
+from parapet.notify.transport import Outcome, Verdict, conclude
+from parapet.spec.model import NotifierSettings
 
 DEFAULT_TIMEOUT: Final = 20.0
 MAX_SUBJECT: Final = 200
@@ -88,13 +91,13 @@ def message_id(target: str, incident_id: int, event: str, seq: object, domain: s
     return f"<parapet.{_atom(target, incident_id, event, seq)}@{domain}>"
 
 
-def subject(message: Message) -> str:
+def subject(message: Notification) -> str:
     incident = message.incident
     return clip(_SPACE.sub(" ", f"[Parapet] #{incident.id} {incident.title}").strip(), MAX_SUBJECT)
 
 
 def compose(
-    message: Message, *, sender: str, recipients: tuple[str, ...], seq: object, now: datetime | None = None
+    message: Notification, *, sender: str, recipients: tuple[str, ...], seq: object, now: datetime | None = None
 ) -> EmailMessage:
     """The email of one notification: headers for threading and sorting, a text part and an HTML part."""
     incident = message.incident
@@ -118,13 +121,13 @@ def compose(
     return mail
 
 
-def _lines(message: Message) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+def _lines(message: Notification) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     incident = message.incident
     labels = sorted((str(k), str(v)) for k, v in incident.labels.items())[:MAX_LABELS]
     return facts(incident), labels
 
 
-def text_body(message: Message) -> str:
+def text_body(message: Notification) -> str:
     incident = message.incident
     pairs, labels = _lines(message)
     out = [event_line(message), "", headline(incident), ""]
@@ -139,7 +142,7 @@ def text_body(message: Message) -> str:
     return "\n".join(out) + "\n"
 
 
-def html_body(message: Message) -> str:
+def html_body(message: Notification) -> str:
     incident = message.incident
     pairs, labels = _lines(message)
     e = html.escape
@@ -205,3 +208,46 @@ def send(server: Server, mail: EmailMessage) -> Verdict:
 def _reply(code: int, error: bytes | str) -> str:
     text = error.decode("utf-8", "replace") if isinstance(error, bytes) else str(error)
     return f"{code} {clip(_SPACE.sub(' ', text).strip(), 200)}"
+
+
+@register
+class Email(BaseNotifier):
+    """``kind: email``: one message per state change to ``to``, through ``host`` (the password from
+    ``password_env``/``password_file``)."""
+
+    kind = "email"
+
+    def __init__(self, settings: NotifierSettings, server: Server) -> None:
+        super().__init__(settings)
+        self.server = server
+        self.sender = str(settings.option("sender"))
+        self.recipients = tuple(str(r) for r in settings.option("to", ()))
+
+    def __repr__(self) -> str:
+        return f"Email({self.target!r})"
+
+    @classmethod
+    def from_settings(cls, settings: NotifierSettings, secrets: SecretReader) -> Email:
+        security = Security(settings.option("security", Security.STARTTLS.value))
+        server = Server(
+            host=str(settings.option("host")),
+            port=int(settings.option("port") or DEFAULT_PORTS[security]),
+            security=security,
+            username=settings.option("username"),
+            password=secrets.read("password") if secrets.has("password") else None,
+            ca_file=_relative(settings, settings.option("ca_file")),
+        )
+        return cls(settings, server)
+
+    def deliver(self, message: Notification) -> Delivery:
+        seq = message.key.rpartition(":")[2] if message.key else message.event
+        mail = compose(message, sender=self.sender, recipients=self.recipients, seq=seq)
+        delivery = conclude(send(self.server, mail), delivered="sent", where="the SMTP server")
+        return Delivery(delivery.outcome, external_id=str(mail["Message-ID"]), detail=delivery.detail)
+
+
+def _relative(settings: NotifierSettings, path: str | None) -> Path | None:
+    """A path of the spec, relative to the spec's folder."""
+    if path is None:
+        return None
+    return settings.base / path if settings.base is not None else Path(path)

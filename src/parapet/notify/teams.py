@@ -26,7 +26,11 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from parapet.notify.text import Message, clip, event_line, facts, headline
+from parapet.notify import transport
+from parapet.notify.base import BaseNotifier, Delivery, Notification, NotifierError, register
+from parapet.notify.secrets import SecretReader
+from parapet.notify.text import clip, event_line, facts, headline
+from parapet.spec.model import NotifierSettings
 
 CARD_VERSION: Final = "1.4"
 CARD_SCHEMA: Final = "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -34,6 +38,11 @@ CARD_CONTENT_TYPE: Final = "application/vnd.microsoft.card.adaptive"
 # Teams answers an error above 28 KB; the encoded request body stays under this many bytes.
 MAX_PAYLOAD: Final = 28_000
 MAX_LINK: Final = 2048  # a longer URL is not put on a button
+TIMEOUT: Final = 10.0  # seconds for Teams to answer a post
+RETIRED_HINT: Final = (
+    "Office 365 connectors no longer post: in the Teams channel, add the Workflows template 'Post to a channel "
+    "when a webhook request is received' and put its URL where this one was"
+)
 
 # Container style and text colour per incident state (Adaptive Cards 1.2 names).
 STYLES: Final = {"open": "attention", "acknowledged": "warning", "resolved": "good"}
@@ -69,7 +78,7 @@ def escape(text: str) -> str:
     return _ORDERED.sub(r"\1\\.", _BULLET.sub(r"\1\\\2", text))
 
 
-def card(message: Message, budget: Budget = BUDGETS[0]) -> dict[str, Any]:
+def card(message: Notification, budget: Budget = BUDGETS[0]) -> dict[str, Any]:
     """The Adaptive Card of one state change of the incident."""
     incident = message.incident
     state = incident.state
@@ -114,7 +123,7 @@ def _fact(name: str, value: str) -> dict[str, str]:
     return {"title": escape(name), "value": escape(value)}
 
 
-def _actions(message: Message) -> list[dict[str, Any]]:
+def _actions(message: Notification) -> list[dict[str, Any]]:
     actions = []
     if _linkable(message.url):
         actions.append({"type": "Action.OpenUrl", "title": "Open in Parapet", "url": message.url})
@@ -140,7 +149,7 @@ def encode(document: dict[str, Any]) -> bytes:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def payload(message: Message) -> bytes:
+def payload(message: Notification) -> bytes:
     """The request body: the fullest card whose encoded envelope fits in MAX_PAYLOAD bytes."""
     for budget in (*BUDGETS, MINIMAL):
         body = encode(envelope(card(message, budget)))
@@ -163,3 +172,34 @@ def retired_connector(url: str) -> bool:
     return (host == "webhook.office.com" or host.endswith(".webhook.office.com")) and path.startswith(
         ("/webhookb2/", "/webhook/")
     )
+
+
+@register
+class Teams(BaseNotifier):
+    """``kind: teams``: posts one card per state change to the Workflows URL read from ``url_env``/``url_file``."""
+
+    kind = "teams"
+
+    def __init__(self, settings: NotifierSettings, url: str) -> None:
+        super().__init__(settings)
+        self._url = url
+
+    def __repr__(self) -> str:
+        return f"Teams({self.target!r})"
+
+    @classmethod
+    def from_settings(cls, settings: NotifierSettings, secrets: SecretReader) -> Teams:
+        return cls(settings, secrets.read("url"))
+
+    def deliver(self, message: Notification) -> Delivery:
+        if retired_connector(self._url):
+            raise NotifierError(
+                f"the Teams URL of notifier {self.target} is a retired Office 365 connector", hint=RETIRED_HINT
+            )
+        body = payload(message)
+        headers = {"Content-Type": "application/json"}
+        try:
+            answer = transport.post(self._url, body, headers=headers, timeout=TIMEOUT)
+        except transport.Unreachable as exc:
+            raise transport.unreachable(exc, where="Teams") from None
+        return transport.conclude(transport.verdict(answer), delivered="posted", where="Teams")

@@ -12,9 +12,12 @@ email's HTML part, JSON for the webhook). Times are UTC, written the same way ev
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final
 
-from parapet.evidence.store import Incident
+from parapet.notify.base import Notification
+
+if TYPE_CHECKING:
+    from parapet.evidence.store import Incident
 
 ELLIPSIS: Final = "…"
 EVENT_WORDS: Final = {
@@ -25,23 +28,6 @@ EVENT_WORDS: Final = {
     "reopened": "Reopened",
     "escalated": "Escalated",
 }
-
-
-class Message(Protocol):
-    """What a notifier renders: the incident as read at delivery time and the event that caused the message."""
-
-    @property
-    def incident(self) -> Incident: ...
-    @property
-    def event(self) -> str: ...
-    @property
-    def target(self) -> str: ...
-    @property
-    def tier(self) -> int | None: ...
-    @property
-    def url(self) -> str: ...
-    @property
-    def actor(self) -> str | None: ...
 
 
 def clip(text: str, limit: int) -> str:
@@ -64,7 +50,7 @@ def headline(incident: Incident) -> str:
     return f"[{incident.state.upper()}] #{incident.id} {incident.title}"
 
 
-def event_line(message: Message) -> str:
+def event_line(message: Notification) -> str:
     """What happened, and who did it: the line under the headline."""
     word = EVENT_WORDS.get(message.event, message.event.replace("_", " ").capitalize())
     if message.event == "escalated" and message.tier is not None:

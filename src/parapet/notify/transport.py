@@ -6,6 +6,7 @@
                                                                  try again, after Retry-After when given) ·
                                                                  rejected (any other status: the same request
                                                                  will fail again)
+    conclude(verdict, ...) -> Delivery                           or the NotifierError of a failed delivery
 
 The standard library's client is enough (one request per notification, no session to keep) and adds no
 dependency to the runtime. Errors carry no URL: a Teams Workflows URL is a secret (its ``sig=`` parameter
@@ -27,6 +28,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Final
+
+from parapet.notify.base import Delivery, NotifierError
 
 # What a notifier keeps of an answer: enough for a diagnostic, never a whole page of HTML.
 MAX_ANSWER: Final = 2048
@@ -143,3 +146,21 @@ def retry_after(headers: Mapping[str, str], *, now: datetime | None = None) -> t
         when = when.replace(tzinfo=UTC)
     wait = when - (now or datetime.now(UTC))
     return min(max(wait, timedelta(0)), MAX_RETRY_AFTER)
+
+
+def conclude(result: Verdict, *, delivered: str, where: str) -> Delivery:
+    """The Delivery of a delivered verdict; otherwise the NotifierError the engine retries with backoff (counted
+    as a failed attempt, dead-lettered after the last) and the timeline records. ``where`` names the other side
+    ("Teams", "the webhook"), never its URL."""
+    if result.outcome is Outcome.DELIVERED:
+        return Delivery(delivered, detail=result.detail)
+    if result.outcome is Outcome.TRANSIENT:
+        raise NotifierError(f"{where} answered {result.detail}; the delivery will be retried")
+    raise NotifierError(f"{where} refused the notification: {result.detail}", hint=REFUSED_HINT)
+
+
+def unreachable(exc: Unreachable, *, where: str) -> NotifierError:
+    return NotifierError(f"{where} could not be reached: {exc}; the delivery will be retried")
+
+
+REFUSED_HINT: Final = "check the target's URL and secret; the same request would be refused again"

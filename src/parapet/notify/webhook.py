@@ -25,13 +25,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
-from parapet.evidence.store import Incident
-from parapet.notify.text import Message
+from parapet.notify import secrets as secret_store
+from parapet.notify import transport
+from parapet.notify.base import BaseNotifier, Delivery, Notification, NotifierError, register
+from parapet.notify.secrets import SecretReader
+from parapet.spec.model import NotifierSettings
+
+if TYPE_CHECKING:
+    from parapet.evidence.store import Incident
 
 SIGNATURE_HEADER: Final = "Parapet-Signature"
 DEDUP_HEADER: Final = "Parapet-Dedup-Key"
@@ -42,6 +49,7 @@ MAX_DEDUP_KEY: Final = 255
 KEY_SAFE: Final = ":@!$&'()*+,;=-._~/"  # printable ASCII kept as it is in a dedup key
 TOLERANCE: Final = 300  # seconds a receiver accepts between the signature's timestamp and its own clock
 MAX_SECRETS: Final = 2  # the current secret and, while rotating, the next
+TIMEOUT: Final = 10.0  # seconds for the receiver to answer
 
 
 def dedup_key(*parts: object) -> str:
@@ -79,7 +87,7 @@ def verify(secret: str, header: str, body: bytes, *, now: float, tolerance: int 
     )
 
 
-def document(message: Message, key: str) -> dict[str, Any]:
+def document(message: Notification, key: str) -> dict[str, Any]:
     """The JSON body: the event, who caused it, the dedup key and the incident as read at delivery time."""
     return {
         "dedup_key": key,
@@ -139,3 +147,47 @@ def headers(secrets: Sequence[str], body: bytes, *, key: str, event: str, timest
         DEDUP_HEADER: key,
         EVENT_HEADER: event,
     }
+
+
+def signing_secrets(raw: str, *, target: str) -> tuple[str, ...]:
+    """The secrets of a secret's value: one per line, at most two (the current one, then the next)."""
+    lines = tuple(line.strip() for line in raw.splitlines() if line.strip())
+    if len(lines) > MAX_SECRETS:
+        raise NotifierError(
+            f"the signing secret of notifier {target} has {len(lines)} lines; at most {MAX_SECRETS} are used",
+            hint="keep the current secret and, while rotating, the next one",
+        )
+    for line in lines:
+        secret_store.remember(line)  # each line is masked on its own, not only the whole value
+    return lines
+
+
+@register
+class SignedWebhook(BaseNotifier):
+    """``kind: webhook``: POSTs each state change, signed, to ``url`` (or the URL read from ``url_env``/``url_file``,
+    when it holds a token of its own)."""
+
+    kind = "webhook"
+
+    def __init__(self, settings: NotifierSettings, url: str, secrets: tuple[str, ...]) -> None:
+        super().__init__(settings)
+        self._url = url
+        self._secrets = secrets
+
+    def __repr__(self) -> str:
+        return f"SignedWebhook({self.target!r})"
+
+    @classmethod
+    def from_settings(cls, settings: NotifierSettings, secrets: SecretReader) -> SignedWebhook:
+        url = secrets.read("url") if secrets.has("url") else str(settings.option("url"))
+        return cls(settings, url, signing_secrets(secrets.read("secret"), target=settings.name))
+
+    def deliver(self, message: Notification) -> Delivery:
+        key = dedup_key(message.key) if message.key else dedup_key(self.target, message.incident.id, message.event)
+        body = encode(document(message, key))
+        sent = headers(self._secrets, body, key=key, event=message.event, timestamp=int(time.time()))
+        try:
+            answer = transport.post(self._url, body, headers=sent, timeout=TIMEOUT)
+        except transport.Unreachable as exc:
+            raise transport.unreachable(exc, where="the webhook") from None
+        return transport.conclude(transport.verdict(answer), delivered="posted", where="the webhook")

@@ -109,21 +109,42 @@ class WebhookNotifier(NotifierBase):
 
 
 class EmailNotifier(NotifierBase):
-    """Email through SMTP; the password is the secret."""
+    """Email through SMTP; the password is the secret, and it only travels over TLS."""
 
     SECRETS: ClassVar[tuple[str, ...]] = ("password",)
     REQUIRED: ClassVar[tuple[str, ...]] = ()
 
     kind: Literal["email"]
     host: str = Field(min_length=1, max_length=255)
-    port: int | None = Field(None, ge=1, le=65535, description="default: 587 starttls, 465 ssl, 25 none")
-    security: Literal["starttls", "ssl", "none"] = "starttls"
+    port: int | None = Field(None, ge=1, le=65535, description="default: 587 (starttls), 465 (ssl), 25 (none)")
+    security: Literal["starttls", "ssl", "none"] = Field("starttls", description="how the connection is encrypted")
     sender: str = Field(min_length=3, max_length=320, alias="from")
     to: list[Annotated[str, Field(min_length=3, max_length=320)]] = Field(min_length=1)
-    username: str | None = None
+    username: str | None = Field(None, min_length=1, max_length=320)
     password_env: EnvName | None = None
     password_file: FilePath | None = None
     ca_file: FilePath | None = Field(None, description="a private CA's certificates, relative to the spec")
+
+    def problems(self) -> list[tuple[str, str, str]]:
+        has_password = self.password_env is not None or self.password_file is not None
+        if has_password and self.username is None:
+            return [("username", "a password needs the username it belongs to", "set username")]
+        if self.username is not None and not has_password:
+            return [("username", "a username needs its password", "set password_env or password_file")]
+        if has_password and self.security == "none":
+            return [
+                (
+                    "security",
+                    "a password is only sent over TLS",
+                    "use security: starttls (port 587) or ssl (port 465); none is for a local relay without login",
+                )
+            ]
+        bad = [a for a in (self.sender, *self.to) if "@" not in a or any(c in a for c in "\r\n")]
+        if bad:
+            return [
+                ("to" if bad[0] != self.sender else "from", f"{bad[0]!r} is not an email address", "write name@domain")
+            ]
+        return []
 
 
 def _kind(value: Any) -> str | None:

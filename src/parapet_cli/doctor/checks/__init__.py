@@ -16,6 +16,7 @@ MODULES = (
     "par202_generated_fresh",
     "par203_runbooks",
     "par204_alertmanager_receiver",
+    "par207_teams_connector",
     "par301_store",
     "par302_promtool",
     "par303_worker_heartbeat",
