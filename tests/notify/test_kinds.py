@@ -107,17 +107,16 @@ def test_the_webhook_signs_with_the_secret_file_and_sends_the_job_key_as_dedup_k
 
 
 def test_email_goes_over_starttls_with_the_password_from_a_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="parapet")
-    tls = certificate(tmp_path)
-    monkeypatch.setenv("SSL_CERT_FILE", str(tls[0]))  # the server's self-signed certificate, as a private CA
+    tls = certificate(tmp_path)  # tmp_path/cert.pem: the server's self-signed certificate, as a private CA
     (tmp_path / "smtp-password").write_text(PASSWORD, encoding="utf-8")
     with smtp_server(tls=tls, password=PASSWORD) as box:
         notifiers = (
             f"  ops-mail:\n    kind: email\n    host: 127.0.0.1\n    port: {box.port}\n"
             f"    from: Parapet <parapet@example.com>\n    to: [oncall@example.com]\n"
-            f"    username: {USER}\n    password_file: smtp-password\n"
+            f"    username: {USER}\n    password_file: smtp-password\n    ca_file: cert.pem\n"
         )
         (mail,) = build(tmp_path, notifiers, {})
         resolved = incident(state="resolved", resolved_by="bob")
@@ -131,6 +130,16 @@ def test_email_goes_over_starttls_with_the_password_from_a_file(
     assert received["References"] == "<parapet.ops-mail.12@example.com>"
     assert box.logins == [USER]
     no_secret(repr(mail), caplog.text)
+
+
+def test_the_webhook_url_may_be_written_in_the_spec(tmp_path: Path) -> None:
+    with receiver() as r:
+        notifiers = f"  h:\n    kind: webhook\n    url: {r.url}/in\n    secret_env: HOOK_SECRET\n"
+        (hook,) = build(tmp_path, notifiers, {"HOOK_SECRET": SECRET})
+        assert hook.deliver(notification(target="h")).outcome == "posted"
+    (got,) = r.requests
+    assert got.path == "/in" and verify(SECRET, got.headers[SIGNATURE_HEADER], got.body, now=time.time())
+    assert got.headers[DEDUP_HEADER] == "h:12:opened"  # no job key: target, incident and event
 
 
 def test_email_refused_by_the_server_is_a_failure(tmp_path: Path) -> None:
