@@ -36,6 +36,8 @@ from parapet.spec.model import (
     AlertmanagerSettings,
     AlertTier,
     ArgRef,
+    AuditSettings,
+    AuditSinkSettings,
     CardinalitySettings,
     CorrelationRule,
     Database,
@@ -112,6 +114,7 @@ def build_v1(doc: SourceDocument, spec: v1.SpecV1) -> Spec:
         ui=_ui(doc, spec.ui),
         escalation=build_escalation(doc, spec.escalation, _notifier_names(spec)),
         notifiers=_notifiers(doc, spec.notifiers),
+        audit=_audit(doc, spec.audit),
     )
 
 
@@ -225,6 +228,66 @@ def _ui(doc: SourceDocument, ui: v1.UI | None) -> UISettings:
         proxy_default_role=proxies.default_role if proxies else "viewer",
         trace_url=ui.trace_url,
     )
+
+
+_AUDIT_NEEDS: dict[str, tuple[str, str]] = {
+    "jsonl": ("path", "write the file to append to, e.g. path: var/audit.jsonl"),
+    "syslog": ("address", "write address: udp://127.0.0.1:514, tcp://host:601 or unix:///dev/log"),
+    "http": ("url", "write url:, or url_env:/url_file: when the URL carries a secret"),
+}
+_AUDIT_FIELDS: dict[str, frozenset[str]] = {
+    "jsonl": frozenset({"path"}),
+    "syslog": frozenset({"address", "facility"}),
+    "http": frozenset({"url", "url_env", "url_file", "token_env", "token_file", "headers"}),
+}
+
+
+def _audit(doc: SourceDocument, audit: v1.Audit | None) -> AuditSettings:
+    """``audit:``; each sink has what its kind needs and nothing another kind reads; names are unique;
+    files resolve against the spec's folder."""
+    if audit is None:
+        return AuditSettings()
+    seen: set[str] = set()
+    sinks = []
+    for i, sink in enumerate(audit.sinks):
+        where: PathKey = ("audit", "sinks", i)
+        if sink.name in seen:
+            raise doc.error((*where, "name"), f"audit sink {sink.name!r} is declared twice", "give each sink a name")
+        seen.add(sink.name)
+        needed, hint = _AUDIT_NEEDS[sink.kind]
+        given = {k for k in sink.model_fields_set if k not in ("name", "kind")}
+        if sink.kind == "http":
+            sources = [k for k in ("url", "url_env", "url_file") if k in given]
+            if len(sources) != 1:
+                raise doc.error(where, "an http audit sink needs exactly one of url, url_env, url_file", hint)
+            if "token_env" in given and "token_file" in given:
+                raise doc.error((*where, "token_file"), "give token_env or token_file, not both", "keep one")
+        elif needed not in given:
+            raise doc.error(where, f"a {sink.kind} audit sink needs {needed}", hint)
+        stray = sorted(given - _AUDIT_FIELDS[sink.kind])
+        if stray:
+            raise doc.error(
+                (*where, stray[0]),
+                f"{stray[0]} does not apply to a {sink.kind} audit sink",
+                f"{sink.kind} sinks read {', '.join(sorted(_AUDIT_FIELDS[sink.kind]))}",
+            )
+        base = doc.path.parent if doc.path else Path()
+        sinks.append(
+            AuditSinkSettings(
+                name=sink.name,
+                kind=sink.kind,
+                path=base / sink.path if sink.path else None,
+                address=sink.address,
+                facility=sink.facility,
+                url=sink.url,
+                url_env=sink.url_env,
+                url_file=base / sink.url_file if sink.url_file else None,
+                token_env=sink.token_env,
+                token_file=base / sink.token_file if sink.token_file else None,
+                headers=tuple(sorted(sink.headers.items())),
+            )
+        )
+    return AuditSettings(mode=audit.mode, sinks=tuple(sinks))
 
 
 def _database(doc: SourceDocument, database: v1.Database | None) -> Database | None:

@@ -307,6 +307,32 @@ class NotifierSettings:
 
 
 @dataclass(frozen=True)
+class AuditSinkSettings:
+    """One ``audit.sinks`` entry; secrets stay references (read when the sink is built, never kept here)."""
+
+    name: str
+    kind: str  # jsonl, syslog or http
+    path: Path | None = None
+    address: str | None = None
+    facility: str = "local0"
+    url: str | None = None
+    url_env: str | None = None
+    url_file: Path | None = None
+    token_env: str | None = None
+    token_file: Path | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """``audit:``: the sinks and the mode (``dual_write``, or ``sink_only``: tool-audit details live in the
+    sinks alone once delivered)."""
+
+    mode: str = "dual_write"
+    sinks: tuple[AuditSinkSettings, ...] = ()
+
+
+@dataclass(frozen=True)
 class Spec:
     service: str
     slos: tuple[SLO, ...]
@@ -325,6 +351,7 @@ class Spec:
     ui: UISettings = UISettings()
     escalation: EscalationSettings = EscalationSettings()
     notifiers: tuple[NotifierSettings, ...] = ()
+    audit: AuditSettings = AuditSettings()
 
     def notifier(self, name: str) -> NotifierSettings | None:
         """The ``notifiers:`` target called ``name``, or None."""

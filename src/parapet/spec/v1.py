@@ -355,6 +355,48 @@ class Escalation(_Model):
     overdue_after: Duration = Field("30s", description="the UI flags a step this late as overdue")
 
 
+class AuditSink(_Model):
+    """Where audit events are mirrored (``audit.sinks``): a JSON Lines file, syslog, or an HTTP endpoint."""
+
+    name: Name
+    kind: Literal["jsonl", "syslog", "http"]
+    path: str | None = Field(None, min_length=1, description="jsonl: the file, relative to the spec")
+    address: str | None = Field(
+        None,
+        pattern=r"^(udp|tcp)://[^/]+:[0-9]+$|^unix:///.+$",
+        description="syslog: udp://host:514, tcp://host:601 or unix:///dev/log",
+    )
+    facility: Literal[
+        "user",
+        "daemon",
+        "auth",
+        "authpriv",
+        "local0",
+        "local1",
+        "local2",
+        "local3",
+        "local4",
+        "local5",
+        "local6",
+        "local7",
+    ] = "local0"
+    url: str | None = Field(None, pattern=r"^https?://[^?@]*$", description="http: an URL with no secret in it")
+    url_env: str | None = Field(None, min_length=1, description="http: the environment variable holding the URL")
+    url_file: str | None = Field(None, min_length=1, description="http: a file holding the URL")
+    token_env: str | None = Field(None, min_length=1, description="http: bearer token from this variable")
+    token_file: str | None = Field(None, min_length=1, description="http: bearer token from this file")
+    headers: dict[str, LabelValue] = {}
+
+
+class Audit(_Model):
+    """Mirror every operator and system action to sinks (``audit:``)."""
+
+    mode: Literal["dual_write", "sink_only"] = Field(
+        "dual_write", description="sink_only keeps tool-audit details only in the sinks"
+    )
+    sinks: list[AuditSink] = Field(min_length=1)
+
+
 class SpecV1(_Model):
     version: Literal["parapet/v1"]
     service: Name
@@ -367,6 +409,7 @@ class SpecV1(_Model):
     doctor: Doctor = Doctor()
     alertmanager: Alertmanager | None = None
     ui: UI | None = None
+    audit: Audit | None = None
     retention: Retention = Retention()
     database: Database | None = None
     escalation: Escalation | None = None
