@@ -16,12 +16,10 @@ from parapet.alerts.worker import (
     SYSTEM_STALENESS,
     Worker,
     WorkerConfig,
-    claim,
-    finish,
     last_heartbeat,
     mark_stale,
 )
-from parapet.evidence.schema import workers
+from parapet.evidence.schema import jobs, workers
 from parapet.evidence.store import Store
 from parapet.spec.model import AlertmanagerSettings
 from tests.alerts.conftest import T0, Clock, alert, payload
@@ -48,27 +46,30 @@ def test_unseen_for_three_repeat_intervals_is_stale_never_resolved(store: Store,
 
 
 def test_a_loop_runs_once_per_interval_across_workers(store: Store, clock: Clock) -> None:
-    wins = []
+    """Four processes' workers tick at once: the staleness slot runs once; the next slot once more; a worker that
+    died mid-run (its job's lease expired) is taken over, and its late completion is refused."""
+    config = AlertmanagerSettings(repeat_interval=FOUR_H)
+    runners = [Worker(store, WorkerConfig(alertmanager=config, worker_id=f"w{n}")) for n in range(4)]
+    results: list[dict[str, object]] = []
     barrier = threading.Barrier(4)
 
-    def contend(n: int) -> None:
+    def contend(runner: Worker) -> None:
         barrier.wait()
-        if claim(store, STALENESS, f"w{n}", timedelta(seconds=60)):
-            wins.append(n)
+        results.append(runner.tick())
 
-    threads = [threading.Thread(target=contend, args=(n,)) for n in range(4)]
+    threads = [threading.Thread(target=contend, args=(r,)) for r in runners]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len(wins) == 1
-    finish(store, STALENESS, f"w{wins[0]}", timedelta(seconds=60), {"stale": 0})
-    assert not claim(store, STALENESS, "w9", timedelta(seconds=60))  # not due yet
-    clock.advance(seconds=61)
-    assert claim(store, STALENESS, "w9", timedelta(seconds=60))
-    assert not claim(store, STALENESS, "w8", timedelta(seconds=60))  # leased
-    clock.advance(seconds=61)  # the holder died: its lease expired
-    assert claim(store, STALENESS, "w8", timedelta(seconds=60))
+    assert sorted(map(len, results)) == [0, 0, 0, 1]
+    assert [r.tick() for r in runners] == [{}, {}, {}, {}]  # not due again within the slot
+    clock.advance(seconds=60)
+    assert [r.tick() for r in runners] == [{STALENESS: {"stale": 0, "incidents": []}}, {}, {}, {}]
+    with store.engine.connect() as conn:
+        keys = conn.execute(select(jobs.c.key, jobs.c.state).where(jobs.c.kind == STALENESS)).all()
+    slot = int(T0.timestamp())
+    assert sorted(keys) == [(f"{STALENESS}@{slot}", "done"), (f"{STALENESS}@{slot + 60}", "done")]
 
 
 def test_worker_tick_beats_and_runs_what_is_due(store: Store, clock: Clock) -> None:

@@ -35,6 +35,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from parapet.alerts.correlation import Correlator
 from parapet.alerts.payload import AlertIn, Delivery
+from parapet.evidence.hooks import write_entries
 from parapet.evidence.schema import (
     INSTANCE_FIRING,
     INSTANCE_RESOLVED,
@@ -44,7 +45,6 @@ from parapet.evidence.schema import (
     alert_instances,
     incident_links,
     incidents,
-    timeline_entries,
     webhook_deliveries,
 )
 from parapet.evidence.store import EvidenceError, Store, severity_rank
@@ -188,7 +188,6 @@ _RESOLVE_INCIDENTS = (
     .returning(incidents.c.id)
 )
 _INSERT_INSTANCES = insert(alert_instances)
-_INSERT_ENTRIES = insert(timeline_entries)
 _INSERT_DELIVERY = insert(webhook_deliveries).returning(webhook_deliveries.c.id)
 _OPEN = insert(incidents).returning(incidents.c.id)
 
@@ -256,8 +255,7 @@ def _ingest_once(store: Store, delivery: Delivery, correlator: Correlator) -> In
                 touch.changed = True
         _apply_touches(conn, touches, entries, delivery, now)
         result.resolved_incidents = resolve_finished(conn, [i for i, t in touches.items() if t.resolved], entries, now)
-        if entries:
-            conn.execute(_INSERT_ENTRIES, entries)
+        write_entries(conn, entries)  # and the change hooks' subscribers, in this transaction
         result.delivery_id = int(
             conn.execute(
                 _INSERT_DELIVERY,

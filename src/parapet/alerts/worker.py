@@ -1,60 +1,66 @@
-"""The background loops of the intake, and the heartbeat that shows they run.
+"""The background loops of the intake, as periodic jobs of the work engine (``parapet.work``).
 
-    reconcile   with ``alertmanager.url`` in the spec: read Alertmanager's ``/api/v2/alerts`` (silenced and
-                inhibited alerts included) and resolve, as ``system:reconciler``, the firing instances it no
-                longer has (silenced alerts never send "resolved": Alertmanager #226); an incident all of
-                whose instances are resolved resolves too. A failed read resolves nothing.
-    staleness   without it: mark firing instances not repeated for 3 x ``repeat_interval`` stale (timeline
-                "instance_stale"); never resolve them. A later repeat clears the mark.
-    heartbeat   every process running the loops upserts its row in ``parapet_workers``; ``parapet doctor``
+    reconcile   with ``alertmanager.url`` in the spec, every 30 s: read Alertmanager's ``/api/v2/alerts``
+                (silenced and inhibited alerts included) and resolve, as ``system:reconciler``, the firing instances
+                it no longer has (silenced alerts never send "resolved": Alertmanager #226); an incident all of whose
+                instances are resolved resolves too. A failed read resolves nothing.
+    staleness   without it, every 60 s: mark firing instances not repeated for 3 x ``repeat_interval`` stale
+                (timeline "instance_stale"); never resolve them. A later repeat clears the mark.
+    heartbeat   every process running the work engine upserts its row in ``parapet_workers``; ``parapet doctor``
                 warns when none is recent.
 
-No state lives in memory: each loop's next due time and lease are a row of ``parapet_loops``, claimed with
-a conditional UPDATE, so any number of processes (``parapet worker``, ``parapet serve``, a host's lifespan
-hook) can run them and each run happens once per interval across all of them.
+No state lives in memory: each run is the job of one slot (``reconcile@<epoch>``), claimed by one process, and
+its writes commit in the transaction that completes the job, so each slot runs once across any number of
+processes (``parapet worker``, ``parapet serve``, a host's lifespan hook). ``parapet_loops``, where the loops
+kept their due times before the work engine, stays in the schema for compatibility and is no longer written.
+
+``Worker`` and ``running_in_background`` are the intake's face of the engine: a ``parapet.work.Worker`` that runs
+every registered job kind, these loops included, with ``WorkerConfig``'s knobs in ``ctx.options``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import socket
 import threading
 import urllib.error
 import urllib.request
-import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from parapet import work
 from parapet.alerts.intake import entry, resolve_finished
 from parapet.alerts.payload import PayloadError, parse_time
+from parapet.evidence.hooks import write_entries
 from parapet.evidence.schema import (
     INSTANCE_FIRING,
     INSTANCE_RESOLVED,
     alert_instances,
     incidents,
-    loops,
-    timeline_entries,
     workers,
 )
 from parapet.evidence.store import Store
 from parapet.spec.model import AlertmanagerSettings, Spec
+from parapet.work.worker import default_worker_id
 
 SYSTEM_RECONCILER: Final = "system:reconciler"
 SYSTEM_STALENESS: Final = "system:parapet:staleness"
 RECONCILE: Final = "reconcile"
 STALENESS: Final = "staleness"
+RECONCILE_EVERY: Final = timedelta(seconds=30)
+STALENESS_EVERY: Final = timedelta(seconds=60)
+LOOP_LEASE: Final = timedelta(seconds=60)
 STALE_AFTER_REPEATS: Final = 3
-HEARTBEAT_EVERY: Final = timedelta(seconds=15)
+# ctx.options keys: the WorkerConfig and the Alertmanager reader the loops use
+CONFIG_OPTION: Final = "alerts.config"
+FETCH_OPTION: Final = "alerts.fetch"
 # A heartbeat older than this means no worker runs (doctor's check, and `parapet worker --check`).
 HEARTBEAT_STALE: Final = timedelta(minutes=2)
 
@@ -63,45 +69,21 @@ log = logging.getLogger("parapet.alerts.worker")
 
 @dataclass(frozen=True)
 class WorkerConfig:
+    """The loops' knobs that are not in the spec, and who runs them (``kind``: "worker", "serve" or "host")."""
+
     alertmanager: AlertmanagerSettings = field(default_factory=AlertmanagerSettings)
-    kind: str = "worker"  # "worker", "serve" or "host"
-    reconcile_every: timedelta = timedelta(seconds=30)
-    staleness_every: timedelta = timedelta(seconds=60)
-    lease: timedelta = timedelta(seconds=60)
+    kind: str = "worker"
     # An instance first seen this recently is never reconciled away (its delivery may be in flight).
     grace: timedelta = timedelta(seconds=60)
-    tick_s: float = 1.0
     fetch_timeout_s: float = 10.0
-    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}")
+    worker_id: str = field(default_factory=default_worker_id)
 
     @classmethod
     def from_spec(cls, spec: Spec | None, **kwargs: Any) -> WorkerConfig:
         return cls(alertmanager=spec.alertmanager if spec is not None else AlertmanagerSettings(), **kwargs)
 
 
-# -- heartbeat and loop leases ------------------------------------------------------------------------
-
-
-def heartbeat(store: Store, config: WorkerConfig, started_at: datetime) -> None:
-    now = store.clock()
-    with store.engine.begin() as conn:
-        done = conn.execute(update(workers).where(workers.c.worker_id == config.worker_id).values(seen_at=now)).rowcount
-        if done:
-            return
-        try:
-            with conn.begin_nested():
-                conn.execute(
-                    insert(workers).values(
-                        worker_id=config.worker_id[:255],
-                        hostname=socket.gethostname()[:255],
-                        pid=os.getpid(),
-                        kind=config.kind,
-                        started_at=started_at,
-                        seen_at=now,
-                    )
-                )
-        except IntegrityError:
-            pass
+# -- heartbeat --------------------------------------------------------------------------------------
 
 
 def last_heartbeat(store: Store) -> datetime | None:
@@ -111,42 +93,6 @@ def last_heartbeat(store: Store) -> datetime | None:
             select(workers.c.seen_at).order_by(workers.c.seen_at.desc()).limit(1)
         ).scalar()
         return value
-
-
-def claim(store: Store, name: str, holder: str, lease: timedelta) -> bool:
-    """Take the loop ``name`` when it is due and nobody holds an unexpired lease; True for the winner."""
-    now = store.clock()
-    with store.engine.begin() as conn:
-        taken = conn.execute(
-            update(loops)
-            .where(
-                loops.c.name == name,
-                loops.c.due_at <= now,
-                or_(loops.c.lease_until.is_(None), loops.c.lease_until < now),
-            )
-            .values(holder=holder[:255], lease_until=now + lease)
-        ).rowcount
-        if taken:
-            return True
-        exists = conn.execute(select(loops.c.name).where(loops.c.name == name)).first()
-        if exists is not None:
-            return False
-        try:
-            with conn.begin_nested():
-                conn.execute(insert(loops).values(name=name, due_at=now, holder=holder[:255], lease_until=now + lease))
-        except IntegrityError:
-            return False
-        return True
-
-
-def finish(store: Store, name: str, holder: str, every: timedelta, result: dict[str, Any]) -> None:
-    now = store.clock()
-    with store.engine.begin() as conn:
-        conn.execute(
-            update(loops)
-            .where(loops.c.name == name, loops.c.holder == holder[:255])
-            .values(due_at=now + every, lease_until=None, last_run_at=now, last_result=result)
-        )
 
 
 # -- staleness ----------------------------------------------------------------------------------------
@@ -180,8 +126,12 @@ def _per_incident(
     return by_incident, entries
 
 
-def mark_stale(store: Store, repeat_interval: timedelta) -> dict[str, Any]:
-    """Mark firing instances unseen for 3 x repeat_interval stale; one timeline entry per incident."""
+Complete = Callable[[Connection, Mapping[str, Any]], None]
+
+
+def mark_stale(store: Store, repeat_interval: timedelta, *, complete: Complete | None = None) -> dict[str, Any]:
+    """Mark firing instances unseen for 3 x repeat_interval stale; one timeline entry per incident. ``complete``
+    (a job's ``ctx.complete``) runs in the same transaction, with the result."""
     now = store.clock()
     cutoff = now - STALE_AFTER_REPEATS * repeat_interval
     with store.engine.begin() as conn:
@@ -200,9 +150,11 @@ def mark_stale(store: Store, repeat_interval: timedelta) -> dict[str, Any]:
             "Alertmanager lost it); not resolved"
         )
         by_incident, entries = _per_incident(conn, rows, "instance_stale", what, SYSTEM_STALENESS, now)
-        if entries:
-            conn.execute(insert(timeline_entries), entries)
-    return {"stale": len(rows), "incidents": sorted(by_incident)}
+        write_entries(conn, entries)
+        result = {"stale": len(rows), "incidents": sorted(by_incident)}
+        if complete is not None:
+            complete(conn, result)
+    return result
 
 
 # -- the reconciler -----------------------------------------------------------------------------------
@@ -229,9 +181,16 @@ def fetch_alerts(url: str, timeout: float) -> list[dict[str, Any]]:
 
 
 def reconcile(
-    store: Store, url: str, *, grace: timedelta, fetch: Fetch = fetch_alerts, timeout: float = 10.0
+    store: Store,
+    url: str,
+    *,
+    grace: timedelta,
+    fetch: Fetch = fetch_alerts,
+    timeout: float = 10.0,
+    complete: Complete | None = None,
 ) -> dict[str, Any]:
-    """Resolve, as ``system:reconciler``, firing instances Alertmanager no longer has."""
+    """Resolve, as ``system:reconciler``, firing instances Alertmanager no longer has. ``complete`` (a job's
+    ``ctx.complete``) runs in the transaction of the resolutions, with the result."""
     started = store.clock()
     present: set[tuple[str, datetime]] = set()
     for a in fetch(url, timeout):
@@ -258,7 +217,10 @@ def reconcile(
         ).all()
         gone = [r for r in candidates if (r.fingerprint, r.starts_at) not in present]
         if not gone:
-            return {"alertmanager_alerts": len(present), "resolved_instances": 0, "resolved_incidents": []}
+            result = {"alertmanager_alerts": len(present), "resolved_instances": 0, "resolved_incidents": []}
+            if complete is not None:
+                complete(conn, result)
+            return result
         conn.execute(
             update(alert_instances)
             .where(alert_instances.c.id.in_([r.id for r in gone]), alert_instances.c.status == INSTANCE_FIRING)
@@ -267,74 +229,100 @@ def reconcile(
         what = "gone from Alertmanager: resolved"
         by_incident, entries = _per_incident(conn, gone, "instance_resolved", what, SYSTEM_RECONCILER, now)
         resolved = resolve_finished(conn, sorted(by_incident), entries, now, SYSTEM_RECONCILER)
-        conn.execute(insert(timeline_entries), entries)
-    return {"alertmanager_alerts": len(present), "resolved_instances": len(gone), "resolved_incidents": resolved}
+        write_entries(conn, entries)
+        result = {"alertmanager_alerts": len(present), "resolved_instances": len(gone), "resolved_incidents": resolved}
+        if complete is not None:
+            complete(conn, result)
+    return result
+
+
+# -- the periodic jobs ------------------------------------------------------------------------------
+
+
+def _config(settings: Any, options: Mapping[str, Any]) -> WorkerConfig:
+    given = options.get(CONFIG_OPTION)
+    return given if isinstance(given, WorkerConfig) else WorkerConfig.from_spec(settings)
+
+
+def _reconciles(worker: work.Worker) -> bool:
+    return bool(_config(worker.settings, worker.options).alertmanager.url)
+
+
+def _marks_stale(worker: work.Worker) -> bool:
+    return not _reconciles(worker)
+
+
+@work.periodic(RECONCILE, every=RECONCILE_EVERY, when=_reconciles, lease=LOOP_LEASE)
+def reconcile_job(ctx: work.JobContext) -> Mapping[str, Any] | None:
+    config = _config(ctx.settings, ctx.options)
+    fetch: Fetch = ctx.options.get(FETCH_OPTION) or fetch_alerts
+    store = Store(ctx.engine, clock=ctx.clock)
+    try:
+        return reconcile(
+            store,
+            config.alertmanager.url or "",
+            grace=config.grace,
+            fetch=fetch,
+            timeout=config.fetch_timeout_s,
+            complete=ctx.complete,
+        )
+    except FetchError as exc:
+        log.warning("reconciler: %s (nothing resolved)", exc)
+        return {"error": str(exc)[:500]}
+
+
+@work.periodic(STALENESS, every=STALENESS_EVERY, when=_marks_stale, lease=LOOP_LEASE)
+def staleness_job(ctx: work.JobContext) -> Mapping[str, Any] | None:
+    config = _config(ctx.settings, ctx.options)
+    return mark_stale(Store(ctx.engine, clock=ctx.clock), config.alertmanager.repeat_interval, complete=ctx.complete)
 
 
 # -- running them -------------------------------------------------------------------------------------
 
 
-@dataclass
 class Worker:
-    """One process's share of the loops: ``tick()`` beats and runs what is due; ``run(stop)`` loops."""
+    """The work engine of one process, with the loops' knobs: ``tick()`` runs what is due (every job kind, these
+    loops included) and returns the loops' results by name; ``run(stop)`` loops."""
 
-    store: Store
-    config: WorkerConfig = field(default_factory=WorkerConfig)
-    fetch: Fetch = fetch_alerts
-    started_at: datetime | None = None
-    _last_beat: datetime | None = None
+    def __init__(
+        self,
+        store: Store,
+        config: WorkerConfig | None = None,
+        *,
+        spec: Spec | None = None,
+        fetch: Fetch = fetch_alerts,
+        **options: Any,
+    ) -> None:
+        self.store = store
+        self.config = config or WorkerConfig.from_spec(spec)
+        self.engine = work.Worker(
+            store.engine,
+            settings=spec,
+            worker_id=self.config.worker_id,
+            kind=self.config.kind,
+            clock=store.clock,
+            options={CONFIG_OPTION: self.config, FETCH_OPTION: fetch},
+            **options,
+        )
 
     def tick(self) -> dict[str, Any]:
-        now = self.store.clock()
-        if self.started_at is None:
-            self.started_at = now
         out: dict[str, Any] = {}
-        if self._last_beat is None or now - self._last_beat >= HEARTBEAT_EVERY:
-            heartbeat(self.store, self.config, self.started_at)
-            self._last_beat = now
-        am = self.config.alertmanager
-        if am.url:
-            name, every = RECONCILE, self.config.reconcile_every
-        else:
-            name, every = STALENESS, self.config.staleness_every
-        holder = self.config.worker_id
-        if claim(self.store, name, holder, self.config.lease):
-            try:
-                if am.url:
-                    result = reconcile(
-                        self.store,
-                        am.url,
-                        grace=self.config.grace,
-                        fetch=self.fetch,
-                        timeout=self.config.fetch_timeout_s,
-                    )
-                else:
-                    result = mark_stale(self.store, am.repeat_interval)
-            except FetchError as exc:
-                log.warning("reconciler: %s (nothing resolved)", exc)
-                result = {"error": str(exc)[:500]}
-            finish(self.store, name, holder, every, result)
-            out[name] = result
+        for outcome in self.engine.run_once():
+            name = outcome.job.payload.get("periodic")
+            if name in (RECONCILE, STALENESS) and outcome.outcome == "done":
+                out[str(name)] = dict(outcome.result or {})
         return out
 
     def run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                self.tick()
-            except SQLAlchemyError as exc:
-                log.warning("worker tick failed (database unavailable?): %s", str(exc).splitlines()[0][:300])
-            stop.wait(self.config.tick_s)
+        self.engine.run(stop)
 
 
 @asynccontextmanager
-async def running_in_background(store: Store, config: WorkerConfig) -> AsyncIterator[Worker]:
-    """The loops in a thread for the duration of the block: a host's lifespan hook, or ``parapet serve``'s."""
-    worker = Worker(store, config)
-    stop = threading.Event()
-    thread = threading.Thread(target=worker.run, args=(stop,), name="parapet-worker", daemon=True)
-    thread.start()
-    try:
+async def running_in_background(
+    store: Store, config: WorkerConfig, *, spec: Spec | None = None
+) -> AsyncIterator[Worker]:
+    """The work engine (these loops and every other job kind) in a thread for the duration of the block: a host's
+    lifespan hook, or ``parapet serve``'s. Pass the loaded ``spec``: handlers read their settings from it."""
+    worker = Worker(store, config, spec=spec)
+    async with work.running_in_background(worker.engine):
         yield worker
-    finally:
-        stop.set()
-        thread.join(timeout=10)

@@ -55,6 +55,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from parapet.errors import UserError
+from parapet.evidence import hooks
 from parapet.evidence.schema import (
     ACTIVE_STATES,
     INSTANCE_FIRING,
@@ -830,6 +831,7 @@ class Store:
             .returning(*timeline_entries.c)
         ).one()
         entry: TimelineEntry = _row(TimelineEntry, row)
+        hooks.emit(conn, [hooks.Change(incident_id, kind, actor, at, entry.id, entry.data)])
         return entry
 
     def active_for_key_of(self, incident_id: int) -> int | None:

@@ -1,5 +1,5 @@
-"""What ``parapet serve`` runs: Parapet's app mounted at ``/parapet`` (as in a host), the background loops in
-its lifespan, under uvicorn.
+"""What ``parapet serve`` runs: Parapet's app mounted at ``/parapet`` (as in a host), the work engine (the
+background loops and every job kind, ``parapet.work``) in its lifespan, under uvicorn.
 
 The rule: a server that anyone on the network can reach must authenticate. ``serve`` refuses to start
 without webhook credentials (a token file) unless it listens on 127.0.0.1 with ``insecure_local``, which
@@ -84,7 +84,7 @@ def server_app(
             yield
             return
         config = WorkerConfig.from_spec(settings.spec, kind="serve")
-        async with running_in_background(settings.store, config):
+        async with running_in_background(settings.store, config, spec=settings.spec):
             yield
         settings.store.engine.dispose()
 

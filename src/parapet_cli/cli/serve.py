@@ -149,7 +149,7 @@ def worker(
         bool, typer.Option("--once", help="One tick (heartbeat and what is due), its result as JSON.")
     ] = False,
 ) -> None:
-    """Run the background loops: the reconciler (with alertmanager.url) or the staleness marks, and the heartbeat."""
+    """Run the work engine: due jobs, the reconciler (with alertmanager.url) or the staleness marks, the heartbeat."""
     from parapet.alerts.worker import Worker, WorkerConfig
     from parapet.evidence.db import check_schema, create_engine_for, resolve_url
     from parapet.evidence.store import Store
@@ -162,7 +162,7 @@ def worker(
     engine = create_engine_for(resolve_url(database_url, Path.cwd()), pool_pre_ping=True)
     try:
         check_schema(engine)
-        runner = Worker(Store(engine), WorkerConfig.from_spec(model))
+        runner = Worker(Store(engine), WorkerConfig.from_spec(model), spec=model)
         if once:
             sys.stdout.write(json.dumps(runner.tick(), sort_keys=True, default=str) + "\n")
             return
@@ -174,7 +174,11 @@ def worker(
         signal.signal(signal.SIGTERM, stop_on)
         signal.signal(signal.SIGINT, stop_on)
         what = "reconciler" if runner.config.alertmanager.url else "staleness marks"
-        _render.note(f"parapet worker {runner.config.worker_id}: heartbeat and {what}; SIGTERM or Ctrl-C stops")
+        kinds = ", ".join(sorted(runner.engine.handlers()))
+        _render.note(
+            f"parapet worker {runner.config.worker_id}: heartbeat and {what}, jobs of kind {kinds}; "
+            "SIGTERM or Ctrl-C stops"
+        )
         runner.run(stop)
     finally:
         engine.dispose()
