@@ -6,8 +6,10 @@ import atexit
 import re
 import shutil
 import tempfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from parapet import conventions
 from parapet_cli.doctor.context import Context
 from parapet_cli.doctor.findings import Severity
 from parapet_cli.doctor.registry import REGISTRY, Example, load
@@ -90,3 +92,29 @@ def write(root: Path, files: dict[str, str]) -> Path:
 
 def topology(root: Path) -> Topology:
     return Context(root=root, repo=Repo(root)).topology
+
+
+ENV_URL = conventions.DATABASE_URL_ENV
+
+
+def store_with_jobs(path: Path, rows: Iterable[Mapping[str, object]]) -> str:
+    """A migrated SQLite store at ``path`` holding these work-engine jobs (other columns defaulted); its URL."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from parapet.evidence.db import create_engine_for
+    from parapet.evidence.schema import jobs, metadata
+
+    url = f"sqlite:///{path}"
+    engine = create_engine_for(url)
+    now = datetime.now(UTC)
+    defaults = {"due_at": now, "max_attempts": 10, "payload": {}, "created_at": now, "updated_at": now}
+    try:
+        metadata.create_all(engine)
+        with engine.begin() as conn:
+            for row in rows:
+                conn.execute(insert(jobs).values(**{**defaults, **row}))
+    finally:
+        engine.dispose()
+    return url

@@ -8,15 +8,18 @@ from pathlib import Path
 import pytest
 
 from parapet_cli.doctor.registry import REGISTRY, Example, load
-from tests.doctor.helpers import doctor, found, write
+from tests.doctor.helpers import ENV_URL, doctor, found, store_with_jobs, write
 
 load()
 CASES = [(check_id, e) for check_id, c in sorted(REGISTRY.items()) for e in c.examples]
 
 
 @pytest.mark.parametrize(("check_id", "example"), CASES, ids=[f"{c}-{e.name}" for c, e in CASES])
-def test_example(check_id: str, example: Example, tmp_path: Path) -> None:
+def test_example(check_id: str, example: Example, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = write(tmp_path / example.name, dict(example.files))
+    monkeypatch.delenv(ENV_URL, raising=False)
+    if example.store_jobs is not None:
+        monkeypatch.setenv(ENV_URL, store_with_jobs(tmp_path / "store.db", example.store_jobs))
     report = doctor(root, check_id)
     assert found(report, check_id) == sorted(example.fires)
     if example.quiet:

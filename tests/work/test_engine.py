@@ -299,3 +299,25 @@ def test_the_intake_and_the_loops_emit_their_timeline_entries(db: Engine, clock:
     assert [(c.kind, c.entry_id, c.actor) for c in seen] == [(e.kind, e.id, e.actor) for e in timeline]
     assert [c.kind for c in seen] == ["opened", "instance_added", "instance_stale"]
     assert seen[0].data["instances"] == 2
+
+
+def test_archive_prunes_old_done_jobs_only(db: Engine, clock: Clock, tmp_path: Any) -> None:
+    from parapet.evidence.archive import ArchiveOptions, run_archive
+
+    FAILS["old-dead"] = 1
+    with db.begin() as conn:
+        for key in ("old-done", "old-dead"):
+            enqueue(conn, "t_flaky", key, due_at=T0, max_attempts=1, now=T0)
+        enqueue(conn, "t_flaky", "old-pending", due_at=T0 + timedelta(days=30), now=T0)
+    worker(db, clock, "w1", kinds=["t_flaky"]).run_once()
+    clock.advance(days=8)
+    with db.begin() as conn:
+        enqueue(conn, "t_flaky", "new-done", due_at=clock(), now=clock())
+    worker(db, clock, "w1", kinds=["t_flaky"]).run_once()
+    dry = run_archive(db, ArchiveOptions(dry_run=True), clock=clock)
+    assert dry.jobs_pruned == 1
+    done = run_archive(db, ArchiveOptions(archive_file=tmp_path / "a.jsonl"), clock=clock)
+    assert done.jobs_pruned == 1
+    with db.connect() as conn:
+        left = dict(conn.execute(select(jobs.c.key, jobs.c.state).where(jobs.c.kind == "t_flaky")).all())
+    assert left == {"old-dead": "dead", "old-pending": "pending", "new-done": "done"}

@@ -17,7 +17,8 @@ The order of a run, and why nothing is lost when it is killed at any moment:
    and archived again by a later run). Children go with their incident (ON DELETE CASCADE). On
    PostgreSQL the delete of one batch overlaps the reading and writing of the next.
 6. Delete system events older than their retention, in short batches, and the webhook delivery log
-   (``parapet_webhook_deliveries``, kept for audit and replay) with the same retention.
+   (``parapet_webhook_deliveries``, kept for audit and replay) and the work engine's done jobs
+   (``parapet_jobs``: pending, running and dead jobs are never pruned) with the same retention.
 
 An incident can therefore appear in archives more than once (a skipped one, or a batch written before a
 kill); readers keep the last line per incident id. ``read_archive`` reads a file, torn tail included.
@@ -47,12 +48,14 @@ from parapet import conventions
 from parapet.errors import ConfigError, WriteRefused
 from parapet.evidence.db import check_schema
 from parapet.evidence.schema import (
+    JOB_DONE,
     STATE_RESOLVED,
     UTCDateTime,
     action_claims,
     alert_instances,
     incident_links,
     incidents,
+    jobs,
     system_events,
     timeline_entries,
     tool_audits,
@@ -132,6 +135,7 @@ class ArchiveResult:
     skipped: int = 0  # written to the archive but not deleted: changed since it was read
     events_pruned: int = 0  # system events deleted (dry run: would be)
     deliveries_pruned: int = 0  # webhook deliveries deleted, same retention as system events (dry run: would be)
+    jobs_pruned: int = 0  # done jobs of the work engine deleted, same retention (dry run: would be)
     longest_delete_ms: float = 0.0
     dry_run: bool = False
     locked: bool = True  # False: another run holds the lock, nothing was done
@@ -188,6 +192,7 @@ def run_archive(
                 _run(engine, now - options.older_than, options.batch_size, writer, result, progress)
             result.events_pruned = prune_system_events(engine, now - options.events_older_than, options.batch_size)
             result.deliveries_pruned = prune_deliveries(engine, now - options.events_older_than, options.batch_size)
+            result.jobs_pruned = prune_done_jobs(engine, now - options.events_older_than, options.batch_size)
     result.seconds = time.monotonic() - started
     return result
 
@@ -444,6 +449,9 @@ def _dry_run(
                 .where(webhook_deliveries.c.received_at < events_cutoff)
             ).scalar_one()
         )
+        result.jobs_pruned = int(
+            conn.execute(select(func.count()).select_from(jobs).where(*_done_jobs(events_cutoff))).scalar_one()
+        )
 
 
 def delete_batch(conn: Connection, cutoff: datetime, versions: dict[int, int]) -> list[int]:
@@ -494,11 +502,24 @@ def prune_deliveries(engine: Engine, cutoff: datetime, batch_size: int) -> int:
     return _prune(engine, webhook_deliveries, webhook_deliveries.c.received_at, cutoff, batch_size)
 
 
-def _prune(engine: Engine, table: Table, when: Any, cutoff: datetime, batch_size: int) -> int:
+def _done_jobs(cutoff: datetime) -> tuple[Any, ...]:
+    # due_at first: the jobs' due index (state, due_at, id) finds them; a job finishes after it was due
+    return (jobs.c.state == JOB_DONE, jobs.c.due_at < cutoff, jobs.c.finished_at < cutoff)
+
+
+def prune_done_jobs(engine: Engine, cutoff: datetime, batch_size: int) -> int:
+    """Delete the work engine's done jobs that finished before ``cutoff`` (never pending, running or dead ones)."""
+    return _prune(engine, jobs, None, cutoff, batch_size, where=_done_jobs(cutoff))
+
+
+def _prune(
+    engine: Engine, table: Table, when: Any, cutoff: datetime, batch_size: int, *, where: tuple[Any, ...] = ()
+) -> int:
     pruned = 0
+    conditions = where or (when < cutoff,)
     while True:
         with engine.begin() as conn:
-            ids = select(table.c.id).where(when < cutoff).limit(batch_size)
+            ids = select(table.c.id).where(*conditions).limit(batch_size)
             count = conn.execute(delete(table).where(table.c.id.in_(ids))).rowcount
         pruned += count
         if count < batch_size:

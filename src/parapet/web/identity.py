@@ -46,6 +46,8 @@ ACTIONS: Final[dict[str, Role]] = {
     "resolve": Role.RESPONDER,
     "reopen": Role.RESPONDER,
     "note": Role.RESPONDER,
+    "view_jobs": Role.ADMIN,  # the work engine's admin page (parapet.web.jobs)
+    "retry_jobs": Role.ADMIN,
 }
 
 SYSTEM_PREFIX: Final = "system:"

@@ -7,6 +7,7 @@
     POST /incidents/{id}/reopen              changed since, with the form again at the current version
     POST /incidents/{id}/notes
     GET  /incidents/{id}/retrospective       the Markdown retrospective to copy; ``.md`` downloads it
+    GET  /admin/jobs  POST /admin/jobs/retry the work engine's dead jobs (admin; ``parapet.web.jobs``)
     GET  /login  POST /login  POST /logout   only with ``parapet serve``'s users file
     GET  /static/…                           CSS and JS from the package (the CSP allows nothing inline)
 
@@ -58,8 +59,9 @@ from parapet.evidence.store import (
     TimelineEntry,
     TimelinePage,
 )
+from parapet.web import jobs
 from parapet.web.app import WebSettings
-from parapet.web.identity import Authenticator, Role, TrustedProxies, User, UsersFile
+from parapet.web.identity import ACTIONS, Authenticator, Role, TrustedProxies, User, UsersFile
 from parapet.web.security import (
     CSRF_FIELD,
     SecurityHeadersMiddleware,
@@ -208,8 +210,8 @@ class UI:
                 request,
                 403,
                 "Not allowed",
-                f"You are signed in as {user.name} ({user.role.value}); to {action}, a responder or admin role is "
-                "needed. Nothing was changed.",
+                f"You are signed in as {user.name} ({user.role.value}); to {action.replace('_', ' ')}, "
+                f"{_needed(action)} role is needed. Nothing was changed.",
             )
         return user, form
 
@@ -548,6 +550,7 @@ class UI:
             Route("/login", self.login_form, methods=["GET"]),
             Route("/login", self.login, methods=["POST"]),
             Route("/logout", self.logout, methods=["POST"]),
+            *jobs.routes(self),
             Mount("/static", app=static, name="ui_static"),
         ]
 
@@ -579,6 +582,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     detail = exc.detail if isinstance(exc, HTTPException) else "error"
     return PlainTextResponse(f"{status} {detail}\n", status_code=status)
+
+
+def _needed(action: str) -> str:
+    least = ACTIONS.get(action, Role.ADMIN)
+    return "an admin" if least is Role.ADMIN else f"a {least.value} or admin"
 
 
 def _actions(incident: Incident) -> list[str]:

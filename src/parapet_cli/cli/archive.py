@@ -149,7 +149,7 @@ def _summary_text(result: ArchiveResult) -> str:
     if result.skipped:
         line += f"; {result.skipped} changed meanwhile and were kept"
     line += f"; {'would prune' if result.dry_run else 'pruned'} {result.events_pruned} system event(s)"
-    line += f" and {result.deliveries_pruned} webhook deliveries"
+    line += f", {result.deliveries_pruned} webhook deliveries and {result.jobs_pruned} done job(s)"
     return line
 
 

@@ -73,6 +73,9 @@ def _examples(check_id: str) -> list[str]:
         out += ["", f"*{title}* (example `{example.name}`):"]
         for path, text in example.files.items():
             out += ["", f"`{path}`", "", "```", text.rstrip("\n"), "```"]
+        if example.store_jobs is not None:
+            rows = [", ".join(f"{k}: {v}" for k, v in row.items()) for row in example.store_jobs]
+            out += ["", "the store's jobs (PARAPET_DATABASE_URL set):", ""] + [f"- {r}" for r in rows or ["none"]]
         if example.fires:
             found = ", ".join(f"{path}:{line} {severity}" for path, line, severity in example.fires)
             out += ["", f"→ {found}"]

@@ -51,11 +51,15 @@ class CheckInfo:
 class Example:
     """A small repository a check is proven on (as Fixit's VALID/INVALID): ``files`` (path -> text) and exactly the
     findings the check must report on it (path, line, severity); none for a quiet example. The test suite runs
-    every example of every check (tests/doctor/test_examples.py)."""
+    every example of every check (tests/doctor/test_examples.py), with the store ``store_jobs`` describes."""
 
     name: str
     files: Mapping[str, str]
     fires: tuple[tuple[str | None, int | None, str], ...] = ()
+    # For checks that read the store: the work engine's jobs it holds (column -> value; the rest defaulted). The
+    # test runs such an example against a migrated SQLite store with these rows (PARAPET_DATABASE_URL set to it);
+    # None: no database URL is configured.
+    store_jobs: tuple[Mapping[str, object], ...] | None = None
 
     @property
     def quiet(self) -> bool:

@@ -21,4 +21,5 @@ MODULES = (
     "par301_store",
     "par302_promtool",
     "par303_worker_heartbeat",
+    "par304_dead_jobs",
 )

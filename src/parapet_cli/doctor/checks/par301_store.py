@@ -6,7 +6,9 @@ import importlib
 import importlib.util
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from parapet import conventions
 from parapet.errors import UserError
@@ -16,6 +18,34 @@ from parapet_cli.doctor.registry import THIS, check
 
 STORE_PACKAGE = "parapet.evidence"
 ENV_URL = conventions.DATABASE_URL_ENV
+
+
+@contextmanager
+def migrated_store(raw: str) -> Iterator[Any]:
+    """An engine on the configured store (``raw``: the database URL), or None when it is not there to read: a
+    SQLite file that does not exist (nothing is created), an unreachable or unmigrated database (PAR301's
+    findings). Imports SQLAlchemy, so only after a URL was found."""
+    db = importlib.import_module(f"{STORE_PACKAGE}.db")
+    try:
+        url = db.parse_url(raw)
+        if url.get_backend_name() == "sqlite":
+            database = url.database or ""
+            if database and database != ":memory:" and not Path(database).expanduser().is_file():
+                yield None
+                return
+        engine = db.create_engine_for(raw)
+    except UserError:
+        yield None
+        return
+    try:
+        try:
+            db.check_schema(engine)
+        except UserError:
+            yield None
+            return
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def store_shipped() -> bool:

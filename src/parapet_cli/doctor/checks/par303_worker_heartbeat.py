@@ -6,11 +6,9 @@ import importlib
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 from parapet import conventions
-from parapet.errors import UserError
-from parapet_cli.doctor.checks.par301_store import STORE_PACKAGE, store_shipped
+from parapet_cli.doctor.checks.par301_store import STORE_PACKAGE, migrated_store, store_shipped
 from parapet_cli.doctor.context import Context
 from parapet_cli.doctor.findings import Finding, Severity
 from parapet_cli.doctor.registry import THIS, check
@@ -46,23 +44,12 @@ def worker_heartbeat(ctx: Context) -> Iterator[Finding]:
             subject="no database url",
         )
         return
-    db = importlib.import_module(f"{STORE_PACKAGE}.db")
     worker = importlib.import_module("parapet.alerts.worker")
     store_cls = importlib.import_module(f"{STORE_PACKAGE}.store").Store
-    try:
-        url = db.parse_url(raw)
-        if url.get_backend_name() == "sqlite":
-            database = url.database or ""
-            if database and database != ":memory:" and not Path(database).expanduser().is_file():
-                return  # PAR301 says the store is missing; nothing is created here
-        engine = db.create_engine_for(raw)
-        try:
-            db.check_schema(engine)
-            seen: datetime | None = worker.last_heartbeat(store_cls(engine))
-        finally:
-            engine.dispose()
-    except UserError:
-        return
+    with migrated_store(raw) as engine:
+        if engine is None:
+            return
+        seen: datetime | None = worker.last_heartbeat(store_cls(engine))
     if seen is None:
         yield Finding(
             THIS,
