@@ -153,3 +153,24 @@ def test_email_refused_by_the_server_is_a_failure(tmp_path: Path) -> None:
         with pytest.raises(NotifierError) as caught:
             mail.deliver(notification(target="m"))
     assert "550 5.1.1 no such mailbox" in caught.value.message
+
+
+def test_a_rate_limit_waits_for_retry_after_without_counting_an_attempt(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from parapet.work import Retry
+
+    with receiver() as r:
+        (teams,) = build(
+            tmp_path, "  t:\n    kind: teams\n    url_env: TEAMS_URL\n", {"TEAMS_URL": f"{r.url}/?sig={CANARY}"}
+        )
+        r.statuses += [429, 429]
+        r.answer_headers["Retry-After"] = "7"
+        with pytest.raises(Retry) as limited:
+            teams.deliver(notification(target="t"))
+        del r.answer_headers["Retry-After"]
+        with pytest.raises(Retry) as default:
+            teams.deliver(notification(target="t"))
+    assert limited.value.after == timedelta(seconds=7) and "rate limiting" in limited.value.reason
+    assert default.value.after == timedelta(seconds=30)
+    no_secret(limited.value.reason)

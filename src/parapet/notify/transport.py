@@ -36,6 +36,7 @@ MAX_ANSWER: Final = 2048
 DEFAULT_TIMEOUT: Final = 10.0
 # A Retry-After longer than this is capped: a target that asks for an hour is retried within the engine's backoff.
 MAX_RETRY_AFTER: Final = timedelta(minutes=5)
+RATE_LIMIT_WAIT: Final = timedelta(seconds=30)  # after a 429 without Retry-After
 TRANSIENT_STATUSES: Final = frozenset({408, 425, 429})
 
 
@@ -64,6 +65,7 @@ class Verdict:
     outcome: Outcome
     detail: str  # "HTTP 503", "HTTP 400: <first line of the answer>"
     retry_after: timedelta | None = None
+    rate_limited: bool = False  # 429: wait, without counting a failed attempt
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -127,7 +129,8 @@ def verdict(response: Response, *, now: datetime | None = None) -> Verdict:
     if 200 <= response.status < 300:
         return Verdict(Outcome.DELIVERED, detail)
     if response.status in TRANSIENT_STATUSES or response.status >= 500:
-        return Verdict(Outcome.TRANSIENT, detail, retry_after(response.headers, now=now))
+        wait = retry_after(response.headers, now=now)
+        return Verdict(Outcome.TRANSIENT, detail, wait, rate_limited=response.status == 429)
     return Verdict(Outcome.REJECTED, detail)
 
 
@@ -149,11 +152,16 @@ def retry_after(headers: Mapping[str, str], *, now: datetime | None = None) -> t
 
 
 def conclude(result: Verdict, *, delivered: str, where: str) -> Delivery:
-    """The Delivery of a delivered verdict; otherwise the NotifierError the engine retries with backoff (counted
-    as a failed attempt, dead-lettered after the last) and the timeline records. ``where`` names the other side
-    ("Teams", "the webhook"), never its URL."""
+    """The Delivery of a delivered verdict. A rate limit (429) raises the engine's Retry: the job runs again after
+    Retry-After (30 s without one) and the attempt does not count. Anything else raises the NotifierError the
+    engine retries with backoff (counted as a failed attempt, dead-lettered after the last) and the timeline
+    records. ``where`` names the other side ("Teams", "the webhook"), never its URL."""
     if result.outcome is Outcome.DELIVERED:
         return Delivery(delivered, detail=result.detail)
+    if result.rate_limited:
+        from parapet.work import Retry  # the engine (and SQLAlchemy) only when a delivery runs: doctor stays light
+
+        raise Retry(after=result.retry_after or RATE_LIMIT_WAIT, reason=f"{where} is rate limiting ({result.detail})")
     if result.outcome is Outcome.TRANSIENT:
         raise NotifierError(f"{where} answered {result.detail}; the delivery will be retried")
     raise NotifierError(f"{where} refused the notification: {result.detail}", hint=REFUSED_HINT)
