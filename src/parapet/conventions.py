@@ -39,6 +39,15 @@ LABEL_JOB_QUEUE = "queue"
 LABEL_JOB_FRAMEWORK = "framework"
 LABEL_OUTCOME = "outcome"
 LABEL_JOURNEY = "journey"
+LABEL_PROBE = "probe"
+# Probe outcomes (the closed set of the probe histogram's outcome label): the check passed, its answer was
+# wrong, it ran out of time, or it could not run at all (connection refused, the callable raised).
+PROBE_OUTCOMES = ("success", "failure", "timeout", "error")
+
+# Changes (deploys, flag changes) for Grafana's annotations: the time of the newest change per service and
+# kind, read from the store at scrape time (``parapet.changes.metrics``).
+CHANGE_LAST_TIMESTAMP = "parapet_change_last_timestamp_seconds"
+LABEL_CHANGE_KIND = "kind"
 
 # -- SLO series ---------------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
     ParapetError                                -        parapet.errors
     ├── LabelValueError (also ValueError)       -        parapet.metrics.errors
     └── UserError                               exit 3   parapet.errors
+        ├── ChangeError                         exit 3   parapet.changes
         ├── ConfigError                         exit 3   parapet.errors
         │   ├── ArchiveOptionError              exit 3   parapet.evidence.archive
         │   ├── BadDuration                     exit 3   parapet.evidence.archive

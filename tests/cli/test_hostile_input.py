@@ -151,6 +151,32 @@ CASES: list[tuple[str, Argv]] = [
     ("worker with a spec that is a directory", lambda t: ["worker", "--once", "--spec", str(t / "specdir.yaml")]),
     ("worker on a database that loops", lambda t: ["worker", "--once", "--database-url", f"sqlite:///{t}/loop1"]),
     (
+        "mark deploy with a spec that loops",
+        lambda t: ["mark", "deploy", "--service", "api", "--version", "1", "--spec", str(t / "loop1")],
+    ),
+    (
+        "mark deploy on a database that is a directory",
+        lambda t: [
+            "mark",
+            "deploy",
+            "--service",
+            "api",
+            "--version",
+            "1",
+            "--database-url",
+            f"sqlite:///{t}/specdir.yaml",
+        ],
+    ),
+    (
+        "mark deploy with a link that is not http",
+        lambda t: ["mark", "deploy", "--service", "api", "--version", "1", "--url", "javascript:alert(1)"],
+    ),
+    ("mark flag with a latin-1 spec", lambda t: ["mark", "flag", "--flag", "a", "--spec", str(t / "latin1.yaml")]),
+    (
+        "mark flag with a spec whose read fails",
+        lambda t: ["mark", "flag", "--flag", "a", "--spec", str(t / "eio.yaml")],
+    ),
+    (
         "archive to a database that loops",
         lambda t: ["archive", "--archive-file", str(t / "a.jsonl"), "--database-url", f"sqlite:///{t}/loop1"],
     ),
@@ -203,7 +229,7 @@ def test_every_command_has_a_hostile_case() -> None:
     covered = set()
     for _, argv in CASES:
         words = [w for w in argv(Path("/t")) if not w.startswith(("-", "/"))]
-        covered.add(" ".join(words[:2]) if words[0] in ("gen", "users") else words[0])
+        covered.add(" ".join(words[:2]) if words[0] in ("gen", "users", "mark") else words[0])
     leaves = set(_leaves(typer.main.get_command(app)))
     assert leaves <= covered, f"add a hostile case for: {sorted(leaves - covered)}"
     assert os.sep == "/"

@@ -96,7 +96,12 @@ def render(incident: Incident, entries: Sequence[TimelineEntry], changes: Sequen
         kind = "system" if actor.startswith(SYSTEM_PREFIX) else "person"
         lines.append(f"| {md(actor)} | {kind} | {md(', '.join(kinds))} |")
     if changes:
-        lines += ["", "## Suspect changes (the hour before opening)", "", "| time | kind | service | what |"]
+        lines += [
+            "",
+            "## Suspect changes (deploys and flag changes before opening)",
+            "",
+            "| time | kind | service | what |",
+        ]
         lines.append("|---|---|---|---|")
         for change in sorted(changes, key=lambda c: (c.occurred_at, c.id)):
             what = change.message or ""

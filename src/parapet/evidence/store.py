@@ -15,7 +15,9 @@ action, its tool audit); it returns the new state or raises and changes nothing:
 
 Reads for the operator UI: ``queue`` (keyset pages), ``queue_counts`` (per state, capped at COUNT_CAP),
 ``queue_facets`` (services and severities to filter by), ``timeline_page`` (newest first, keyset pages),
-``timeline_after`` (what changed since an entry), ``changes_before`` (suspect changes before opening).
+``timeline_after`` (what changed since an entry), ``changes`` (deploys and flag changes in a window, keyset
+pages: the UI's suspect changes and MCP's list_changes both read it), ``changes_before`` (suspect changes
+before an incident opened).
 
 Alertmanager's deliveries are applied by ``parapet.alerts.intake`` (one transaction each); the reads the
 UI needs of what they wrote are here: ``alert_instances(id)``, ``links(id)`` (re-fires: earlier and later
@@ -76,6 +78,7 @@ QUEUE_DEFAULT_LIMIT: Final = 30
 QUEUE_MAX_LIMIT: Final = 100
 COUNT_CAP: Final = 1_000  # queue counts stop there ("1,000+"): a count never scans a million rows
 TIMELINE_MAX_LIMIT: Final = 500
+CHANGES_MAX_LIMIT: Final = 500
 
 # Higher is more severe. Alertmanager severities are free text; these are the common spellings.
 SEVERITY_RANKS: Final[Mapping[str, int]] = {
@@ -213,6 +216,14 @@ class SystemEvent:
 
 
 @dataclass(frozen=True)
+class ChangePage:
+    """System events newest first; pass ``next_cursor`` back as ``cursor`` for older ones (None: no more)."""
+
+    items: tuple[SystemEvent, ...]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
 class TimelinePage:
     """Timeline entries newest first; ``older_cursor`` pages on towards the opening, None at the start."""
 
@@ -304,11 +315,15 @@ def decode_cursor(cursor: str) -> tuple[str, int, datetime, int]:
 
 
 def _encode_timeline_cursor(entry: TimelineEntry) -> str:
-    raw = json.dumps([entry.at.isoformat(), entry.id])
+    return _encode_keyset(entry.at, entry.id)
+
+
+def _encode_keyset(at: datetime, ident: int) -> str:
+    raw = json.dumps([at.isoformat(), ident])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _decode_timeline_cursor(cursor: str) -> tuple[datetime, int]:
+def _decode_timeline_cursor(cursor: str, *, what: str = "timeline") -> tuple[datetime, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         at, ident = json.loads(raw)
@@ -317,7 +332,7 @@ def _decode_timeline_cursor(cursor: str) -> tuple[datetime, int]:
             raise ValueError(cursor)
     except (ValueError, TypeError, binascii.Error):
         raise InvalidQuery(
-            "invalid timeline cursor", hint="follow the page's own link to older entries, unchanged"
+            f"invalid {what} cursor", hint="pass back the cursor of the previous page (or its link), unchanged"
         ) from None
     return when, ident
 
@@ -667,22 +682,48 @@ class Store:
             ).scalars()
             return [str(s) for s in services], [str(s) for s in found]
 
+    def changes(
+        self,
+        *,
+        since: datetime,
+        until: datetime,
+        service: str | None = None,
+        kinds: Sequence[str] = (),
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> ChangePage:
+        """Deploys and flag changes with ``since <= occurred_at <= until``, newest first, keyset-paged over
+        (occurred_at, id). ``service``: that service's events and those recorded for no service (a flag
+        change of a shared provider concerns every service); ``kinds``: only these kinds (empty: all)."""
+        if not 1 <= limit <= CHANGES_MAX_LIMIT:
+            raise InvalidQuery(f"changes limit {limit} is out of range", hint=f"use 1 to {CHANGES_MAX_LIMIT}")
+        key = (system_events.c.occurred_at, system_events.c.id)
+        query = select(system_events).where(system_events.c.occurred_at >= since, system_events.c.occurred_at <= until)
+        if service is not None:
+            query = query.where((system_events.c.service == service) | system_events.c.service.is_(None))
+        if kinds:
+            query = query.where(system_events.c.kind.in_(sorted(set(kinds))))
+        if cursor is not None:
+            at, ident = _decode_timeline_cursor(cursor, what="changes")
+            after = [literal(at, type_=system_events.c.occurred_at.type), literal(ident, type_=system_events.c.id.type)]
+            query = query.where(tuple_(*key) < tuple_(*after))
+        query = query.order_by(*(c.desc() for c in key)).limit(limit + 1)
+        with self._reading() as conn:
+            rows = conn.execute(query).all()
+        items = tuple(_row(SystemEvent, r) for r in rows[:limit])
+        more = len(rows) > limit
+        return ChangePage(items, _encode_keyset(items[-1].occurred_at, items[-1].id) if more else None)
+
     def changes_before(
         self, incident: Incident, *, window: timedelta = timedelta(minutes=60), limit: int = 50
     ) -> list[SystemEvent]:
         """System events (deploys, flag changes) of the window before the incident opened: suspect changes.
 
         Events of the incident's service and events without a service count; newest first."""
-        query = select(system_events).where(
-            system_events.c.occurred_at >= incident.opened_at - window,
-            system_events.c.occurred_at <= incident.opened_at,
+        page = self.changes(
+            since=incident.opened_at - window, until=incident.opened_at, service=incident.service, limit=limit
         )
-        if incident.service is not None:
-            query = query.where((system_events.c.service == incident.service) | system_events.c.service.is_(None))
-        query = query.order_by(system_events.c.occurred_at.desc(), system_events.c.id.desc()).limit(limit)
-        with self._reading() as conn:
-            rows = conn.execute(query).all()
-        return [_row(SystemEvent, r) for r in rows]
+        return list(page.items)
 
     def tool_audits(self, incident_id: int) -> list[ToolAudit]:
         with self._reading() as conn:

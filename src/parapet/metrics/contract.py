@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from parapet.conventions import (
     BUILD_INFO,
+    CHANGE_LAST_TIMESTAMP,
     DB_DURATION,
     HTTP_ACTIVE,
     HTTP_DURATION,
@@ -259,8 +260,11 @@ def contract(registry: CollectorRegistry | None = None) -> Contract:
     return found
 
 
+# CHANGE_LAST_TIMESTAMP is part of the contract too, but no process instruments it: parapet.changes.metrics
+# reads it from the store at scrape time (Parapet's /metrics).
 __all__ = [
     "BUILD_INFO",
+    "CHANGE_LAST_TIMESTAMP",
     "DB_DURATION",
     "DB_OPERATIONS",
     "HTTP_ACTIVE",

@@ -87,11 +87,15 @@ class MetricsEndpoint:
 
     def render(self, accept: str | None) -> tuple[bytes, str]:
         """The exposition body and its content type for this Accept header."""
-        encoder, content_type = choose_encoder(accept or "")
-        source: Collector = scrape_registry(self.registry)
-        if not self._created and not content_type.startswith(OPENMETRICS.split(";")[0]):
-            source = _WithoutCreated(source)
-        return encoder(source), content_type
+        return render_exposition(scrape_registry(self.registry), accept, created_series=self._created)
+
+
+def render_exposition(source: Collector, accept: str | None, *, created_series: bool = False) -> tuple[bytes, str]:
+    """``source`` in the format this Accept header asks for (OpenMetrics, else text without ``_created``)."""
+    encoder, content_type = choose_encoder(accept or "")
+    if not created_series and not content_type.startswith(OPENMETRICS.split(";")[0]):
+        source = _WithoutCreated(source)
+    return encoder(source), content_type
 
 
 class _WithoutCreated(Collector):

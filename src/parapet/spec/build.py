@@ -1,6 +1,6 @@
 """Map a validated ``parapet/v1`` document onto the internal model, checking what pydantic cannot:
 thresholds on bucket bounds, unique names, runbooks on every alerting SLO, and the SLIs of each kind
-(http, latency, job, journey, freshness) written as PromQL over the metric contract or a source's metrics.
+(http, latency, job, journey, freshness, probe) written as PromQL over the metric contract or a source's metrics.
 
 The checks every format shares (labels, templates, durations, events SLIs, reachability) are in
 ``parapet.spec.checks``; names come from ``parapet.conventions``."""
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -39,10 +40,14 @@ from parapet.spec.model import (
     AuditSettings,
     AuditSinkSettings,
     CardinalitySettings,
+    ChangeSettings,
     CorrelationRule,
     Database,
+    HttpCheck,
     MetricWrapper,
     NotifierSettings,
+    Probe,
+    PrometheusSettings,
     Retention,
     SecretRef,
     SLIKind,
@@ -92,6 +97,14 @@ def build_v1(doc: SourceDocument, spec: v1.SpecV1) -> Spec:
                 )
             seen[slo.name] = loc
             slos.append(slo)
+    probes = _probes(doc, spec)
+    for index, entry in enumerate(spec.slos):
+        if isinstance(entry, v1.SLO) and entry.sli.probe is not None and entry.sli.probe.name not in probes:
+            raise doc.error(
+                ("slos", index, "sli", "probe", "name"),
+                f"no probe named {preview(entry.sli.probe.name)}",
+                f"declare it under probes: (declared: {', '.join(probes) or 'none'})",
+            )
     return Spec(
         service=spec.service,
         slos=tuple(slos),
@@ -115,6 +128,9 @@ def build_v1(doc: SourceDocument, spec: v1.SpecV1) -> Spec:
         escalation=build_escalation(doc, spec.escalation, _notifier_names(spec)),
         notifiers=_notifiers(doc, spec.notifiers),
         audit=_audit(doc, spec.audit),
+        probes=tuple(probes.values()),
+        changes=_changes(doc, spec),
+        prometheus=PrometheusSettings(url=spec.prometheus.url.rstrip("/") if spec.prometheus else None),
     )
 
 
@@ -168,6 +184,55 @@ def _notifiers(doc: SourceDocument, entries: Mapping[str, NotifierBase]) -> tupl
             )
         )
     return tuple(out)
+
+
+def _probes(doc: SourceDocument, spec: v1.SpecV1) -> dict[str, Probe]:
+    """``probes:`` by name: one kind each, names unique, 1s <= timeout <= every."""
+    out: dict[str, Probe] = {}
+    for i, p in enumerate(spec.probes):
+        loc: PathKey = ("probes", i)
+        if (p.http is None) == (p.call is None):
+            raise doc.error(
+                loc, "a probe needs exactly one of http and call", "write http: {url: …} or call: pkg.mod:fn"
+            )
+        if p.name in out:
+            raise doc.error((*loc, "name"), f"duplicate probe name {preview(p.name)}", "every probe needs its own name")
+        every, timeout = (_positive(doc, (*loc, key), getattr(p, key)) for key in ("every", "timeout"))
+        if every < timedelta(seconds=1):
+            raise doc.error((*loc, "every"), f"every: {p.every} is under a second", "probe at most once a second")
+        if timeout > every:
+            raise doc.error(
+                (*loc, "timeout"),
+                f"timeout {p.timeout} is longer than every: {p.every}",
+                "a run must end before the next slot starts: shorten timeout or lengthen every",
+            )
+        check = None
+        if p.http is not None:
+            check = HttpCheck(
+                url=p.http.url,
+                method=p.http.method,
+                body=p.http.body,
+                expect_status=tuple(p.http.expect_status),
+                expect_body=p.http.expect_body,
+            )
+        out[p.name] = Probe(name=p.name, every=every, timeout=timeout, http=check, call=p.call)
+    return out
+
+
+def _positive(doc: SourceDocument, loc: PathKey, text: str) -> timedelta:
+    try:
+        return parse_retention(text)
+    except DurationError as exc:
+        raise doc.error(loc, exc.message, exc.hint) from None
+
+
+def _changes(doc: SourceDocument, spec: v1.SpecV1) -> ChangeSettings:
+    """``changes:``; the window a positive duration, the token file against the spec's folder."""
+    if "changes" not in spec.model_fields_set:
+        return ChangeSettings()
+    window = _positive(doc, ("changes", "window"), spec.changes.window)
+    token = spec.changes.token_file
+    return ChangeSettings(window=window, token_file=(doc.path.parent / token) if token and doc.path else None)
 
 
 def _retention(doc: SourceDocument, spec: v1.SpecV1) -> Retention:
@@ -433,12 +498,14 @@ def build_sli(
     routes: tuple[str, ...] = (),
     flat: bool = False,
 ) -> SLI:
-    kinds = [k for k in ("events", "latency", "http", "job", "journey", "freshness") if getattr(sli, k) is not None]
+    kinds = [
+        k for k in ("events", "latency", "http", "job", "journey", "freshness", "probe") if getattr(sli, k) is not None
+    ]
     if len(kinds) != 1:
         raise doc.error(
             loc,
             "an SLI needs exactly one kind" + (f", found {', '.join(kinds)}" if kinds else ""),
-            "use one of events, latency, http, job, journey, freshness",
+            "use one of events, latency, http, job, journey, freshness, probe",
         )
     kind = kinds[0]
     kloc = loc if flat else (*loc, kind)
@@ -451,7 +518,7 @@ def build_sli(
     if kind == "events":
         assert sli.events is not None
         return events_sli(doc, kloc, sli.events.error_query, sli.events.good_query, sli.events.total_query, group_by)
-    if kind in ("job", "journey", "freshness") and source != "parapet":
+    if kind in ("job", "journey", "freshness", "probe") and source != "parapet":
         raise doc.error(
             (*loc, "source"),
             f"{kind} SLIs read Parapet's own metrics; source {preview(source)} has none",
@@ -482,6 +549,16 @@ def build_sli(
             c.JOURNEY_EVENTS,
             ((c.LABEL_JOURNEY, "=", sli.journey.name),),
             ((c.LABEL_OUTCOME, "=", "failure"),),
+            group_by,
+        )
+    if kind == "probe":
+        assert sli.probe is not None
+        return _rate_pair(
+            SLIKind.PROBE,
+            "parapet",
+            f"{c.PROBE_DURATION}_count",
+            ((c.LABEL_PROBE, "=", sli.probe.name),),
+            ((c.LABEL_OUTCOME, "!=", "success"),),
             group_by,
         )
     assert sli.freshness is not None

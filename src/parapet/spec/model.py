@@ -29,6 +29,7 @@ class SLIKind(StrEnum):
     JOB = "job"
     JOURNEY = "journey"
     FRESHNESS = "freshness"
+    PROBE = "probe"
 
 
 @dataclass(frozen=True)
@@ -333,6 +334,44 @@ class AuditSettings:
 
 
 @dataclass(frozen=True)
+class HttpCheck:
+    """An HTTP probe's request and the answer it expects (a status among ``expect_status``, a body text)."""
+
+    url: str
+    method: str = "GET"
+    body: str | None = None
+    expect_status: tuple[int, ...] = (200,)
+    expect_body: str | None = None
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A synthetic probe: exactly one of ``http`` and ``call`` (``package.module:function``)."""
+
+    name: str
+    every: timedelta
+    timeout: timedelta
+    http: HttpCheck | None = None
+    call: str | None = None
+
+
+@dataclass(frozen=True)
+class ChangeSettings:
+    """``changes:``: how long before an incident a deploy or flag change is suspect, and the bearer token
+    file of ``POST /changes`` (None: the webhook's tokens)."""
+
+    window: timedelta = timedelta(hours=1)
+    token_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class PrometheusSettings:
+    """``prometheus:``: the HTTP API Parapet queries (exemplars); None when the spec names none."""
+
+    url: str | None = None
+
+
+@dataclass(frozen=True)
 class Spec:
     service: str
     slos: tuple[SLO, ...]
@@ -352,6 +391,9 @@ class Spec:
     escalation: EscalationSettings = EscalationSettings()
     notifiers: tuple[NotifierSettings, ...] = ()
     audit: AuditSettings = AuditSettings()
+    probes: tuple[Probe, ...] = ()
+    changes: ChangeSettings = ChangeSettings()
+    prometheus: PrometheusSettings = PrometheusSettings()
 
     def notifier(self, name: str) -> NotifierSettings | None:
         """The ``notifiers:`` target called ``name``, or None."""

@@ -132,6 +132,10 @@ class FreshnessSLI(_Model):
     framework: str | None = None
 
 
+class ProbeSLI(_Model):
+    name: Name = Field(description="a probe declared under probes:")
+
+
 class SLI(_Model):
     source: str | None = None
     events: EventsSLI | None = None
@@ -140,6 +144,7 @@ class SLI(_Model):
     job: JobSLI | None = None
     journey: JourneySLI | None = None
     freshness: FreshnessSLI | None = None
+    probe: ProbeSLI | None = None
 
 
 class SLO(_Model):
@@ -397,6 +402,46 @@ class Audit(_Model):
     sinks: list[AuditSink] = Field(min_length=1)
 
 
+HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+class HttpProbe(_Model):
+    """An HTTP check: the request, and what its answer must be."""
+
+    url: str = Field(pattern=r"^https?://[^\s]+$", max_length=2048)
+    method: HttpMethod = "GET"
+    body: str | None = Field(None, max_length=65536, description="sent as is (POST, PUT, PATCH)")
+    expect_status: list[Annotated[int, Field(ge=100, le=599)]] = Field([200], min_length=1)
+    expect_body: str | None = Field(None, min_length=1, description="a text the answer's body must contain")
+
+
+class Probe(_Model):
+    """A synthetic probe (``probes:``): an HTTP check or a Python callable, run once per ``every`` slot."""
+
+    name: Name
+    every: Duration = "1m"
+    timeout: Duration = "10s"
+    http: HttpProbe | None = None
+    call: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$",
+        description="package.module:function, called with no argument; raising (or returning False) fails",
+    )
+
+
+class Changes(_Model):
+    """Change correlation (``changes:``): the suspect window and who may post changes over HTTP."""
+
+    window: RetentionText = Field("1h", description="changes this long before an incident opened are suspect")
+    token_file: str | None = Field(None, min_length=1, description="bearer token(s) of POST /changes")
+
+
+class Prometheus(_Model):
+    """The Prometheus Parapet reads (``prometheus:``): exemplars for trace ids."""
+
+    url: str = Field(pattern=r"^https?://", description="its HTTP API, e.g. http://prometheus:9090")
+
+
 class SpecV1(_Model):
     version: Literal["parapet/v1"]
     service: Name
@@ -414,3 +459,6 @@ class SpecV1(_Model):
     database: Database | None = None
     escalation: Escalation | None = None
     notifiers: dict[Name, NotifierEntry] = {}
+    probes: list[Probe] = []
+    changes: Changes = Changes()
+    prometheus: Prometheus | None = None

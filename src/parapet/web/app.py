@@ -1,8 +1,8 @@
 """The app factory: settings resolved once, then route groups and middleware composed into one Starlette app.
 
 A route group is a function ``(settings) -> list of routes``; ``ROUTE_GROUPS`` lists them in order (the
-webhook, health, the operator UI). Middleware factories work the same way (``MIDDLEWARE``). Handlers read
-the settings from ``request.app.state.parapet`` (``settings_of(request)``).
+webhook, health, changes and metrics, the operator UI). Middleware factories work the same way
+(``MIDDLEWARE``). Handlers read the settings from ``request.app.state.parapet`` (``settings_of(request)``).
 """
 
 from __future__ import annotations
@@ -57,6 +57,12 @@ def _health_routes(settings: WebSettings) -> Sequence[BaseRoute]:
     return health.routes(settings)
 
 
+def _changes_routes(settings: WebSettings) -> Sequence[BaseRoute]:
+    from parapet.web import changes
+
+    return changes.routes(settings)
+
+
 def _ui_routes(settings: WebSettings) -> Sequence[BaseRoute]:
     from parapet.web import ui
 
@@ -67,6 +73,7 @@ def _ui_routes(settings: WebSettings) -> Sequence[BaseRoute]:
 ROUTE_GROUPS: list[RouteGroup] = [
     _webhook_routes,
     _health_routes,
+    _changes_routes,
     _ui_routes,
 ]
 MIDDLEWARE: list[MiddlewareFactory] = []

@@ -22,11 +22,11 @@ import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from anyio import CapacityLimiter, to_thread
 from sqlalchemy.exc import SQLAlchemyError
@@ -103,6 +103,7 @@ class UIConfig:
     allowed_origins: Sequence[str] = ()
     https_only: bool | None = None  # None: Secure cookies when the request came over https
     trace_url: str | None = None  # e.g. https://tempo.example/trace/{trace_id}
+    change_window: timedelta = timedelta(hours=1)  # suspect changes: this long before the incident opened
     title: str = "Parapet"
     extra_context: dict[str, Any] = field(default_factory=dict)
 
@@ -121,6 +122,14 @@ def safe_href(url: object) -> str | None:
         return None
     parts = urlsplit(url.strip())
     return url.strip() if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+def trace_href(template: str | None, trace_id: str | None) -> str | None:
+    """The tracing UI's link for a trace id: ``{trace_id}`` in the template replaced by the id, percent-encoded
+    (an id from an alert's labels is anyone's text), and only when the result is an http(s) URL."""
+    if not template or not trace_id:
+        return None
+    return safe_href(template.replace("{trace_id}", quote(trace_id, safe="")))
 
 
 def local_next(target: str | None, root: str) -> str:
@@ -319,7 +328,7 @@ class UI:
             return (
                 incident,
                 self.store.timeline_page(incident_id, limit=TIMELINE_PAGE, before=before),
-                self.store.changes_before(incident),
+                self.store.changes_before(incident, window=self.settings.change_window),
                 self.store.alert_instances(incident_id),
                 self.store.links(incident_id),
             )
@@ -335,6 +344,7 @@ class UI:
                 "safe_href": safe_href,
                 "timeline": timeline,
                 "changes": changes,
+                "change_window": self.settings.change_window,
                 "older": before is not None,
                 "links": self._links(incident),
                 "actions": _actions(incident),
@@ -354,10 +364,9 @@ class UI:
         dashboard = safe_href(incident.annotations.get("dashboard"))
         if dashboard:
             links.append(("Dashboard", dashboard))
-        if incident.trace_id and self.settings.trace_url:
-            trace = safe_href(self.settings.trace_url.replace("{trace_id}", incident.trace_id))
-            if trace:
-                links.append(("Trace", trace))
+        trace = trace_href(self.settings.trace_url, incident.trace_id)
+        if trace:
+            links.append(("Trace", trace))
         return links
 
     def _not_found(self, request: Request, incident_id: int) -> Response:
@@ -402,7 +411,7 @@ class UI:
     def _retrospective(self, incident_id: int) -> tuple[Incident, str]:
         incident = self.store.get(incident_id)
         entries = self.store.timeline(incident_id)
-        changes = self.store.changes_before(incident)
+        changes = self.store.changes_before(incident, window=self.settings.change_window)
         return incident, retrospective.render(incident, entries, changes)
 
     # -- actions ----------------------------------------------------------------------------------
@@ -659,6 +668,7 @@ def routes(settings: WebSettings) -> Sequence[BaseRoute]:
         allowed_origins=tuple(extra.get("allowed_origins") or ()),
         https_only=extra.get("https_only"),
         trace_url=extra.get("trace_url") or (spec_ui.trace_url if spec_ui else None),
+        change_window=settings.spec.changes.window if settings.spec is not None else timedelta(hours=1),
         title=extra.get("title") or "Parapet",
     )
     return [Mount("", app=build_ui(config))]

@@ -3,7 +3,9 @@
 Per service:
 
     dashboards/<service>/overview.json          every SLO: availability, budget remaining, burn rates, traffic,
-                                                 deploy markers (an annotation on parapet_build_info)
+                                                 deploy markers (an annotation on parapet_build_info) and
+                                                 changes (deploys and flag changes Parapet recorded, from
+                                                 parapet_change_last_timestamp_seconds)
     dashboards/<service>/slo-<slo>.json         one SLO: error ratio per alert window with its thresholds, the
                                                  error budget burning down over the period, latency percentiles
                                                  for latency SLIs
@@ -18,12 +20,14 @@ that Parapet generated it sits in each dashboard's ``description`` and ``tags`` 
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from typing import Final
 
 from grafana_foundation_sdk.builders import dashboard, prometheus, stat, timeseries
+from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.models.dashboard import DataSourceRef, GridPos
+from grafana_foundation_sdk.models.dashboard import AnnotationQuery, DataSourceRef, GridPos
 
 from parapet import conventions as c
 from parapet.slo.windows import slo_window_pairs
@@ -41,6 +45,38 @@ PERCENTILES: Final = ("0.5", "0.9", "0.99")
 DEPLOY_MARKER: Final = f"changes(max by (version) ({c.BUILD_INFO})[5m:1m]) > 0"
 
 
+def change_marker(service: str) -> str:
+    """The newest change per kind (deploy, flag_change) of the service or of no service, in milliseconds: with
+    ``useValueForTime`` Grafana puts each annotation at the change's own time (parapet.changes.metrics)."""
+    sel = format_matchers([(c.LABEL_SERVICE, "=~", f"{re.escape(service)}|")])
+    return f"max by ({c.LABEL_CHANGE_KIND}) ({c.CHANGE_LAST_TIMESTAMP}{{{sel}}}) * 1000"
+
+
+class _ValueTimeAnnotation(AnnotationQuery):
+    """A Prometheus annotation whose series value is its time (the SDK's model has no field for it)."""
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            **super().to_json(),
+            "useValueForTime": True,
+            "titleFormat": "{{" + c.LABEL_CHANGE_KIND + "}}",
+            "textFormat": "see the incident's suspect changes, or parapet mark / MCP list_changes, for what changed",
+            "step": "1m",
+        }
+
+
+class _Changes(cogbuilder.Builder[AnnotationQuery]):
+    """A builder (``build()``) of the change annotation, for ``Dashboard.annotation``."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+    def build(self) -> AnnotationQuery:
+        return _ValueTimeAnnotation(
+            name="Changes", datasource=DATASOURCE, enable=True, icon_color="orange", expr=change_marker(self.service)
+        )
+
+
 def _target(expr: str, legend: str, ref: str) -> prometheus.Dataquery:
     return prometheus.Dataquery().expr(expr).legend_format(legend).ref_id(ref)
 
@@ -49,7 +85,7 @@ def _refs() -> list[str]:
     return [chr(ord("A") + i) for i in range(26)]
 
 
-def _base(title: str, uid_value: str, spec_name: str, period_days: int) -> dashboard.Dashboard:
+def _base(title: str, uid_value: str, spec_name: str, period_days: int, service: str) -> dashboard.Dashboard:
     return (
         dashboard.Dashboard(title)
         .uid(uid_value)
@@ -68,6 +104,7 @@ def _base(title: str, uid_value: str, spec_name: str, period_days: int) -> dashb
             .icon_color("blue")
             .expr(DEPLOY_MARKER)
         )
+        .annotation(_Changes(service))
     )
 
 
@@ -131,7 +168,7 @@ def _burn_windows(slo: SLO) -> list[str]:
 
 
 def overview(spec: Spec, spec_name: str) -> dashboard.Dashboard:
-    board = _base(f"{spec.service}: SLO overview", c.overview_dashboard_uid(spec.service), spec_name, 7)
+    board = _base(f"{spec.service}: SLO overview", c.overview_dashboard_uid(spec.service), spec_name, 7, spec.service)
     layout = _Layout()
     for slo in spec.slos:
         sel = selector(spec, slo)
@@ -183,7 +220,7 @@ def overview(spec: Spec, spec_name: str) -> dashboard.Dashboard:
 
 def detail(spec: Spec, slo: SLO, spec_name: str) -> dashboard.Dashboard:
     title = f"{spec.service}: {slo.name}"
-    board = _base(title, c.slo_dashboard_uid(spec.service, slo.name), spec_name, slo.period_days)
+    board = _base(title, c.slo_dashboard_uid(spec.service, slo.name), spec_name, slo.period_days, spec.service)
     if slo.description:
         board.description(f"{slo.description}. {header(spec_name, '').strip()}")
     layout = _Layout()
