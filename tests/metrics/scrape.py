@@ -44,7 +44,7 @@ CONTRACT: dict[str, Family] = {
     ),
     "parapet_job_last_success_timestamp_seconds": Family("gauge", frozenset({"framework", "task"})),
     "parapet_journey_events": Family("counter", frozenset({"journey", "outcome"})),
-    "parapet_probe_duration_seconds": Family("histogram", frozenset({"probe"}), DEFAULT_BOUNDS),
+    "parapet_probe_duration_seconds": Family("histogram", frozenset({"probe", "outcome"}), DEFAULT_BOUNDS),
     "parapet_probe_success": Family("gauge", frozenset({"probe"})),
     "parapet_build_info": Family("gauge", frozenset({"version", "python_version"})),
 }

@@ -35,6 +35,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from parapet.alerts.correlation import Correlator
 from parapet.alerts.payload import AlertIn, Delivery
+from parapet.alerts.traces import trace_id_from
 from parapet.evidence.hooks import write_entries
 from parapet.evidence.schema import (
     INSTANCE_FIRING,
@@ -403,7 +404,7 @@ def _open(
                 labels=labels,
                 annotations=first.annotations,
                 runbook_url=first.annotations.get("runbook_url") or None,
-                trace_id=(first.annotations.get("trace_id") or labels.get("trace_id") or None),
+                trace_id=trace_id_from(first.annotations, labels),
                 opened_at=now,
                 opened_by=SYSTEM_ALERTMANAGER,
                 last_seen_at=now,

@@ -32,7 +32,9 @@ from parapet.conventions import (
     LABEL_JOB_TASK,
     LABEL_JOURNEY,
     LABEL_OUTCOME,
+    LABEL_PROBE,
     PROBE_DURATION,
+    PROBE_OUTCOMES,
     PROBE_SUCCESS,
 )
 from parapet.metrics.declare import (
@@ -210,8 +212,8 @@ class Contract:
     def _probe_duration(self) -> HistogramMetric:
         return histogram(
             PROBE_DURATION,
-            "Duration of synthetic probes",
-            (Label("probe"),),
+            "Duration of synthetic probe runs, by outcome (success, failure, timeout, error)",
+            (Label(LABEL_PROBE), Label(LABEL_OUTCOME, values=PROBE_OUTCOMES)),
             buckets=buckets(PROBE_DURATION),
             registry=self.registry,
         )
@@ -224,8 +226,8 @@ class Contract:
         return gauge(
             PROBE_SUCCESS,
             "1 if the last run of the probe succeeded, else 0",
-            (Label("probe"),),
-            multiprocess_mode="max",
+            (Label(LABEL_PROBE),),
+            multiprocess_mode="mostrecent",  # the newest run wins, whichever process ran it
             registry=self.registry,
         )
 

@@ -215,7 +215,60 @@ def overview(spec: Spec, spec_name: str) -> dashboard.Dashboard:
             8,
             6,
         )
+    if spec.probes:
+        _probes(board, layout, spec)
     return board
+
+
+def _probes(board: dashboard.Dashboard, layout: _Layout, spec: Spec) -> None:
+    """The synthetic probes of the spec: success ratio and duration per probe (parapet.probes)."""
+    names = format_matchers([(c.LABEL_PROBE, "=~", "|".join(re.escape(p.name) for p in spec.probes))])
+    runs = f"{c.PROBE_DURATION}_count"
+    ok = format_matchers(
+        [(c.LABEL_PROBE, "=~", "|".join(re.escape(p.name) for p in spec.probes)), (c.LABEL_OUTCOME, "=", "success")]
+    )
+    _row(board, layout, "Synthetic probes")
+    _add(
+        board,
+        layout,
+        _series(
+            "Probe success",
+            "Share of each probe's runs that succeeded (15m), whichever process ran them.",
+            "percentunit",
+            [
+                (
+                    f"sum by ({c.LABEL_PROBE}) (rate({runs}{{{ok}}}[15m])) / "
+                    f"sum by ({c.LABEL_PROBE}) (rate({runs}{{{names}}}[15m]))",
+                    "{{" + c.LABEL_PROBE + "}}",
+                )
+            ],
+        ),
+        12,
+        8,
+    )
+    _add(
+        board,
+        layout,
+        _series(
+            "Probe duration (p90) and failed runs",
+            "How long runs take, and runs per minute that did not succeed, by outcome.",
+            "s",
+            [
+                (
+                    f"histogram_quantile(0.9, sum by ({c.LABEL_PROBE}, le) "
+                    f"(rate({c.PROBE_DURATION}_bucket{{{names}}}[15m])))",
+                    "{{" + c.LABEL_PROBE + "}} p90",
+                ),
+                (
+                    f"sum by ({c.LABEL_PROBE}, {c.LABEL_OUTCOME}) "
+                    f'(increase({runs}{{{names}, {c.LABEL_OUTCOME}!="success"}}[1m]))',
+                    "{{" + c.LABEL_PROBE + "}} {{" + c.LABEL_OUTCOME + "}}",
+                ),
+            ],
+        ),
+        12,
+        8,
+    )
 
 
 def detail(spec: Spec, slo: SLO, spec_name: str) -> dashboard.Dashboard:
