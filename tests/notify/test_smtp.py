@@ -123,3 +123,11 @@ def test_hostile_titles_cannot_add_headers_and_are_escaped_in_html() -> None:
     assert "\n" not in message["Subject"] and message["Bcc"] is None
     page = message.get_body(("html",)).get_content()
     assert "<script>" not in page and "&lt;script&gt;" in page
+
+
+def test_links_are_offered_only_for_web_urls() -> None:
+    message = mail(notification(url="", incident=incident(runbook_url="javascript:alert(1)")))
+    text = message.get_body(("plain",)).get_content()
+    page = message.get_body(("html",)).get_content()
+    assert "Open in Parapet" not in text and "Runbook" not in text and "javascript" not in page
+    assert "<a " not in page

@@ -14,6 +14,7 @@ from jsonschema import Draft6Validator
 
 from parapet.notify import teams
 from parapet.notify.base import Notification
+from parapet.notify.text import MAX_LINK
 from tests.notify.helpers import incident, notification
 
 HUGE = "x" * 200_000
@@ -172,7 +173,7 @@ def test_incident_text_is_shown_as_written_not_as_markdown(raw: str, shown: str)
 def test_links_that_are_not_web_links_get_no_button() -> None:
     note = notification(url="javascript:alert(1)", incident=incident(runbook_url="file:///etc/passwd"))
     assert teams.card(note)["actions"] == []
-    long = notification(url="https://p.example.com/" + "a" * teams.MAX_LINK)
+    long = notification(url="https://p.example.com/" + "a" * MAX_LINK)
     assert teams.card(long)["actions"][0]["title"] == "Runbook"
 
 

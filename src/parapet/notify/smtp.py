@@ -34,7 +34,7 @@ from typing import Final
 
 from parapet.notify.base import BaseNotifier, Delivery, Notification, register
 from parapet.notify.secrets import SecretReader
-from parapet.notify.text import clip, event_line, facts, headline
+from parapet.notify.text import clip, event_line, facts, headline, links
 from parapet.notify.transport import Outcome, Verdict, conclude
 from parapet.spec.model import NotifierSettings
 
@@ -136,10 +136,8 @@ def text_body(message: Notification) -> str:
     out += [f"{name}: {value}" for name, value in pairs]
     if labels:
         out += ["", "Labels:", *(f"  {k}: {v}" for k, v in labels)]
-    out += ["", f"Open in Parapet: {message.url}"]
-    if incident.runbook_url:
-        out.append(f"Runbook: {incident.runbook_url}")
-    return "\n".join(out) + "\n"
+    out += ["", *(f"{title}: {url}" for title, url in links(message))]
+    return "\n".join(out).rstrip("\n") + "\n"
 
 
 def html_body(message: Notification) -> str:
@@ -158,10 +156,9 @@ def html_body(message: Notification) -> str:
     if labels:
         items = "".join(f"<li><code>{e(k)}</code>: {e(v)}</li>" for k, v in labels)
         parts.append(f"<h2>Labels</h2><ul>{items}</ul>")
-    links = [f'<a href="{e(message.url)}">Open in Parapet</a>']
-    if incident.runbook_url:
-        links.append(f'<a href="{e(incident.runbook_url)}">Runbook</a>')
-    parts.append(f"<p>{' · '.join(links)}</p>")
+    anchors = [f'<a href="{e(url)}">{e(title)}</a>' for title, url in links(message)]
+    if anchors:
+        parts.append(f"<p>{' · '.join(anchors)}</p>")
     parts.append("<p><small>Sent by Parapet.</small></p></body></html>")
     return "".join(parts)
 

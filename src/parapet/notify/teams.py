@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 from parapet.notify import transport
 from parapet.notify.base import BaseNotifier, Delivery, Notification, NotifierError, register
 from parapet.notify.secrets import SecretReader
-from parapet.notify.text import clip, event_line, facts, headline
+from parapet.notify.text import clip, event_line, facts, headline, links
 from parapet.spec.model import NotifierSettings
 
 CARD_VERSION: Final = "1.4"
@@ -37,7 +37,6 @@ CARD_SCHEMA: Final = "http://adaptivecards.io/schemas/adaptive-card.json"
 CARD_CONTENT_TYPE: Final = "application/vnd.microsoft.card.adaptive"
 # Teams answers an error above 28 KB; the encoded request body stays under this many bytes.
 MAX_PAYLOAD: Final = 28_000
-MAX_LINK: Final = 2048  # a longer URL is not put on a button
 TIMEOUT: Final = 10.0  # seconds for Teams to answer a post
 RETIRED_HINT: Final = (
     "Office 365 connectors no longer post: in the Teams channel, add the Workflows template 'Post to a channel "
@@ -124,17 +123,7 @@ def _fact(name: str, value: str) -> dict[str, str]:
 
 
 def _actions(message: Notification) -> list[dict[str, Any]]:
-    actions = []
-    if _linkable(message.url):
-        actions.append({"type": "Action.OpenUrl", "title": "Open in Parapet", "url": message.url})
-    runbook = message.incident.runbook_url
-    if runbook and _linkable(runbook):
-        actions.append({"type": "Action.OpenUrl", "title": "Runbook", "url": runbook})
-    return actions
-
-
-def _linkable(url: str) -> bool:
-    return len(url) <= MAX_LINK and urlsplit(url).scheme in ("https", "http") and not any(c.isspace() for c in url)
+    return [{"type": "Action.OpenUrl", "title": title, "url": url} for title, url in links(message)]
 
 
 def envelope(content: dict[str, Any]) -> dict[str, Any]:

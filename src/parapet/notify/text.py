@@ -4,6 +4,7 @@
     event_line(message)            "Acknowledged by alice", "Escalated to tier 2", "Opened"
     facts(incident)                ordered (name, value) pairs: state, severity, service, SLO, times, who
     clip(text, limit)              at most ``limit`` characters, an ellipsis where it was cut
+    links(message)                 the (title, URL) buttons: Open in Parapet, Runbook; only http(s) URLs
 
 Everything here is plain text: each notifier escapes it for its own format (Markdown for Teams, HTML for the
 email's HTML part, JSON for the webhook). Times are UTC, written the same way everywhere.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
+from urllib.parse import urlsplit
 
 from parapet.notify.base import Notification
 
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     from parapet.evidence.store import Incident
 
 ELLIPSIS: Final = "…"
+MAX_LINK: Final = 2048  # a longer URL is not offered as a link
 EVENT_WORDS: Final = {
     "opened": "Opened",
     "updated": "Updated",
@@ -78,3 +81,21 @@ def _by(at: datetime | None, actor: str | None) -> str:
     if at is None:
         return ""
     return f"{when(at)} by {actor}" if actor else when(at)
+
+
+def linkable(url: str | None) -> bool:
+    """Whether ``url`` may be offered as a link: http(s), no whitespace, at most MAX_LINK characters."""
+    if not url or len(url) > MAX_LINK or any(c.isspace() for c in url):
+        return False
+    try:
+        return urlsplit(url).scheme in ("https", "http")
+    except ValueError:
+        return False
+
+
+def links(message: Notification) -> list[tuple[str, str]]:
+    """The links a message offers: the incident's page (when the UI's address is known) and its runbook."""
+    out = [("Open in Parapet", message.url)] if linkable(message.url) else []
+    if linkable(message.incident.runbook_url):
+        out.append(("Runbook", str(message.incident.runbook_url)))
+    return out
