@@ -48,6 +48,7 @@ from parapet.evidence.schema import (
 )
 from parapet.evidence.store import Store
 from parapet.spec.model import AlertmanagerSettings, Spec
+from parapet.work import registry
 from parapet.work.worker import default_worker_id
 
 SYSTEM_RECONCILER: Final = "system:reconciler"
@@ -295,6 +296,7 @@ class Worker:
     ) -> None:
         self.store = store
         self.config = config or WorkerConfig.from_spec(spec)
+        registry.install_subscribers(spec)  # what this process writes enqueues its parts' jobs
         self.engine = work.Worker(
             store.engine,
             settings=spec,

@@ -19,7 +19,7 @@ error are blanked (tool, target, outcome and times stay), and a delivered job's 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from sqlalchemy import and_, select, update
@@ -28,12 +28,14 @@ from sqlalchemy.engine import Connection
 from parapet.audit import build_sink
 from parapet.audit.events import AuditEvent, timeline_event_id
 from parapet.audit.sinks import SinkUnavailable
+from parapet.evidence import hooks
 from parapet.evidence.hooks import Change
 from parapet.evidence.schema import JOB_DONE, incidents, jobs, timeline_entries, tool_audits
-from parapet.spec.model import AuditSettings
+from parapet.spec.model import AuditSettings, Spec
 from parapet.work import JobContext, Retry, enqueue, handler
 
 KIND: Final = "audit_sink"
+SUBSCRIBER: Final = "audit"
 SINK_ONLY: Final = "sink_only"
 RETRY_AFTER: Final = timedelta(seconds=5)
 MAX_RETRY_AFTER: Final = timedelta(seconds=60)
@@ -44,6 +46,16 @@ MAX_ATTEMPTS: Final = 1_000_000
 
 def job_key(sink: str, event_id: str) -> str:
     return f"{sink}:{event_id}"
+
+
+def install(spec: Spec | None) -> None:
+    """Queue ``spec``'s audit events from this process's changes on (idempotent: create_app and the worker
+    both call it; without sinks the subscriber is removed)."""
+    settings = spec.audit if spec is not None else AuditSettings()
+    if not settings.sinks:
+        hooks.unsubscribe(SUBSCRIBER)
+        return
+    hooks.subscribe(SUBSCRIBER, subscriber(settings))
 
 
 def subscriber(settings: AuditSettings) -> Callable[[Connection, Sequence[Change]], None]:
@@ -172,3 +184,18 @@ def deliver(ctx: JobContext) -> Mapping[str, Any] | None:
                 )
         ctx.complete(conn)
     return None
+
+
+BACKLOG_AGE: Final = timedelta(minutes=5)
+
+
+def backlog(conn: Connection, now: datetime) -> tuple[int, datetime | None]:
+    """How many audit events wait for a sink longer than ``BACKLOG_AGE``, and since when the oldest does."""
+    from sqlalchemy import func
+
+    row = conn.execute(
+        select(func.count(), func.min(jobs.c.created_at)).where(
+            jobs.c.kind == KIND, jobs.c.state != JOB_DONE, jobs.c.created_at < now - BACKLOG_AGE
+        )
+    ).one()
+    return int(row[0]), row[1]

@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute
 from parapet.evidence.db import create_engine_for, resolve_url
 from parapet.evidence.store import Store
 from parapet.spec.model import Spec
+from parapet.work import registry
 
 # A request waits at most this long for a database lock or connection, then answers 503 (the store's own
 # default is 30 s, right for the CLI, too long for Alertmanager's request).
@@ -115,6 +116,7 @@ def create_app(
         templates_dir=Path(templates_dir) if templates_dir is not None else None,
         extra=dict(extra),
     )
+    registry.install_subscribers(spec)  # the webhook's intake and the UI's commands enqueue the parts' jobs
     routes = [route for group in (ROUTE_GROUPS if route_groups is None else route_groups) for route in group(settings)]
     stack = [mw for factory in (MIDDLEWARE if middleware is None else middleware) for mw in factory(settings)]
     app = Starlette(debug=debug, routes=routes, middleware=stack)

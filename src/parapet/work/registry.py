@@ -6,11 +6,18 @@ from __future__ import annotations
 
 import importlib
 import logging
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from parapet.spec.model import Spec
 
 log = logging.getLogger("parapet.work")
 
-MODULES: Final[tuple[str, ...]] = ("parapet.alerts.worker",)
+MODULES: Final[tuple[str, ...]] = ("parapet.alerts.worker", "parapet.audit.outbox")
+# The modules whose ``install(spec)`` subscribes this process to the incident hooks (parapet.evidence.hooks) with
+# the spec's settings: every process that writes incidents (``create_app``, the worker) installs them all, so what
+# it writes enqueues their jobs in the same transaction. A part with a subscriber adds its module here.
+SUBSCRIBERS: Final[tuple[str, ...]] = ("parapet.audit.outbox",)
 
 
 def load(modules: tuple[str, ...] = MODULES) -> list[str]:
@@ -24,3 +31,10 @@ def load(modules: tuple[str, ...] = MODULES) -> list[str]:
             log.warning("job handlers of %s are not available here: %s", name, exc)
             missing.append(name)
     return missing
+
+
+def install_subscribers(spec: Spec | None, modules: tuple[str, ...] = SUBSCRIBERS) -> None:
+    """Call every subscriber module's ``install(spec)`` (idempotent; a module whose part the spec does not
+    configure unsubscribes)."""
+    for name in modules:
+        importlib.import_module(name).install(spec)

@@ -22,4 +22,5 @@ MODULES = (
     "par302_promtool",
     "par303_worker_heartbeat",
     "par304_dead_jobs",
+    "par305_audit_backlog",
 )
