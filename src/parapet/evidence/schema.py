@@ -393,7 +393,9 @@ escalations = Table(
 Index("ix_parapet_escalations_due", escalations.c.state, escalations.c.next_at)
 
 # Where each notifier target announced each incident: the other side's message id (Slack: channel:ts, updated
-# in place), a digest of what was sent last (an identical update is skipped) and when (Slack's 2 s spacing).
+# in place), a digest of what was sent last (an identical update is skipped), how often and when (Slack's 2 s
+# spacing), and ``seq``: the number of the target's current coalescing job for the incident (parapet.notify.outbox).
+# A row exists from the first notification enqueued; first_sent_at stays NULL until something was delivered.
 notifier_messages = Table(
     "parapet_notifier_messages",
     metadata,
@@ -401,11 +403,13 @@ notifier_messages = Table(
     _fk_id("parapet_notifier_messages", "incident_id", "parapet_incidents.id"),
     Column("target", String(128), nullable=False),
     Column("kind", String(32), nullable=False),
+    Column("seq", Integer, nullable=False),
     Column("external_id", String(255)),
     Column("digest", String(64)),
     Column("sends", Integer, nullable=False),
-    Column("first_sent_at", UTCDateTime, nullable=False),
-    Column("last_sent_at", UTCDateTime, nullable=False),
+    Column("first_sent_at", UTCDateTime),
+    Column("last_sent_at", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("incident_id", "target", name="uq_parapet_notifier_messages_incident_target"),
     **_AUTOINC,
 )

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from parapet.spec.model import NotifierSettings
 
 MODULES: Final[Mapping[str, str]] = {
-    # "slack": "parapet.notify.slack" lands with its module
+    "slack": "parapet.notify.slack",
     "teams": "parapet.notify.teams",
     "webhook": "parapet.notify.webhook",
     "email": "parapet.notify.smtp",

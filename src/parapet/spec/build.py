@@ -292,6 +292,7 @@ def _ui(doc: SourceDocument, ui: v1.UI | None) -> UISettings:
         proxy_role_header=proxies.role_header if proxies else None,
         proxy_default_role=proxies.default_role if proxies else "viewer",
         trace_url=ui.trace_url,
+        url=ui.url.rstrip("/") if ui.url else None,
     )
 
 

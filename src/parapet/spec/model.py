@@ -207,6 +207,7 @@ class UISettings:
     proxy_role_header: str | None = None
     proxy_default_role: str = "viewer"
     trace_url: str | None = None
+    url: str | None = None  # where people reach the UI (https://parapet.example.com/parapet): notifications link it
 
 
 @dataclass(frozen=True)

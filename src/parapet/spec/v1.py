@@ -290,6 +290,9 @@ class UI(_Model):
     )
     trusted_proxies: TrustedProxySpec | None = None
     trace_url: str | None = Field(None, pattern=r"^https?://.*\{trace_id\}", description="link to a trace")
+    url: str | None = Field(
+        None, pattern=r"^https?://[^\s?#]+$", max_length=2048, description="the UI's address, for notifications"
+    )
 
 
 # -- escalation: who hears about an incident, and when ----------------------------------------------------

@@ -64,6 +64,18 @@ def _changes_routes(settings: WebSettings) -> Sequence[BaseRoute]:
     return changes.routes(settings)
 
 
+def _slack_routes(settings: WebSettings) -> Sequence[BaseRoute]:
+    from parapet.web import slack
+
+    return slack.routes(settings)
+
+
+def _notification_routes(settings: WebSettings) -> Sequence[BaseRoute]:
+    from parapet.web import notifications
+
+    return notifications.routes(settings)
+
+
 def _ui_routes(settings: WebSettings) -> Sequence[BaseRoute]:
     from parapet.web import ui
 
@@ -75,6 +87,8 @@ ROUTE_GROUPS: list[RouteGroup] = [
     _webhook_routes,
     _health_routes,
     _changes_routes,
+    _slack_routes,
+    _notification_routes,
     _ui_routes,
 ]
 MIDDLEWARE: list[MiddlewareFactory] = []

@@ -84,6 +84,11 @@ STATE_FILTERS: Final = {
     STATE_RESOLVED: (STATE_RESOLVED,),
 }
 STALE_FILTERS: Final[dict[str, bool | None]] = {"": None, "yes": True, "no": False}
+# Parts that add a panel to the incident page (escalation, notifiers, runbooks…): name -> reader(store,
+# incident), run with the page's other reads in the thread pool; its result is ``panels[name]`` in the
+# template, which the part's partial (``partials/<name>.html``, one include line) reads. A part's route
+# module registers its reader when create_app builds its route group.
+INCIDENT_PANELS: Final[dict[str, Callable[[Store, Incident], Any]]] = {}
 # action -> (store method, states it applies to, past tense for the flash message)
 TRANSITIONS: Final = {
     "acknowledge": ("acknowledge", (STATE_OPEN,), "Acknowledged"),
@@ -323,7 +328,9 @@ class UI:
         values: dict[str, str] | None = None,
     ) -> Response:
 
-        def reads() -> tuple[Incident, TimelinePage, list[SystemEvent], list[AlertInstance], list[IncidentLink]]:
+        def reads() -> tuple[
+            Incident, TimelinePage, list[SystemEvent], list[AlertInstance], list[IncidentLink], dict[str, Any]
+        ]:
             incident = self.store.get(incident_id)
             return (
                 incident,
@@ -331,14 +338,16 @@ class UI:
                 self.store.changes_before(incident, window=self.settings.change_window),
                 self.store.alert_instances(incident_id),
                 self.store.links(incident_id),
+                {name: read(self.store, incident) for name, read in INCIDENT_PANELS.items()},
             )
 
-        incident, timeline, changes, instances, related = await run_in_threadpool(reads)
+        incident, timeline, changes, instances, related, panels = await run_in_threadpool(reads)
         return self.render(
             request,
             "incident.html",
             {
                 "incident": incident,
+                "panels": panels,
                 "instances": instances,
                 "related": related,
                 "safe_href": safe_href,

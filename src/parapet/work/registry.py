@@ -13,11 +13,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("parapet.work")
 
-MODULES: Final[tuple[str, ...]] = ("parapet.alerts.worker", "parapet.audit.outbox")
+MODULES: Final[tuple[str, ...]] = ("parapet.alerts.worker", "parapet.audit.outbox", "parapet.notify.outbox")
 # The modules whose ``install(spec)`` subscribes this process to the incident hooks (parapet.evidence.hooks) with
 # the spec's settings: every process that writes incidents (``create_app``, the worker) installs them all, so what
 # it writes enqueues their jobs in the same transaction. A part with a subscriber adds its module here.
-SUBSCRIBERS: Final[tuple[str, ...]] = ("parapet.audit.outbox",)
+SUBSCRIBERS: Final[tuple[str, ...]] = ("parapet.audit.outbox", "parapet.notify.outbox")
 
 
 def load(modules: tuple[str, ...] = MODULES) -> list[str]:

@@ -17,6 +17,7 @@ MODULES = (
     "par203_runbooks",
     "par204_alertmanager_receiver",
     "par207_teams_connector",
+    "par208_notifier_secrets",
     "par209_audit_secrets",
     "par301_store",
     "par302_promtool",

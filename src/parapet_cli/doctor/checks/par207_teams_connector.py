@@ -83,7 +83,7 @@ def teams_connector(ctx: Context) -> Iterator[Finding]:
     retired: a post to one fails, so a Teams target still configured with one announces nothing, and nobody
     notices until an incident goes unheard. The check reads each Teams target's URL where Parapet would (its
     environment variable or file) and names the target and where its URL comes from, never the URL: the URL is
-    a secret. A URL that cannot be read is PAR304's finding, not this one's."""
+    a secret. A URL that cannot be read is PAR208's finding, not this one's."""
     spec, notes = loaded_spec(ctx, THIS)
     yield from notes
     if spec is None:
@@ -99,7 +99,7 @@ def teams_connector(ctx: Context) -> Iterator[Finding]:
         try:
             url = read(ref)
         except SecretUnavailable:
-            continue  # PAR304 reports it
+            continue  # PAR208 reports it
         if retired_connector(url):
             yield Finding(
                 THIS,
