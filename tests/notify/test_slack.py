@@ -143,6 +143,9 @@ def test_buttons_follow_the_state() -> None:
     assert actions(incident(state="acknowledged")) == ["parapet_resolve", "parapet_open"]
     assert actions(incident(state="resolved")) == ["parapet_open"]
     assert actions(incident(), buttons=False) == ["parapet_open"]
+    runbook = incident(runbook_url="https://runbooks.example.com/checkout")
+    assert actions(runbook, buttons=False) == ["parapet_open", "parapet_link_1"]
+    assert actions(incident(runbook_url="javascript:alert(1)"), buttons=False) == ["parapet_open"]
 
 
 def test_post_then_update_in_place_then_post_anew_when_the_message_is_gone(caplog: pytest.LogCaptureFixture) -> None:

@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Final
 
 from parapet.notify.base import BaseNotifier, Delivery, Notification, NotifierError, register
 from parapet.notify.secrets import SecretReader, redact, redacting_logger
-from parapet.notify.text import ELLIPSIS, clip, event_line, facts, headline
+from parapet.notify.text import ELLIPSIS, clip, event_line, facts, headline, links
 from parapet.spec.model import NotifierSettings
 from parapet.work.jobs import Retry
 
@@ -37,6 +37,7 @@ MAX_FIELDS: Final = 10
 MAX_FIELD: Final = 2000
 MAX_CONTEXT: Final = 10
 MAX_BUTTON: Final = 75
+MAX_URL: Final = 3000
 MAX_TEXT: Final = 3000  # the fallback text: Slack cuts at 40,000, notifications show far less
 MAX_ALERT_BLOCKS: Final = 30
 ACTION_ACKNOWLEDGE: Final = "parapet_acknowledge"
@@ -160,15 +161,10 @@ def _actions(message: Notification, buttons: bool) -> list[dict[str, Any]]:
                 },
             }
         )
-    if message.url:
-        out.append(
-            {
-                "type": "button",
-                "action_id": ACTION_OPEN,
-                "text": _plain("Open in Parapet", MAX_BUTTON),
-                "url": message.url,
-            }
-        )
+    for i, (label, href) in enumerate(links(message)):
+        if len(href) <= MAX_URL:  # a longer URL would make Slack refuse the whole message
+            action = ACTION_OPEN if i == 0 and href == message.url else f"parapet_link_{i}"
+            out.append({"type": "button", "action_id": action, "text": _plain(label, MAX_BUTTON), "url": href})
     return out
 
 
