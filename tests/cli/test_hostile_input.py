@@ -150,6 +150,11 @@ CASES: list[tuple[str, Argv]] = [
     ),
     ("worker with a spec that is a directory", lambda t: ["worker", "--once", "--spec", str(t / "specdir.yaml")]),
     ("worker on a database that loops", lambda t: ["worker", "--once", "--database-url", f"sqlite:///{t}/loop1"]),
+    ("mcp with a spec that loops", lambda t: ["mcp", "--spec", str(t / "loop1")]),
+    ("mcp with a latin-1 spec", lambda t: ["mcp", "--spec", str(t / "latin1.yaml")]),
+    ("mcp on a database that is a directory", lambda t: ["mcp", "--database-url", f"sqlite:///{t}/specdir.yaml"]),
+    ("mcp on a database that does not exist", lambda t: ["mcp", "--database-url", f"sqlite:///{t}/nowhere.db"]),
+    ("mcp on a database that loops", lambda t: ["mcp", "--database-url", f"sqlite:///{t}/loop1"]),
     (
         "mark deploy with a spec that loops",
         lambda t: ["mark", "deploy", "--service", "api", "--version", "1", "--spec", str(t / "loop1")],

@@ -1,7 +1,9 @@
 """Where the store lives: a database URL, an engine, and errors that never show a password.
 
     resolve_url(explicit, root)   explicit URL, else $PARAPET_DATABASE_URL, else sqlite:///<root>/.parapet/parapet.db
-    create_engine_for(url)        SQLite (WAL, foreign keys, busy timeout) or PostgreSQL through psycopg 3
+    create_engine_for(url)        SQLite (WAL, foreign keys, busy timeout) or PostgreSQL through psycopg 3;
+                                  ``read_only=True``: SQLite opened ``mode=ro``, PostgreSQL sessions with
+                                  ``default_transaction_read_only`` on (the MCP server reads through one)
     mask_url(url)                 the URL with its password replaced by ***, for every message and log line
     check_schema(engine)          raise SpineMissing when a spine table is absent (not migrated yet)
 
@@ -16,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import URL, Connection, make_url
@@ -108,6 +111,17 @@ def _sqlite_pragmas(busy_timeout_s: float) -> Any:
     return on_connect
 
 
+def _sqlite_read_only_pragmas(busy_timeout_s: float) -> Any:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+        finally:
+            cursor.close()
+
+    return on_connect
+
+
 def _sqlite_on_connect(dbapi_connection: Any, busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S) -> None:
     cursor = dbapi_connection.cursor()
     try:
@@ -119,20 +133,42 @@ def _sqlite_on_connect(dbapi_connection: Any, busy_timeout_s: float = SQLITE_BUS
         cursor.close()
 
 
+def _read_only_sqlite(url: URL) -> URL:
+    """The same file as a ``mode=ro`` URI: SQLite itself refuses every write on the connection."""
+    database = url.database or ""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        raise DatabaseUrlError(
+            f"a read-only connection needs a SQLite file, not {mask_url(url)}",
+            hint="use sqlite:///path/to/parapet.db",
+        )
+    path = Path(database).expanduser().absolute()
+    return url.set(database=f"file:{quote(str(path))}", query={"mode": "ro", "uri": "true"})
+
+
 def create_engine_for(
     raw_url: str,
     *,
     connect_args: dict[str, Any] | None = None,
     busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S,
+    read_only: bool = False,
     **kwargs: Any,
 ) -> Engine:
     """An engine for the store. SQLite files get their parent directory created. ``busy_timeout_s`` bounds
     how long a statement waits for a lock (SQLite's busy timeout; PostgreSQL's lock_timeout when shorter
     than the default, with a connect timeout to match): the webhook uses a short one, so a busy database
-    answers 503 quickly instead of holding Alertmanager's request."""
+    answers 503 quickly instead of holding Alertmanager's request.
+
+    ``read_only``: every connection refuses writes by the database's own rule, not by convention: SQLite
+    opens the file with ``mode=ro`` (it must exist), PostgreSQL starts each session with
+    ``default_transaction_read_only=on``."""
     url = parse_url(raw_url)
     args = dict(connect_args or {})
     short = busy_timeout_s < SQLITE_BUSY_TIMEOUT_S
+    if read_only and url.get_backend_name() == "sqlite":
+        args.setdefault("timeout", busy_timeout_s)
+        engine = create_engine(_read_only_sqlite(url), connect_args=args, **kwargs)
+        event.listen(engine, "connect", _sqlite_read_only_pragmas(busy_timeout_s))
+        return engine
     if url.get_backend_name() == "sqlite":
         database = url.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
@@ -148,12 +184,14 @@ def create_engine_for(
         engine = create_engine(url, connect_args=args, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_s))
         return engine
+    given = url.query.get("options")  # connect_args replace the URL's options: keep both
+    given = " ".join(given) if isinstance(given, tuple) else (given or "")
     if short:
         args.setdefault("connect_timeout", max(1, int(busy_timeout_s)))
-        given = url.query.get("options")  # connect_args replace the URL's options: keep both
-        given = " ".join(given) if isinstance(given, tuple) else (given or "")
         args.setdefault("options", f"{given} -c lock_timeout={int(busy_timeout_s * 1000)}".strip())
         kwargs.setdefault("pool_timeout", busy_timeout_s)
+    if read_only:  # whatever other options were given, this one is always added
+        args["options"] = f"{args.get('options', given)} -c default_transaction_read_only=on".strip()
     try:
         return create_engine(url, connect_args=args, **kwargs)
     except (NoSuchModuleError, ModuleNotFoundError):
@@ -161,6 +199,20 @@ def create_engine_for(
             "PostgreSQL needs the psycopg driver, which is not installed",
             hint="pip install 'parapet[postgres]'",
         ) from None
+
+
+def check_sqlite_file(raw_url: str) -> None:
+    """Refuse a SQLite URL whose file is missing or not a file (before a read-only engine fails on it)."""
+    url = parse_url(raw_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return
+    path = Path(url.database).expanduser().absolute()
+    if not path.is_file():
+        what = "is not a file" if path.exists() else "does not exist"
+        raise DatabaseUnavailable(
+            f"the SQLite store {path} {what}",
+            hint="name the store the web app or worker writes; a read-only connection never creates one",
+        )
 
 
 def describe_error(exc: BaseException, url: str | URL) -> str:

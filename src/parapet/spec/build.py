@@ -44,6 +44,7 @@ from parapet.spec.model import (
     CorrelationRule,
     Database,
     HttpCheck,
+    MCPSettings,
     MetricWrapper,
     NotifierSettings,
     Probe,
@@ -131,6 +132,7 @@ def build_v1(doc: SourceDocument, spec: v1.SpecV1) -> Spec:
         probes=tuple(probes.values()),
         changes=_changes(doc, spec),
         prometheus=PrometheusSettings(url=spec.prometheus.url.rstrip("/") if spec.prometheus else None),
+        mcp=_mcp(doc, spec.mcp),
     )
 
 
@@ -354,6 +356,18 @@ def _audit(doc: SourceDocument, audit: v1.Audit | None) -> AuditSettings:
             )
         )
     return AuditSettings(mode=audit.mode, sinks=tuple(sinks))
+
+
+def _mcp(doc: SourceDocument, mcp: v1.MCP | None) -> MCPSettings:
+    """``mcp:``; the token file against the spec's folder."""
+    if mcp is None:
+        return MCPSettings()
+    token = (doc.path.parent / mcp.token_file) if mcp.token_file and doc.path else None
+    return MCPSettings(
+        token_file=token,
+        allowed_hosts=tuple(h.strip() for h in mcp.allowed_hosts),
+        allowed_origins=tuple(o.rstrip("/") for o in mcp.allowed_origins),
+    )
 
 
 def _database(doc: SourceDocument, database: v1.Database | None) -> Database | None:

@@ -373,6 +373,16 @@ class PrometheusSettings:
 
 
 @dataclass(frozen=True)
+class MCPSettings:
+    """``mcp:``: the bearer tokens of the MCP endpoint (a file, resolved against the spec's directory), and the
+    Host names and Origins it answers besides loopback (DNS-rebinding protection)."""
+
+    token_file: Path | None = None
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Spec:
     service: str
     slos: tuple[SLO, ...]
@@ -395,6 +405,7 @@ class Spec:
     probes: tuple[Probe, ...] = ()
     changes: ChangeSettings = ChangeSettings()
     prometheus: PrometheusSettings = PrometheusSettings()
+    mcp: MCPSettings = MCPSettings()
 
     def notifier(self, name: str) -> NotifierSettings | None:
         """The ``notifiers:`` target called ``name``, or None."""

@@ -445,6 +445,18 @@ class Prometheus(_Model):
     url: str = Field(pattern=r"^https?://", description="its HTTP API, e.g. http://prometheus:9090")
 
 
+class MCP(_Model):
+    """The read-only MCP endpoint at /parapet/mcp (``mcp:``)."""
+
+    token_file: str | None = Field(None, min_length=1, description="bearer token(s), relative to the spec")
+    allowed_hosts: list[Annotated[str, Field(min_length=1)]] = Field(
+        [], description="Host header values answered besides loopback, e.g. parapet.example.com"
+    )
+    allowed_origins: list[Annotated[str, Field(pattern=r"^https?://")]] = Field(
+        [], description="browser Origins allowed besides those of the allowed hosts"
+    )
+
+
 class SpecV1(_Model):
     version: Literal["parapet/v1"]
     service: Name
@@ -458,6 +470,7 @@ class SpecV1(_Model):
     alertmanager: Alertmanager | None = None
     ui: UI | None = None
     audit: Audit | None = None
+    mcp: MCP | None = None
     retention: Retention = Retention()
     database: Database | None = None
     escalation: Escalation | None = None

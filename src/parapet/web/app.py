@@ -1,13 +1,19 @@
 """The app factory: settings resolved once, then route groups and middleware composed into one Starlette app.
 
 A route group is a function ``(settings) -> list of routes``; ``ROUTE_GROUPS`` lists them in order (the
-webhook, health, changes and metrics, the operator UI). Middleware factories work the same way
+webhook, health, changes and metrics, MCP, the operator UI). Middleware factories work the same way
 (``MIDDLEWARE``). Handlers read the settings from ``request.app.state.parapet`` (``settings_of(request)``).
+
+A route group that needs something running while the app serves (the MCP endpoint's session manager)
+appends a context-manager factory to ``settings.lifespans``; ``lifespan(app)`` enters them all. It is the
+app's own lifespan, and what a host that mounts the app enters in its lifespan (Starlette runs no lifespan
+of a mounted app).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +46,8 @@ class WebSettings:
     user_provider: UserProvider | None = None
     templates_dir: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # options of later route groups (the UI's, say)
+    # What must run while the app serves, entered by ``lifespan`` (route groups append to it).
+    lifespans: list[Callable[[], AbstractAsyncContextManager[None]]] = field(default_factory=list)
 
 
 RouteGroup = Callable[[WebSettings], Sequence[BaseRoute]]
@@ -76,6 +84,12 @@ def _notification_routes(settings: WebSettings) -> Sequence[BaseRoute]:
     return notifications.routes(settings)
 
 
+def _mcp_routes(settings: WebSettings) -> Sequence[BaseRoute]:
+    from parapet.mcp import http
+
+    return http.routes(settings)
+
+
 def _ui_routes(settings: WebSettings) -> Sequence[BaseRoute]:
     from parapet.web import ui
 
@@ -89,6 +103,7 @@ ROUTE_GROUPS: list[RouteGroup] = [
     _changes_routes,
     _slack_routes,
     _notification_routes,
+    _mcp_routes,
     _ui_routes,
 ]
 MIDDLEWARE: list[MiddlewareFactory] = []
@@ -113,7 +128,9 @@ def create_app(
     ``database.url``, then ``$PARAPET_DATABASE_URL``, then ``.parapet/parapet.db``. A ``store`` given wins
     over the URL (its engine then sets the timeouts; an engine made here waits 5 s at most for a lock).
     ``extra`` keyword options are kept for the route groups (``settings.extra``): ``insecure_webhook=True``
-    accepts deliveries without credentials (``parapet serve --insecure-local`` only).
+    accepts deliveries without credentials (``parapet serve --insecure-local`` only); ``mcp_tokens``,
+    ``mcp_token_verifier`` (the SDK's ``TokenVerifier``), ``mcp_allowed_hosts`` and ``mcp_allowed_origins``
+    configure the MCP endpoint (``parapet.mcp.http``).
     """
     spec = _load_spec(spec_path)
     if store is None:
@@ -133,9 +150,28 @@ def create_app(
     registry.install_subscribers(spec)  # the webhook's intake and the UI's commands enqueue the parts' jobs
     routes = [route for group in (ROUTE_GROUPS if route_groups is None else route_groups) for route in group(settings)]
     stack = [mw for factory in (MIDDLEWARE if middleware is None else middleware) for mw in factory(settings)]
-    app = Starlette(debug=debug, routes=routes, middleware=stack)
+    app = Starlette(debug=debug, routes=routes, middleware=stack, lifespan=lifespan)
     app.state.parapet = settings
     return app
+
+
+@asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    """Run what Parapet's app needs while it serves (the MCP endpoint's session manager).
+
+    ``create_app``'s own lifespan; a host that mounts the app enters it in the host's lifespan::
+
+        parapet_app = create_app()
+        @asynccontextmanager
+        async def host_lifespan(host):
+            async with parapet.web.lifespan(parapet_app):
+                yield
+    """
+    settings: WebSettings = app.state.parapet
+    async with AsyncExitStack() as stack:
+        for start in settings.lifespans:
+            await stack.enter_async_context(start())
+        yield
 
 
 def settings_of(connection: HTTPConnection) -> WebSettings:

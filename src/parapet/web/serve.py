@@ -1,5 +1,6 @@
-"""What ``parapet serve`` runs: Parapet's app mounted at ``/parapet`` (as in a host), the work engine (the
-background loops and every job kind, ``parapet.work``) in its lifespan, under uvicorn.
+"""What ``parapet serve`` runs: Parapet's app mounted at ``/parapet`` (as in a host), the app's own lifespan
+(the MCP endpoint's session manager) and the work engine (the background loops and every job kind,
+``parapet.work``) in the server's lifespan, under uvicorn.
 
 The rule: a server that anyone on the network can reach must authenticate. ``serve`` refuses to start
 without webhook credentials (a token file) unless it listens on 127.0.0.1 with ``insecure_local``, which
@@ -21,7 +22,7 @@ from starlette.routing import Mount, Route
 from parapet.alerts.worker import WorkerConfig, running_in_background
 from parapet.errors import OptionError
 from parapet.evidence.db import check_schema
-from parapet.web.app import WebSettings, create_app
+from parapet.web.app import WebSettings, create_app, lifespan
 from parapet.web.webhook import Credentials, read_token_file
 
 MOUNT = "/parapet"
@@ -79,19 +80,20 @@ def server_app(
     check_schema(settings.store.engine)
 
     @asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        if not run_worker:
-            yield
-            return
-        config = WorkerConfig.from_spec(settings.spec, kind="serve")
-        async with running_in_background(settings.store, config, spec=settings.spec):
-            yield
-        settings.store.engine.dispose()
+    async def serving(_app: Starlette) -> AsyncIterator[None]:
+        async with lifespan(inner):  # the mounted app's own (Starlette would not run it)
+            if not run_worker:
+                yield
+                return
+            config = WorkerConfig.from_spec(settings.spec, kind="serve")
+            async with running_in_background(settings.store, config, spec=settings.spec):
+                yield
+            settings.store.engine.dispose()
 
     async def home(_request: Any) -> Response:
         return RedirectResponse(f"{MOUNT}/", status_code=307)
 
-    return Starlette(routes=[Route("/", home), Mount(MOUNT, app=inner)], lifespan=lifespan)
+    return Starlette(routes=[Route("/", home), Mount(MOUNT, app=inner)], lifespan=serving)
 
 
 def ui_sign_in(app: Starlette) -> bool:

@@ -53,22 +53,25 @@ class TokenFileError(ConfigError):
     """The webhook's token file cannot be read or holds no usable token."""
 
 
-def read_token_file(path: Path) -> tuple[str, ...]:
-    """The tokens in a file: one per line, blank lines and ``#`` comments skipped, at most two."""
+def read_token_file(
+    path: Path, *, what: str = "webhook", sender: str = "Alertmanager sends (its credentials_file)"
+) -> tuple[str, ...]:
+    """The tokens in a file: one per line, blank lines and ``#`` comments skipped, at most two. ``what`` names
+    the file's user in messages (the webhook, MCP), ``sender`` who presents the token."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise TokenFileError(
-            f"cannot read the webhook token file {path}: {reason}",
-            hint="create it with the token Alertmanager sends (its credentials_file), readable by this process",
+            f"cannot read the {what} token file {path}: {reason}",
+            hint=f"create it with the token {sender}, readable by this process",
         ) from None
     tokens = tuple(line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#"))
     if not tokens:
-        raise TokenFileError(f"the webhook token file {path} holds no token", hint="write the token on one line")
+        raise TokenFileError(f"the {what} token file {path} holds no token", hint="write the token on one line")
     if len(tokens) > MAX_TOKENS:
         raise TokenFileError(
-            f"the webhook token file {path} holds {len(tokens)} tokens; at most {MAX_TOKENS} are accepted",
+            f"the {what} token file {path} holds {len(tokens)} tokens; at most {MAX_TOKENS} are accepted",
             hint="keep the current token and, while rotating, the next one",
         )
     return tokens
@@ -80,6 +83,7 @@ class Credentials:
 
     fixed: tuple[str, ...] = ()
     path: Path | None = None
+    what: str = "webhook"  # whose tokens, for messages
     _cache: tuple[tuple[int, int], tuple[str, ...]] | None = field(default=None, repr=False)
 
     @classmethod
@@ -101,17 +105,19 @@ class Credentials:
         try:
             st = self.path.stat()
         except OSError:
-            return read_token_file(self.path)  # raises with the reason
+            return read_token_file(self.path, what=self.what)  # raises with the reason
         stamp = (st.st_mtime_ns, st.st_size)
         if self._cache is None or self._cache[0] != stamp:
-            self._cache = (stamp, read_token_file(self.path))
+            self._cache = (stamp, read_token_file(self.path, what=self.what))
         return self._cache[1]
 
     def check(self, authorization: str | None) -> bool:
         """True when the Authorization header carries an accepted token (bearer, or basic's password)."""
         presented = _presented(authorization)
-        if presented is None:
-            return False
+        return presented is not None and self.accepts(presented)
+
+    def accepts(self, presented: str) -> bool:
+        """True when ``presented`` is one of the tokens; every token is compared, each in constant time."""
         ok = False
         for token in self.tokens():
             ok |= hmac.compare_digest(presented.encode("utf-8"), token.encode("utf-8"))

@@ -1,8 +1,8 @@
 """The ``parapet`` command. Commands are thin: parse options, call one core function, render.
 
 ``COMMANDS`` is the one list of commands, in the order ``parapet --help`` shows them: the order a user meets
-them (install, gen, doctor, then the runtime commands, mark for CI, then archive for cron). A new command is
-one line there.
+them (install, gen, doctor, then the runtime commands: serve, worker, mcp, users; mark for CI, then archive for
+cron). A new command is one line there.
 
 Exit codes (``parapet.errors``): 0 done, 1 findings or drift (``--check``), 2 usage, 3 invalid input or a
 refused write, 70 an internal error (a bug: one ``error: internal error in …`` line, the traceback only with
@@ -30,7 +30,7 @@ from parapet_cli.cli.doctor import doctor
 from parapet_cli.cli.gen import gen_app
 from parapet_cli.cli.install import install
 from parapet_cli.cli.mark import mark_app
-from parapet_cli.cli.serve import serve, worker
+from parapet_cli.cli.serve import mcp, serve, worker
 from parapet_cli.cli.users import users_app
 
 DEBUG_ENV = "PARAPET_DEBUG"
@@ -42,6 +42,7 @@ COMMANDS: tuple[tuple[str, Callable[..., Any] | typer.Typer], ...] = (
     ("doctor", doctor),
     ("serve", serve),
     ("worker", worker),
+    ("mcp", mcp),
     ("users", users_app),
     ("mark", mark_app),
     ("archive", archive),

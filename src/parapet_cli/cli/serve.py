@@ -182,3 +182,24 @@ def worker(
         runner.run(stop)
     finally:
         engine.dispose()
+
+
+def mcp(
+    database_url: DatabaseOption = None,
+    spec: SpecOption = None,
+) -> None:
+    """Serve the read-only MCP server over stdin/stdout, for a local AI agent (docs/mcp.md)."""
+    from importlib.util import find_spec
+
+    if find_spec("mcp") is None:
+        raise ConfigError(
+            "parapet mcp needs the mcp package, which is not installed", hint="pip install 'parapet[mcp]'"
+        )
+    from parapet.mcp.stdio import open_reader, serve
+    from parapet.spec import load_spec
+
+    path = _spec_path(spec)
+    model = load_spec(path) if path is not None else None
+    reader = open_reader(model, database_url, root=Path.cwd())
+    _render.note("parapet mcp: the incident store, read-only, over stdio; the client closing stdin stops it")
+    serve(reader)
