@@ -273,3 +273,49 @@ def test_one_incident_life_in_slack_and_no_secret_anywhere(
     clean("the archive", archived)
     out, err = capfd.readouterr()
     clean("this process's stdout and stderr", out + err)
+
+
+def test_an_escalation_job_and_the_announcement_never_both_post(world: dict[str, Any]) -> None:
+    """A new incident's announcement (the slot job) and an escalation tier's job for the same Slack target are due
+    together: one delivery claims the (target, incident) row, the other waits, then updates the one message."""
+    from parapet.work import enqueue
+
+    slack: FakeSlack = world["slack"]
+    store: Store = world["store"]
+    world["worker"].engine.concurrency = 4
+    response = world["client"].post("/parapet/webhook", json=payload(pod(1, world["clock"].at)))
+    assert response.status_code == 200
+    incident_id = store.queue().items[0].id
+    with store.engine.begin() as conn:  # what an escalation step writes for its tier's targets
+        enqueue(
+            conn,
+            "notify",
+            f"ops-slack:{incident_id}:999",
+            due_at=world["clock"].at,
+            payload={"target": "ops-slack", "incident_id": incident_id, "event": "escalated", "tier": 0},
+        )
+    first = run(world)
+    assert sorted(o.outcome for o in first if o.job.key.startswith("ops-slack")) == ["done", "retry"]
+    run(world, seconds=3)
+    assert [r.method for r in slack.calls()] == ["chat.postMessage", "chat.update"]
+
+
+def test_a_secret_in_an_error_is_masked_everywhere(world: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
+    """Slack answering with the token in its error (a worst case): the timeline, the job's error and the log
+    carry [redacted], never the token."""
+    from parapet.evidence.schema import jobs
+
+    caplog.set_level(logging.DEBUG)
+    slack: FakeSlack = world["slack"]
+    slack.fail("chat.postMessage", f"invalid_auth_for_{TOKEN}")
+    assert world["client"].post("/parapet/webhook", json=payload(pod(1, world["clock"].at))).status_code == 200
+    incident_id = world["store"].queue().items[0].id
+    run(world)
+    assert TOKEN in slack.requests[0].answer["error"]  # it did come back from "Slack"
+    failed = [e for e in world["store"].timeline(incident_id) if e.kind == "notify_failed"]
+    assert [e.data["target"] for e in failed] == ["ops-slack"]
+    assert "[redacted]" in (failed[0].message or "") and TOKEN not in (failed[0].message or "")
+    with world["store"].engine.connect() as conn:
+        errors = [r.last_error for r in conn.execute(select(jobs.c.last_error).where(jobs.c.kind == "notify"))]
+    assert any(e and "[redacted]" in e for e in errors) and not any(e and TOKEN in e for e in errors)
+    assert TOKEN not in caplog.text

@@ -394,7 +394,9 @@ Index("ix_parapet_escalations_due", escalations.c.state, escalations.c.next_at)
 
 # Where each notifier target announced each incident: the other side's message id (Slack: channel:ts, updated
 # in place), a digest of what was sent last (an identical update is skipped), how often and when (Slack's 2 s
-# spacing), and ``seq``: the number of the target's current coalescing job for the incident (parapet.notify.outbox).
+# spacing), ``seq``: the number of the target's current coalescing job for the incident (parapet.notify.outbox), and
+# ``busy_until``/``busy_by``: the delivery under way (one at a time per target and incident, so two jobs of one
+# incident never both post a first Slack message; a crashed sender's claim expires).
 # A row exists from the first notification enqueued; first_sent_at stays NULL until something was delivered.
 notifier_messages = Table(
     "parapet_notifier_messages",
@@ -409,6 +411,8 @@ notifier_messages = Table(
     Column("sends", Integer, nullable=False),
     Column("first_sent_at", UTCDateTime),
     Column("last_sent_at", UTCDateTime),
+    Column("busy_until", UTCDateTime),
+    Column("busy_by", String(255)),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("incident_id", "target", name="uq_parapet_notifier_messages_incident_target"),
     **_AUTOINC,

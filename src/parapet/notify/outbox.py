@@ -12,11 +12,17 @@ incident (it has a row), hear of its state changes (opened, acknowledged, resolv
 updates one message in place (Slack, ``coalesce``) also hears of its alerts joining and resolving. Escalation
 tiers enqueue their own notifications (event "escalated", with the tier and the epoch).
 
-Keys. A coalescing target has at most one pending job per incident: ``{target}:{incident}:{n}``, where n is the
-row's ``seq``; a change replaces the pending job's payload and due time (never earlier than the last send plus
-``min_interval``), and when job n already runs or ran, n is bumped under the row's lock and a new job is
+Keys. A coalescing target has at most one pending job per incident: ``{target}:{incident}:slot{n}``, where n is
+the row's ``seq``; a change replaces the pending job's payload and due time (never earlier than the last send
+plus ``min_interval``), and when job n already runs or ran, n is bumped under the row's lock and a new job is
 written. The handler checks the spacing again (the Retry path), so a burst of changes is one update every
-2 s at most. Other targets get one job per change, ``{target}:{incident}:{seq}``, seq the timeline entry.
+2 s at most. Other targets get one job per change, ``{target}:{incident}:{seq}``, seq the timeline entry (the
+escalation steps write theirs the same way, with their entry).
+
+One delivery at a time per (target, incident): the handler claims the row (``busy_until``, 60 s, released in
+the transaction that records the outcome) and a job finding it claimed retries 2 s later. So an escalation's
+job and the announcement's job of a new incident never both post a first Slack message, and one target's
+messages about one incident go out in order.
 
 Failures: a delivery that raises writes a "notify_failed" entry (redacted) in its own transaction and fails
 the job (retried with backoff, then dead); ``Retry`` (a rate limit) writes nothing and reschedules. A paging
@@ -29,10 +35,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -61,6 +67,8 @@ STATE_EVENTS: Final[Mapping[str, str]] = {
 }
 UPDATE_KINDS: Final = frozenset({"instance_added", "instance_resolved", "escalated"})
 MAX_DETAIL: Final = 500
+BUSY_FOR: Final = timedelta(seconds=60)  # a delivery's claim on its (target, incident): longer than any send
+BUSY_RETRY: Final = timedelta(seconds=2)
 
 
 def install(spec: Spec | None) -> None:
@@ -148,7 +156,8 @@ def enqueue_notification(
         return enqueue(conn, KIND, f"{target.name}:{incident_id}:{seq}", due_at=at, payload=payload, now=at)
     seq_now, last_sent = _slot(conn, incident_id, target, at)
     due = max(at, last_sent + cls.min_interval) if last_sent is not None else at
-    if enqueue(conn, KIND, f"{target.name}:{incident_id}:{seq_now}", due_at=due, payload=payload, replace=True, now=at):
+    key = _slot_key(target.name, incident_id, seq_now)
+    if enqueue(conn, KIND, key, due_at=due, payload=payload, replace=True, now=at):
         return True
     # job seq_now runs or ran: the next one gets the next number
     conn.execute(
@@ -156,7 +165,11 @@ def enqueue_notification(
         .where(notifier_messages.c.incident_id == incident_id, notifier_messages.c.target == target.name)
         .values(seq=seq_now + 1)
     )
-    return enqueue(conn, KIND, f"{target.name}:{incident_id}:{seq_now + 1}", due_at=due, payload=payload, now=at)
+    return enqueue(conn, KIND, _slot_key(target.name, incident_id, seq_now + 1), due_at=due, payload=payload, now=at)
+
+
+def _slot_key(target: str, incident_id: int, seq: int) -> str:
+    return f"{target}:{incident_id}:slot{seq}"  # never one of the per-change keys (target:incident:entry id)
 
 
 def _slot(conn: Connection, incident_id: int, target: NotifierSettings, at: datetime) -> tuple[int, datetime | None]:
@@ -216,10 +229,14 @@ def deliver(ctx: JobContext) -> Mapping[str, Any] | None:
     if epoch is not None and not _still_paging(ctx, incident_id, int(epoch), incident.state):
         return {"skipped": "acknowledged, resolved or re-escalated since"}
     notifier = registry.build(target)
-    with ctx.engine.connect() as conn:
-        previous = _previous(conn, incident_id, name)
     now = ctx.now()
+    holder = f"{ctx.worker_id}:{ctx.job.id}:{ctx.job.attempts}"[:255]
+    with ctx.engine.begin() as conn:
+        if not _claim(conn, incident_id, target, holder, now):
+            raise Retry(after=BUSY_RETRY, reason=f"a delivery to {name} for this incident is under way")
+        previous = _previous(conn, incident_id, name)
     if notifier.coalesce and previous is not None and previous.sent_at + notifier.min_interval > now:
+        _release_now(ctx, incident_id, name, holder)
         raise Retry(after=previous.sent_at + notifier.min_interval - now, reason="at most one update per interval")
     tier = payload.get("tier")
     message = Notification(
@@ -236,19 +253,60 @@ def deliver(ctx: JobContext) -> Mapping[str, Any] | None:
     try:
         delivery = notifier.deliver(message)
     except Retry:
+        _release_now(ctx, incident_id, name, holder)
         raise
     except Exception as exc:
         detail = redact(exc.message if isinstance(exc, NotifierError) else f"{type(exc).__name__}: {exc}")[:MAX_DETAIL]
         with ctx.engine.begin() as conn:
+            _release(conn, incident_id, name, holder)
             _entry(conn, notifier, incident_id, FAILED, ctx.now(), f"{name}: {detail}", event, "failed", None)
         raise NotifierError(f"notifier {name} failed: {detail}") from None
     with ctx.engine.begin() as conn:
+        _release(conn, incident_id, name, holder)
         if delivery.outcome != "unchanged":
             _sent(conn, incident_id, notifier, delivery.external_id, delivery.digest, now)
             text = f"{name} ({notifier.kind}): {delivery.outcome}" + (f", {delivery.detail}" if delivery.detail else "")
             _entry(conn, notifier, incident_id, NOTIFIED, now, text, event, delivery.outcome, delivery.external_id)
         ctx.complete(conn, {"outcome": delivery.outcome, "external_id": delivery.external_id})
     return None
+
+
+def _claim(conn: Connection, incident_id: int, target: NotifierSettings, holder: str, now: datetime) -> bool:
+    """Take the (target, incident) row for this delivery, unless another one holds it (and has not expired)."""
+    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(notifier_messages)
+    conn.execute(
+        insert.values(
+            incident_id=incident_id, target=target.name, kind=target.kind, seq=0, sends=0, updated_at=now
+        ).on_conflict_do_nothing(index_elements=[notifier_messages.c.incident_id, notifier_messages.c.target])
+    )
+    taken = conn.execute(
+        update(notifier_messages)
+        .where(
+            notifier_messages.c.incident_id == incident_id,
+            notifier_messages.c.target == target.name,
+            or_(notifier_messages.c.busy_until.is_(None), notifier_messages.c.busy_until < now),
+        )
+        .values(busy_until=now + BUSY_FOR, busy_by=holder)
+        .returning(notifier_messages.c.id)
+    ).first()
+    return taken is not None
+
+
+def _release(conn: Connection, incident_id: int, target: str, holder: str) -> None:
+    conn.execute(
+        update(notifier_messages)
+        .where(
+            notifier_messages.c.incident_id == incident_id,
+            notifier_messages.c.target == target,
+            notifier_messages.c.busy_by == holder,
+        )
+        .values(busy_until=None, busy_by=None)
+    )
+
+
+def _release_now(ctx: JobContext, incident_id: int, target: str, holder: str) -> None:
+    with ctx.engine.begin() as conn:
+        _release(conn, incident_id, target, holder)
 
 
 def _still_paging(ctx: JobContext, incident_id: int, epoch: int, state: str) -> bool:
