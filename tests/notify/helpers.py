@@ -72,6 +72,7 @@ class Receiver:
     statuses: list[int] = field(default_factory=list)
     answer_headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    echo: bool = False  # an error answer quotes the request's path (as some services quote the URL they got)
 
 
 @contextmanager
@@ -90,7 +91,7 @@ def receiver() -> Iterator[Receiver]:
             self.send_response(status)
             for name, value in state.answer_headers.items():
                 self.send_header(name, value)
-            answer = b"" if status < 300 else f"error {status}".encode()
+            answer = b"" if status < 300 else f"error {status}{' for ' + self.path if state.echo else ''}".encode()
             self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
             self.wfile.write(answer)
