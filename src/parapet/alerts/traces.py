@@ -4,7 +4,7 @@
    ``traceId``, ``trace-id``, … (any key that reads "traceid" once case, ``_`` and ``-`` are dropped). Only an
    OpenTelemetry/W3C, Jaeger, Zipkin or X-Ray-like id is kept: 16 to 32 hex digits (``trace_id_from``).
 2. When the spec sets ``prometheus.url`` and the incident has none, a ``trace_lookup`` job (enqueued in the
-   transaction that opened the incident, by the hooks subscriber ``configure`` registers) asks Prometheus'
+   transaction that opened the incident, by the hooks subscriber ``trace_jobs.install`` registers) asks Prometheus'
    ``/api/v1/query_exemplars`` for the exemplars of the SLO's bad-event series (the SLI's errors query, or its
    total query for a good-events SLI; a histogram's ``_count`` read as its ``_bucket`` series, which carry the
    exemplars) from 15 minutes before the alert started to 1 minute after, and keeps the trace id of the slowest

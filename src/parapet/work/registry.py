@@ -13,11 +13,23 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("parapet.work")
 
-MODULES: Final[tuple[str, ...]] = ("parapet.alerts.worker", "parapet.audit.outbox", "parapet.notify.outbox")
+MODULES: Final[tuple[str, ...]] = (
+    "parapet.alerts.worker",
+    "parapet.audit.outbox",
+    "parapet.notify.outbox",
+    "parapet.probes.jobs",
+    "parapet.alerts.trace_jobs",
+)
 # The modules whose ``install(spec)`` subscribes this process to the incident hooks (parapet.evidence.hooks) with
 # the spec's settings: every process that writes incidents (``create_app``, the worker) installs them all, so what
-# it writes enqueues their jobs in the same transaction. A part with a subscriber adds its module here.
-SUBSCRIBERS: Final[tuple[str, ...]] = ("parapet.audit.outbox", "parapet.notify.outbox")
+# it writes enqueues their jobs in the same transaction. A part with a subscriber adds its module here; so does a
+# part whose periodics come from the spec (parapet.probes.jobs: one per probe).
+SUBSCRIBERS: Final[tuple[str, ...]] = (
+    "parapet.audit.outbox",
+    "parapet.notify.outbox",
+    "parapet.probes.jobs",
+    "parapet.alerts.trace_jobs",
+)
 
 
 def load(modules: tuple[str, ...] = MODULES) -> list[str]:

@@ -148,6 +148,19 @@ def worker(
     once: Annotated[
         bool, typer.Option("--once", help="One tick (heartbeat and what is due), its result as JSON.")
     ] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            metavar="<port>",
+            min=1,
+            max=65535,
+            help="Serve this process's metrics (the probes it ran) for Prometheus on this port.",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option("--metrics-host", metavar="<address>", help="Address the metrics port listens on.")
+    ] = "127.0.0.1",
 ) -> None:
     """Run the work engine: due jobs, the reconciler (with alertmanager.url) or the staleness marks, the heartbeat."""
     from parapet.alerts.worker import Worker, WorkerConfig
@@ -173,6 +186,8 @@ def worker(
 
         signal.signal(signal.SIGTERM, stop_on)
         signal.signal(signal.SIGINT, stop_on)
+        if metrics_port is not None:
+            _serve_metrics(metrics_host, metrics_port)
         what = "reconciler" if runner.config.alertmanager.url else "staleness marks"
         kinds = ", ".join(sorted(runner.engine.handlers()))
         _render.note(
@@ -203,3 +218,16 @@ def mcp(
     reader = open_reader(model, database_url, root=Path.cwd())
     _render.note("parapet mcp: the incident store, read-only, over stdio; the client closing stdin stops it")
     serve(reader)
+
+
+def _serve_metrics(host: str, port: int) -> None:
+    """The process's registry (OpenMetrics when asked) on host:port, in a daemon thread of prometheus_client."""
+    from prometheus_client import start_http_server
+
+    try:
+        start_http_server(port, addr=host)
+    except OSError as exc:
+        raise ConfigError(
+            f"--metrics-port {port} on {host}: {exc.strerror or exc}", hint="pick a free port, or leave it out"
+        ) from None
+    _render.note(f"metrics at http://{host}:{port}/metrics")
