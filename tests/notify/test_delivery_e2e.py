@@ -166,24 +166,31 @@ def test_teams_webhook_and_email_announce_an_incident_and_a_failing_target_is_de
     store.acknowledge(incident_id, actor="rita")
     run(world, seconds=5)  # acknowledged everywhere; Teams' "opened" and the dead hook retried after their backoff
     store.resolve(incident_id, actor="adam")
-    for _ in range(12):  # the dead hook's backoff grows to 5 minutes; Teams and mail finish on the first round
-        run(world, minutes=6)
+    # the dead hook's backoff grows to 5 minutes, and one delivery per (target, incident) runs at a time (the
+    # others wait 2 s): run until nothing is left
+    rounds = 0
+    while run(world, minutes=6):
+        rounds += 1
+        assert rounds < 100, "the notifications never settle"
     assert run(world, minutes=30) == []
 
     # Teams: one card per state change, in the Workflows envelope; the refused first try was retried
     cards = [json.loads(r.body)["attachments"][0]["content"] for r in teams.requests]
     said = [(c["body"][0]["items"][0]["text"].split("]")[0][2:-1], c["body"][0]["items"][1]["text"]) for c in cards]
-    # a card shows the incident as it is when it is delivered: the retried "opened" card came after the
-    # acknowledgement (its backoff was longer), so it says "Opened" under the acknowledged state
-    assert said == [
-        ("OPEN", "Opened by system:alertmanager"),
+    # a card shows the incident as it is when it is delivered: the retried "opened" card and the acknowledgement
+    # were due together (one delivery per target and incident at a time: their order is either)
+    assert said[0] == ("OPEN", "Opened by system:alertmanager")
+    assert sorted(said[1:]) == [
         ("ACKNOWLEDGED", "Acknowledged by rita"),
         ("ACKNOWLEDGED", "Opened by system:alertmanager"),
         ("RESOLVED", "Resolved by adam"),
+    ] or sorted(said[1:]) == [
+        ("ACKNOWLEDGED", "Acknowledged by rita"),
+        ("RESOLVED", "Opened by system:alertmanager"),
+        ("RESOLVED", "Resolved by adam"),
     ]
     assert all(r.path.endswith(f"sig={TEAMS_SIG}") for r in teams.requests)
-    assert cards[-1]["actions"][0]["url"] == f"{UI}/incidents/{incident_id}"
-    assert "Resolved by adam" in json.dumps(cards[-1])
+    assert all(c["actions"][0]["url"] == f"{UI}/incidents/{incident_id}" for c in cards)
 
     # the webhook: signed, one dedup key per notification (the job's key)
     events = [r.headers["Parapet-Event"] for r in hook.requests]
