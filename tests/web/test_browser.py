@@ -36,7 +36,7 @@ VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1440, 
 # What a finger must be able to hit (WCAG 2.5.5, Apple's and Google's guidance): 44 CSS px each way.
 TAP_TARGETS = (
     "main button:not([hidden]), main select, main input:not([type=hidden]), main textarea, "
-    "main .incident, main .tabs a, main .button, .bar button, .bar .brand"
+    "main .incident, main .tabs a, main .button, .bar button, .bar .brand, .bar .nav"
 )
 
 
@@ -281,4 +281,29 @@ def test_forged_form_from_another_origin_is_refused(
             assert answer.value.status == 403
             assert "This form was refused" in page.content()
     assert store.get(ident).state == "open" and store.timeline(ident) == entries
+    context.close()
+
+
+@pytest.mark.parametrize("size", list(VIEWPORTS))
+def test_admin_retries_a_dead_job_in_chromium(
+    browser: Browser, live: str, store: Store, clock: Clock, size: str
+) -> None:
+    from sqlalchemy import select
+
+    from parapet.evidence.schema import jobs
+    from tests.web.test_ui_jobs import _dead_job
+
+    job_id = _dead_job(store, clock)
+    context = browser.new_context(viewport=VIEWPORTS[size], is_mobile=size == "phone", has_touch=size == "phone")
+    page = context.new_page()
+    sign_in(page, live, "adam")
+    page.click(".bar a:has-text('Jobs')")
+    page.wait_for_url(f"{live}/parapet/admin/jobs")
+    for check in (no_horizontal_scroll, tap_targets_are_big, axe_clean):
+        check(page)
+    assert "sig=***" in page.content() and "s3cr3t" not in page.content()
+    page.click("button:has-text('Retry')")
+    page.wait_for_selector(f"text=Job {job_id} is pending again")
+    with store.engine.connect() as conn:
+        assert conn.execute(select(jobs.c.state).where(jobs.c.id == job_id)).scalar_one() == "pending"
     context.close()

@@ -321,3 +321,9 @@ def test_archive_prunes_old_done_jobs_only(db: Engine, clock: Clock, tmp_path: A
     with db.connect() as conn:
         left = dict(conn.execute(select(jobs.c.key, jobs.c.state).where(jobs.c.kind == "t_flaky")).all())
     assert left == {"old-dead": "dead", "old-pending": "pending", "new-done": "done"}
+
+
+def test_load_skips_a_handler_module_that_is_not_installed() -> None:
+    from parapet.work import registry as parts
+
+    assert parts.load(("parapet.alerts.worker", "parapet.not_installed_here")) == ["parapet.not_installed_here"]
