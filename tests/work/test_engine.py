@@ -4,7 +4,7 @@ backoff, dead letters, periodic slots, and the change hooks that enqueue in the 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -29,14 +29,17 @@ from parapet.work import (
 from parapet.work import jobs as registry
 from tests.alerts.conftest import T0, Clock
 
+CREATED: list[Worker] = []
 steps_meta = MetaData()
 steps = Table("work_test_steps", steps_meta, Column("id", Integer, primary_key=True), Column("key", String(255)))
 
 
 @pytest.fixture
-def db(engine: Engine) -> Engine:
+def db(engine: Engine) -> Iterator[Engine]:
     steps_meta.create_all(engine)
-    return engine
+    yield engine
+    while CREATED:  # before the engine is disposed: each holds its poller's connection
+        CREATED.pop().close()
 
 
 def _job(engine: Engine, kind: str, key: str) -> Any:
@@ -87,7 +90,9 @@ def retry_later(ctx: JobContext) -> Mapping[str, Any] | None:
 
 
 def worker(engine: Engine, clock: Clock, name: str, **kw: Any) -> Worker:
-    return Worker(engine, worker_id=name, clock=clock, **kw)
+    made = Worker(engine, worker_id=name, clock=clock, **kw)
+    CREATED.append(made)
+    return made
 
 
 def test_enqueue_is_idempotent_and_replace_touches_only_pending(db: Engine, clock: Clock) -> None:
@@ -197,11 +202,13 @@ def test_retry_reschedules_without_counting_an_attempt(db: Engine, clock: Clock)
     w = worker(db, clock, "w1", kinds=["t_retry"])
     assert [o.outcome for o in w.run_once()] == ["retry"]
     row = _job(db, "t_retry", "r")
-    assert (row.state, row.attempts, row.due_at) == ("pending", 0, T0 + timedelta(seconds=30))
+    # not a failure: one more attempt allowed (attempt numbers are never reused: the fence relies on it)
+    assert (row.state, row.attempts, row.max_attempts) == ("pending", 1, 2)
+    assert (row.due_at, row.last_error) == (T0 + timedelta(seconds=30), None)
     assert row.payload == {"retry": True}  # the replace while it ran changed nothing
     with db.begin() as conn:
         enqueue(conn, "t_retry", "r", due_at=T0, payload={}, replace=True)  # pending again: replaced
-    assert [(o.outcome, o.result) for o in w.run_once()] == [("done", {"attempt": 1})]
+    assert [(o.outcome, o.result) for o in w.run_once()] == [("done", {"attempt": 2})]
 
 
 def test_a_periodic_slot_runs_once_across_workers(db: Engine, clock: Clock) -> None:

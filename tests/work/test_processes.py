@@ -115,8 +115,8 @@ def _run(db: Database, logs: Path, nodes: dict[str, int], n: int, kills: int) ->
     try:
         with fleet(db.url, logs, nodes) as f:
             start = datetime.now(UTC) + timedelta(seconds=1)
-            _enqueue(engine, n, start, timedelta(seconds=8))
-            killed = _kill_holders(engine, f, kills, time.monotonic() + 9)
+            _enqueue(engine, n, start, timedelta(seconds=12))
+            killed = _kill_holders(engine, f, kills, time.monotonic() + 12)
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
                 with engine.connect() as conn:
@@ -166,7 +166,7 @@ def _assert_exactly_once_on_time(out: dict[str, object], n: int, kills: int) -> 
 
 
 def test_two_nodes_of_three_processes_on_postgresql(postgres_db: Database, tmp_path: Path) -> None:
-    n = 160
+    n = 120
     out = _run(postgres_db, tmp_path, {"node-a": 3, "node-b": 3}, n, kills=2)
     _assert_exactly_once_on_time(out, n, kills=2)
     writers = out["writers"]
@@ -175,7 +175,7 @@ def test_two_nodes_of_three_processes_on_postgresql(postgres_db: Database, tmp_p
 
 
 def test_three_processes_on_sqlite(sqlite_db: Database, tmp_path: Path) -> None:
-    n = 80
+    n = 60
     out = _run(sqlite_db, tmp_path, {"node-a": 3}, n, kills=1)
     _assert_exactly_once_on_time(out, n, kills=1)
 

@@ -18,11 +18,13 @@ longer complete it, and its transaction rolls back (``LeaseLost``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import threading
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -167,6 +169,8 @@ class Worker:
         self._outcomes: list[Outcome] = []
         self.next_due: datetime | None = None
         self._wake = threading.Event()
+        self._poll_conn: Connection | None = None
+        self._poll_finalizer: Callable[[], Any] = _nothing
 
     # -- what this worker runs ------------------------------------------------------------------------
 
@@ -292,19 +296,36 @@ class Worker:
             pending.order_by(jobs.c.due_at).limit(1).scalar_subquery(),
             running.order_by(jobs.c.lease_until).limit(1).scalar_subquery(),
         )
-        with self._autocommit() as conn:
-            row = conn.execute(query).one()
+        row = self._on_poll_connection(lambda conn: conn.execute(query).one())
         times = [t for t in (row[0], row[1]) if t is not None]
         out = min(times) if times else None
         if out is not None and out.tzinfo is None:
             out = out.replace(tzinfo=UTC)
         return out
 
-    def _autocommit(self) -> Any:
-        conn = self.engine.connect()
-        if conn.dialect.name == "postgresql":
-            conn.execution_options(isolation_level="AUTOCOMMIT")
-        return conn
+    def _on_poll_connection(self, fn: Callable[[Connection], Any]) -> Any:
+        """Run ``fn`` on the poller's own connection, kept across ticks (autocommit on PostgreSQL): an idle tick
+        is then one statement, without a pool checkout or its liveness ping. A failed statement drops the
+        connection; the next tick opens another."""
+        if self._poll_conn is None:
+            conn = self.engine.connect()
+            if conn.dialect.name == "postgresql":
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+            self._poll_conn = conn
+            # a worker dropped without close() (a test, a host that forgot) still returns it to the pool
+            self._poll_finalizer = weakref.finalize(self, _close_quietly, conn)
+        try:
+            return fn(self._poll_conn)
+        except SQLAlchemyError:
+            self._drop_poll_connection()
+            raise
+
+    def _drop_poll_connection(self) -> None:
+        conn, self._poll_conn = self._poll_conn, None
+        if conn is not None:
+            with contextlib.suppress(SQLAlchemyError):
+                conn.invalidate()
+            self._poll_finalizer()
 
     def _claim(self, now: datetime, handlers: Mapping[str, Handler], limit: int) -> list[_Running]:
         kinds = sorted(handlers)
@@ -324,8 +345,7 @@ class Worker:
         if self.engine.dialect.name == "postgresql":
             chosen = picked.with_for_update(skip_locked=True).cte("picked")
             stmt = update(jobs).where(jobs.c.id == chosen.c.id).values(**values)
-            with self._autocommit() as conn:
-                rows = conn.execute(stmt.returning(*jobs.c)).all()
+            rows = self._on_poll_connection(lambda conn: conn.execute(stmt.returning(*jobs.c)).all())
         else:
             stmt = update(jobs).where(jobs.c.id.in_(picked.scalar_subquery()), self._due(now, kinds)).values(**values)
             with self.engine.begin() as conn:
@@ -412,7 +432,9 @@ class Worker:
         if due is not None:
             values["due_at"] = due
         if retry:
-            values["attempts"] = jobs.c.attempts - 1  # a Retry is not a failed attempt
+            # A Retry is not a failure: the job gets one more attempt (attempts itself only grows, so an attempt
+            # number is never reused and the fence on it holds)
+            values["max_attempts"] = jobs.c.max_attempts + 1
         if state == JOB_DEAD:
             values["finished_at"] = now
         try:
@@ -450,7 +472,7 @@ class Worker:
                 self._wake.wait(wait)
                 self._wake.clear()
         finally:
-            self._pool.shutdown(wait=True)
+            self.close()
 
     def _next_renewal(self) -> datetime | None:
         with self._lock:
@@ -465,7 +487,19 @@ class Worker:
         self._wake.set()
 
     def close(self) -> None:
+        """Wait for running handlers, then release the poller's connection."""
         self._pool.shutdown(wait=True)
+        self._poll_conn = None
+        self._poll_finalizer()
+
+
+def _nothing() -> None:
+    return None
+
+
+def _close_quietly(conn: Connection) -> None:
+    with contextlib.suppress(Exception):
+        conn.close()
 
 
 @asynccontextmanager
