@@ -168,6 +168,7 @@ class Worker:
         self._beat_at: datetime | None = None
         self._outcomes: list[Outcome] = []
         self.next_due: datetime | None = None
+        self._backlog = False
         self._wake = threading.Event()
         self._poll_conn: Connection | None = None
         self._poll_finalizer: Callable[[], Any] = _nothing
@@ -201,14 +202,19 @@ class Worker:
         handlers = self.handlers()
         self._ensure_periodic(now, handlers)
         self._renew(now)
-        free = self.concurrency - len(self._running)
+        with self._lock:
+            free = self.concurrency - len(self._running)
         if free <= 0 or not handlers:
             return []
-        due = self._probe(now, handlers)
-        self.next_due = due
-        if due is None or due > now:
-            return []
-        return [self._pool.submit(self._execute, run) for run in self._claim(now, handlers, free)]
+        if not self._backlog:  # the last claim was not full: ask when the next job is due
+            self.next_due = self._probe(now, handlers)
+            if self.next_due is None or self.next_due > now:
+                return []
+        claimed = self._claim(now, handlers, free)
+        # A full claim means more may be due: the next tick claims again without probing first (under load a job
+        # then costs one claim, not a probe and a claim).
+        self._backlog = len(claimed) == free
+        return [self._pool.submit(self._execute, run) for run in claimed]
 
     def heartbeat(self, now: datetime) -> None:
         """Upsert this process's row of ``parapet_workers``."""
