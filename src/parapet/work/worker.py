@@ -183,7 +183,15 @@ class Worker:
 
     def run_once(self, *, wait: bool = True) -> list[Outcome]:
         """Beat, ensure periodic slots, renew leases, claim what is due and run it; with ``wait``, wait for those
-        jobs and return their outcomes (without, the outcomes of jobs that finished since the last call)."""
+        jobs and return their outcomes (without, the outcomes of jobs that finished since the last call). The
+        poller's connection goes back to the pool afterwards (``run`` keeps it from one tick to the next)."""
+        try:
+            return self._run_once(wait=wait)
+        finally:
+            self._poll_conn = None
+            self._poll_finalizer()
+
+    def _run_once(self, *, wait: bool) -> list[Outcome]:
         futures = self._tick()
         if wait:
             for f in futures:
@@ -465,7 +473,7 @@ class Worker:
             while not stop.is_set():
                 wait = self.poll
                 try:
-                    self.run_once(wait=False)
+                    self._run_once(wait=False)
                     now = self.clock()
                     if not self._full() and self.next_due is not None:
                         until = (self.next_due - now).total_seconds()
