@@ -1,6 +1,6 @@
 """Suspect changes in a real browser (Debian's chromium through Playwright): a deploy marked with `parapet mark
 deploy` 10 minutes before an incident and a flag change from the real OpenFeature SDK both show on the incident
-page, apart from the timeline of what people did, on SQLite and PostgreSQL."""
+page, apart from the timeline of what people did, and in MCP's list_changes, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from starlette.routing import Mount
 
 from parapet.changes.openfeature import track_flag_changes
 from parapet.evidence import Alert, Store
+from parapet.mcp.stdio import open_reader
 from parapet.web import create_app
 from tests.changes.flagprovider import MemoryProvider, wait_recorded
 from tests.web.test_browser import CHROMIUM, LiveServer, browser  # noqa: F401
@@ -82,3 +83,12 @@ def test_deploy_and_flag_change_show_as_suspect_changes(
         timeline = page.locator("section[aria-labelledby=timeline-title]").inner_text()
         assert "looking at it" in timeline and "new-checkout" not in timeline and "2026.12.6-1" not in timeline
         page.close()
+    # MCP's list_changes (its reader, on its read-only connection) reads the same two changes
+    reader = open_reader(None, database.url)
+    try:
+        listed = reader.list_changes(service="shop", since=(datetime.now(UTC) - timedelta(hours=1)).isoformat())
+    finally:
+        reader.store.engine.dispose()
+    kinds = {c["kind"]: c for c in listed["changes"]}
+    assert set(kinds) == {"deploy", "flag_change"}, listed
+    assert "2026.12.6-1" in str(kinds["deploy"]) and "new-checkout" in str(kinds["flag_change"])
