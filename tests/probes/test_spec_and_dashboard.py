@@ -10,7 +10,7 @@ import pytest
 from parapet.errors import SpecError
 from parapet.spec import load_spec
 from parapet_cli.generators import dashboards
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, ROOT
 from tests.install.test_dashboards import allowed_series, metric_names, queries
 
 SPEC = FIXTURES / "golden" / "probes" / "spec.yaml"
@@ -63,3 +63,10 @@ def test_the_overview_has_probe_panels_over_contract_series() -> None:
     for expr in queries(overview):
         assert not metric_names(expr) - allowed, expr
     assert any('probe=~"home|checkout"' in e for e in queries(overview))
+
+
+def test_doctor_cardinality_passes_on_the_probe_and_change_metrics(cli) -> None:  # type: ignore[no-untyped-def]
+    paths = [str(ROOT / "src" / "parapet" / p) for p in ("probes", "changes", "metrics/contract.py")]
+    result = cli("doctor", "cardinality", "--root", str(ROOT), *paths, "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["findings"] == []
