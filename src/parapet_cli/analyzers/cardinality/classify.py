@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 import libcst as cst
-from libcst.metadata import Assignment, FunctionScope, GlobalScope, ScopeProvider
+from libcst.metadata import Assignment, FunctionScope, GlobalScope
 
 from parapet_cli.analyzers.cardinality.fold import fold_str
 from parapet_cli.analyzers.cardinality.knowledge import (
@@ -168,7 +168,7 @@ class Classifier(Source):
     def _guarded(self, e: cst.Name) -> bool:
         """``x in ALLOWED`` (or ``not in``) anywhere in the function around ``e``, or a function enclosing it
         (closures), or at module level, bounds ``x``."""
-        scope = self.get_metadata(ScopeProvider, e, None)
+        scope = self.scope_of(e)
         while scope is not None and self._tree is not None:
             if isinstance(scope, FunctionScope | GlobalScope):
                 node: cst.CSTNode = scope.node if isinstance(scope, FunctionScope) else self._tree

@@ -28,11 +28,10 @@ from __future__ import annotations
 import fnmatch
 import gc
 from collections.abc import Sequence
-from typing import cast
 
 import libcst as cst
 import libcst.matchers as m
-from libcst.metadata import Assignment, MetadataWrapper, QualifiedNameSource, ScopeProvider
+from libcst.metadata import Assignment, MetadataWrapper, QualifiedNameSource
 
 from parapet.spec.model import MetricWrapper
 from parapet_cli.analyzers.cardinality.classify import Classifier
@@ -60,7 +59,8 @@ from parapet_cli.analyzers.cardinality.knowledge import (
 from parapet_cli.analyzers.cardinality.model import Definition, FileFacts, Use, Value
 from parapet_cli.analyzers.cardinality.positions import CallPositions
 from parapet_cli.analyzers.cardinality.prune import prune, python_tree, source_lines
-from parapet_cli.analyzers.cardinality.source import _Walk, absolute, module_name
+from parapet_cli.analyzers.cardinality.scopes import ScopeTables
+from parapet_cli.analyzers.cardinality.source import absolute, module_name
 
 __all__ = ["Recognizer", "absolute", "analyze_source", "module_name"]
 
@@ -103,7 +103,7 @@ def _analyze_source(path: str, source: str | bytes, wrappers: Sequence[MetricWra
     )
     recognizer.parsed = parsed
     try:
-        recognizer.run(MetadataWrapper(tree, unsafe_skip_copy=True))
+        recognizer.run(tree)
     except RecursionError:  # the walks recurse once per level of nesting: a generated expression can go too deep
         return FileFacts(path, module, error="it nests expressions too deeply for the analyzer")
     return FileFacts(
@@ -137,29 +137,24 @@ class Recognizer(Classifier):
         self._tree = node
         self.constants = module_constants(node)
 
-    def run(self, wrapper: MetadataWrapper) -> None:
-        """Visit, in the order of a walk of the tree, the nodes this class has ``visit_`` methods for."""
-        with self.resolve(wrapper):
-            events, parents, guards = cast(
-                tuple[
-                    list[cst.CSTNode],
-                    dict[cst.CSTNode, cst.CSTNode],
-                    dict[cst.CSTNode, set[str]],
-                ],
-                self.get_metadata(_Walk, wrapper.module),
-            )
-            self._parents = parents
-            self._guards = guards
-            self._positions = CallPositions(self.parsed, [n for n in events if isinstance(n, cst.Call)], wrapper)
-            for node in events:
-                if isinstance(node, cst.Call):
-                    self.visit_Call(node)
-                elif isinstance(node, cst.Import):
-                    self.visit_Import(node)
-                elif isinstance(node, cst.ImportFrom):
-                    self.visit_ImportFrom(node)
-                elif isinstance(node, cst.Module):
-                    self.visit_Module(node)
+    def run(self, tree: cst.Module) -> None:
+        """Visit, in source order, the module, its imports and its calls (``scopes.py`` recorded them)."""
+        tables = ScopeTables.of(tree)
+        self._parents = tables.parents
+        self._scopes = tables.scopes
+        self._guards = tables.guards
+        # positions.py pairs calls with ast's; libcst's PositionProvider (through a wrapper) only when that fails
+        calls = [n for n in tables.events if isinstance(n, cst.Call)]
+        self._positions = CallPositions(self.parsed, calls, MetadataWrapper(tree, unsafe_skip_copy=True))
+        for node in tables.events:
+            if isinstance(node, cst.Call):
+                self.visit_Call(node)
+            elif isinstance(node, cst.Import):
+                self.visit_Import(node)
+            elif isinstance(node, cst.ImportFrom):
+                self.visit_ImportFrom(node)
+            elif isinstance(node, cst.Module):
+                self.visit_Module(node)
 
     def _note_framework(self, module: str) -> None:
         top = module.split(".")[0]
@@ -332,7 +327,7 @@ class Recognizer(Classifier):
         owner = expr.value.value
         cls: cst.ClassDef | None = None
         if owner in ("self", "cls"):
-            cls = self.enclosing_class_node(self.get_metadata(ScopeProvider, expr, None))
+            cls = self.enclosing_class_node(self.scope_of(expr))
         elif self._tree is not None:
             cls = next((c for c in self._tree.body if isinstance(c, cst.ClassDef) and c.name.value == owner), None)
         if cls is None:
@@ -448,7 +443,7 @@ class Recognizer(Classifier):
             target = parent.target
         if target is None or parent is None:
             return ""
-        scope = self.get_metadata(ScopeProvider, parent, None)
+        scope = self.scope_of(parent)
         if isinstance(target, cst.Name):
             return self.scoped_key(scope, target.value)
         if isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name) and target.value.value == "self":
@@ -491,7 +486,7 @@ class Recognizer(Classifier):
 
     def targets(self, receiver: cst.BaseExpression) -> tuple[str, ...]:
         out: list[str] = []
-        scope = self.get_metadata(ScopeProvider, receiver, None)
+        scope = self.scope_of(receiver)
         cls = self.enclosing_class(scope)
         if cls and m.matches(receiver, m.Attribute(value=m.Name("self") | m.Name("cls"))):
             assert isinstance(receiver, cst.Attribute)

@@ -3,22 +3,21 @@ names and assignments, where a call is, the module's constants and the names ``i
 
     Source(path, module, is_package, lines)     set up by ``run`` of its subclass ``Recognizer``
 
-One walk of the tree (``_Walk``, batched with the walk libcst's ``ScopeProvider`` needs anyway) records every
-node's parent, the module, imports and calls in the order a visitor meets them, and the names compared with ``in``
-or ``not in`` in each function and the module. Scopes and qualified names are libcst's public ``ScopeProvider``
-API, asked per node only when needed (``QualifiedNameProvider`` would walk the whole tree once more); positions of
-calls come from ``positions.py``.
+One walk of the tree (``scopes.py``) records every node's scope and parent, the module, imports and calls in
+source order, and the names compared with ``in`` or ``not in`` in each function and the module. Scopes are
+libcst's own scope objects, filled in as libcst's ``ScopeProvider`` fills them, so assignments and qualified
+names are asked of libcst's public ``Scope`` API, per node and only when needed; positions of calls come from
+``positions.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from pathlib import PurePosixPath
 
 import libcst as cst
 from libcst.metadata import (
     Assignment,
-    BatchableMetadataProvider,
     ClassScope,
     CodePosition,
     FunctionScope,
@@ -26,7 +25,6 @@ from libcst.metadata import (
     QualifiedName,
     QualifiedNameSource,
     Scope,
-    ScopeProvider,
 )
 
 from parapet_cli.analyzers.cardinality.model import Site
@@ -56,76 +54,10 @@ def absolute(name: str, module: str, is_package: bool) -> str:
     return ".".join([*base, rest] if rest else base)
 
 
-def _node_types(cls: type) -> set[str]:
-    """The names of ``cls`` and of every class under it: every kind of node libcst makes."""
-    out = {cls.__name__}
-    subclasses: list[type] = cls.__subclasses__()
-    for sub in subclasses:
-        out |= _node_types(sub)
-    return out
-
-
-_NODE_TYPES = sorted(_node_types(cst.CSTNode))
-_EVENTS = (cst.Module, cst.Import, cst.ImportFrom, cst.Call, cst.Comparison)
-
-
-class _Walk(BatchableMetadataProvider[object]):
-    """Records, in the walk libcst's ``ExpressionContextProvider`` makes anyway, every node's parent and, in the
-    order a visitor meets them, the module, imports and calls: the ``Recognizer`` replays them instead of walking
-    the tree once more. And the names compared with ``in`` or ``not in`` in each function (and lambda) and in the
-    module, not counting the functions nested in it (those of its lambdas count). All three are the metadata of
-    the module."""
-
-    def __init__(self, cache: object = None) -> None:
-        super().__init__(cache)
-        self.parents: dict[cst.CSTNode, cst.CSTNode] = {}
-        self.events: list[cst.CSTNode] = []
-        self.path: list[cst.CSTNode] = []
-        self.guards: dict[cst.CSTNode, set[str]] = {}
-
-    def get_visitors(self) -> Mapping[str, Callable[[cst.CSTNode], None]]:
-        methods: dict[str, Callable[[cst.CSTNode], None]] = {}
-        for name in _NODE_TYPES:
-            methods[f"visit_{name}"] = self.enter
-            methods[f"leave_{name}"] = self.leave
-        return methods
-
-    def enter(self, node: cst.CSTNode) -> None:
-        path = self.path
-        if path:
-            self.parents[node] = path[-1]
-        path.append(node)
-        if isinstance(node, _EVENTS):
-            if not isinstance(node, cst.Comparison):
-                self.events.append(node)
-            elif isinstance(node.left, cst.Name) and any(
-                isinstance(t.operator, cst.In | cst.NotIn) for t in node.comparisons
-            ):
-                self.guard(node.left.value)
-
-    def guard(self, name: str) -> None:
-        """``name`` is compared in the lambdas around the node being entered, up to the function around it, and
-        in that function, or in the module when no function is around it."""
-        for ancestor in reversed(self.path[:-1]):
-            if isinstance(ancestor, cst.Lambda | cst.FunctionDef):
-                self.guards.setdefault(ancestor, set()).add(name)
-                if isinstance(ancestor, cst.FunctionDef):
-                    return
-        self.guards.setdefault(self.path[0], set()).add(name)
-
-    def leave(self, node: cst.CSTNode) -> None:
-        self.path.pop()
-        if not self.path:
-            self.set_metadata(node, (self.events, self.parents, self.guards))
-
-
-class Source(cst.MetadataDependent):
+class Source:
     """A parsed module with its parents, scopes, guards, constants and call positions (filled in by ``run``)."""
 
-    METADATA_DEPENDENCIES = (ScopeProvider, _Walk)
-
     def __init__(self, path: str, module: str, is_package: bool, lines: Sequence[str]) -> None:
-        super().__init__()
         self.path = path
         self.module = module
         self.is_package = is_package
@@ -134,6 +66,7 @@ class Source(cst.MetadataDependent):
         self._tree: cst.Module | None = None
         self._guards: dict[cst.CSTNode, set[str]] = {}  # the names ``in`` bounds in each function and the module
         self._parents: dict[cst.CSTNode, cst.CSTNode] = {}
+        self._scopes: dict[cst.CSTNode, Scope] = {}
         self._positions: CallPositions | None = None
 
     def code(self, node: cst.CSTNode) -> str:
@@ -152,7 +85,7 @@ class Source(cst.MetadataDependent):
 
     def qualified_names(self, node: cst.CSTNode) -> Collection[QualifiedName]:
         """What ``QualifiedNameProvider`` gives ``node``, asked of its scope only when needed."""
-        scope = self.get_metadata(ScopeProvider, node, None)
+        scope = self.scope_of(node)
         return set() if scope is None else scope.get_qualified_names_for(node)
 
     def qualified(self, node: cst.CSTNode) -> set[str]:
@@ -167,12 +100,16 @@ class Source(cst.MetadataDependent):
                 out.add(q.name)
         return out
 
+    def scope_of(self, node: cst.CSTNode) -> Scope | None:
+        """The scope ``node`` is in (``scopes.py``), None for a node the walk does not visit (whitespace)."""
+        return self._scopes.get(node)
+
     def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
-        """The node's parent, as ``_Walk`` recorded it."""
+        """The node's parent, as ``scopes.py`` recorded it."""
         return self._parents.get(node)
 
     def _assignments(self, e: cst.Name) -> list[Assignment]:
-        scope = self.get_metadata(ScopeProvider, e, None)
+        scope = self.scope_of(e)
         if scope is None:
             return []
         return [a for a in scope[e.value] if isinstance(a, Assignment)]
