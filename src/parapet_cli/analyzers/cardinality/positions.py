@@ -28,15 +28,17 @@ from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionPr
 from parapet_cli.analyzers.cardinality.prune import source_lines
 
 
-def _ast_calls(text: str) -> list[ast.Call] | None:
-    """Every call of ``text`` in the order libcst meets them, or None when ``ast`` cannot parse it."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tree = ast.parse(text)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
-    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)]
+def _ast_calls(text: str, calls: list[ast.Call] | None = None) -> list[ast.Call] | None:
+    """Every call of ``text`` in the order libcst meets them, or None when ``ast`` cannot parse it; ``calls``:
+    ``ast``'s calls of ``text``, when the caller has them (nothing is parsed then)."""
+    if calls is None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                tree = ast.parse(text)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return None
+        calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)]
     calls.sort(key=lambda c: (c.lineno, c.col_offset, -(c.end_lineno or 0), -(c.end_col_offset or 0)))
     return calls
 
@@ -50,10 +52,18 @@ def _same_callee(ours: cst.BaseExpression, theirs: ast.expr) -> bool:
 
 
 class CallPositions:
-    """The start of every call of one parsed module; ``calls`` are libcst's calls in the order of a walk."""
+    """The start of every call of one parsed module; ``calls`` are libcst's calls in the order of a walk, and
+    ``ast_calls`` ``ast``'s calls of the same text, when the caller has them."""
 
-    def __init__(self, text: str, calls: Sequence[cst.Call], wrapper: MetadataWrapper) -> None:
+    def __init__(
+        self,
+        text: str,
+        calls: Sequence[cst.Call],
+        wrapper: MetadataWrapper,
+        ast_calls: list[ast.Call] | None = None,
+    ) -> None:
         self._text = text
+        self._given = ast_calls
         self._order = {call: i for i, call in enumerate(calls)}
         self._count = len(calls)
         self._wrapper = wrapper
@@ -73,7 +83,7 @@ class CallPositions:
     def _from_ast(self, call: cst.Call) -> CodePosition | None:
         if not self._asked:
             self._asked = True
-            theirs = _ast_calls(self._text)
+            theirs = _ast_calls(self._text, self._given)
             self._theirs = theirs if theirs is not None and len(theirs) == self._count else None
         index = self._order.get(call)
         if self._theirs is None or index is None:

@@ -71,6 +71,13 @@ def python_tree(source: str) -> tuple[ast.Module | None, str | None]:
     """``ast``'s tree of ``source`` (None when ``ast`` cannot read it), and why no analyzer should try either when
     the file nests deeper than Python itself accepts (libcst's parser takes seconds per such file, then its
     visitors run out of stack)."""
+    tree, _, too_deep = python_tree_and_calls(source)
+    return tree, too_deep
+
+
+def python_tree_and_calls(source: str) -> tuple[ast.Module | None, list[ast.Call], str | None]:
+    """``python_tree``, with every call of the tree (found by the walk that measures its depth, for
+    ``positions.py``, which would otherwise parse the text once more)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -78,16 +85,16 @@ def python_tree(source: str) -> tuple[ast.Module | None, str | None]:
     except SyntaxError as exc:
         message = str(exc.msg)
         if message.startswith(_TOO_DEEP):
-            return None, f"it nests deeper than Python accepts ({message}, line {exc.lineno})"
-        return None, _tokens_too_deep(source)  # syntax newer than this Python, or broken: libcst decides
+            return None, [], f"it nests deeper than Python accepts ({message}, line {exc.lineno})"
+        return None, [], _tokens_too_deep(source)  # syntax newer than this Python, or broken: libcst decides
     except (ValueError, MemoryError):
-        return None, None
+        return None, [], None
     except RecursionError:
-        return None, "it nests expressions too deeply for the analyzer"
-    depth = _depth(tree)
+        return None, [], "it nests expressions too deeply for the analyzer"
+    depth, calls = _depth_and_calls(tree)
     if depth > MAX_DEPTH:
-        return None, f"it nests {depth} levels deep, past the analyzer's budget of {MAX_DEPTH}"
-    return tree, None
+        return None, [], f"it nests {depth} levels deep, past the analyzer's budget of {MAX_DEPTH}"
+    return tree, calls, None
 
 
 def _tokens_too_deep(source: str) -> str | None:
@@ -114,25 +121,50 @@ def _tokens_too_deep(source: str) -> str | None:
     return None
 
 
-def _depth(tree: ast.AST) -> int:
-    """How many levels deep the tree goes (iteratively: the tree may be deeper than Python's stack)."""
+def _depth_and_calls(tree: ast.AST) -> tuple[int, list[ast.Call]]:
+    """How many levels deep the tree goes, and its calls (iteratively: the tree may be deeper than Python's
+    stack). A node without fields (a context such as ``Load``, an operator) is counted where it is met, not
+    pushed: a third of a tree's nodes."""
     deepest = 0
+    calls: list[ast.Call] = []
     todo: list[tuple[ast.AST, int]] = [(tree, 1)]
+    push, pop, call = todo.append, todo.pop, ast.Call
     while todo:
-        node, depth = todo.pop()
+        node, depth = pop()
         if depth > deepest:
             deepest = depth
-        todo.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
-    return deepest
+        if type(node) is call:
+            calls.append(node)
+        depth += 1
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if isinstance(value, ast.AST):
+                if value._fields:
+                    push((value, depth))
+                elif depth > deepest:
+                    deepest = depth
+            elif isinstance(value, list):
+                for item in value:
+                    if isinstance(item, ast.AST):
+                        if item._fields:
+                            push((item, depth))
+                        elif depth > deepest:
+                            deepest = depth
+    return deepest, calls
 
 
 def prune(source: str, tree: ast.Module | None = None) -> str:
     """``source`` with metric-free functions and classes stubbed out, line for line; unchanged if ``ast`` fails.
     ``tree`` is ``python_tree(source)``'s, when the caller has it."""
+    return prune_spans(source, tree)[0]
+
+
+def prune_spans(source: str, tree: ast.Module | None = None) -> tuple[str, list[tuple[int, int]]]:
+    """``prune``, and the lines it stubbed out: (first, last) 1-based, in order."""
     if tree is None:
         tree, _ = python_tree(source)
     if tree is None:
-        return source
+        return source, []
     names = [re.escape(n.split(".")[0]) for n in _aliases(tree)]
     otel = r"|create_\w+\(|\.add\(|\.record\(|\.set\(" if "opentelemetry" in source else ""
     trigger = re.compile(_ALWAYS + otel + "".join(rf"|\b{n}\b" for n in names))
@@ -140,19 +172,20 @@ def prune(source: str, tree: ast.Module | None = None) -> str:
     stubs: dict[int, tuple[int, list[str]]] = {}  # 0-based first line -> (last line, replacement lines)
 
     def visit(body: list[ast.stmt], in_class: bool = False) -> None:
-        spans: list[tuple[ast.stmt, int, int, str]] = []
+        spans: list[tuple[ast.stmt, int, int, str, bool]] = []
         for stmt in body:
             if not isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
                 continue
             first = min([stmt.lineno, *(d.lineno for d in stmt.decorator_list)]) - 1
             last = (stmt.end_lineno or stmt.lineno) - 1
             if last < len(lines):
-                spans.append((stmt, first, last, "".join(lines[first : last + 1])))
+                text = "".join(lines[first : last + 1])
+                spans.append((stmt, first, last, text, trigger.search(text) is not None))
         # in a kept class, a method that sets a label list the kept methods read (self._labels = [...]) stays too
-        kept = "".join(text for _, _, _, text in spans if trigger.search(text)) if in_class else ""
+        kept = "".join(text for _, _, _, text, hit in spans if hit) if in_class else ""
         read = set(_SELF_ATTR.findall(kept))
-        for stmt, first, last, text in spans:
-            if trigger.search(text):
+        for stmt, first, last, text, hit in spans:
+            if hit:
                 if isinstance(stmt, ast.ClassDef):
                     visit(stmt.body, in_class=True)
                 continue
@@ -164,7 +197,7 @@ def prune(source: str, tree: ast.Module | None = None) -> str:
 
     visit(tree.body)
     if not stubs:
-        return source
+        return source, []
     out: list[str] = []
     i = 0
     while i < len(lines):
@@ -175,4 +208,4 @@ def prune(source: str, tree: ast.Module | None = None) -> str:
         else:
             out.append(lines[i])
             i += 1
-    return "".join(out)
+    return "".join(out), sorted((first + 1, last + 1) for first, (last, _) in stubs.items())

@@ -25,6 +25,8 @@ A file that is not UTF-8, does not parse, or nests past the budgets of ``prune.p
 
 from __future__ import annotations
 
+import ast
+import bisect
 import fnmatch
 import gc
 from collections.abc import Sequence
@@ -58,7 +60,7 @@ from parapet_cli.analyzers.cardinality.knowledge import (
 )
 from parapet_cli.analyzers.cardinality.model import Definition, FileFacts, Use, Value
 from parapet_cli.analyzers.cardinality.positions import CallPositions
-from parapet_cli.analyzers.cardinality.prune import prune, python_tree, source_lines
+from parapet_cli.analyzers.cardinality.prune import prune_spans, python_tree_and_calls, source_lines
 from parapet_cli.analyzers.cardinality.scopes import ScopeTables
 from parapet_cli.analyzers.cardinality.source import absolute, module_name
 
@@ -89,10 +91,10 @@ def _analyze_source(path: str, source: str | bytes, wrappers: Sequence[MetricWra
         return FileFacts(path, module, error=f"it is not UTF-8: {exc.reason}")
     # prune() keeps only code that mentions prometheus_client's words; a file that calls a wrapper is parsed whole
     wrapped = any(w.call.rsplit(".", 1)[-1].strip("*?") in text for w in wrappers)
-    tree_of_ast, too_deep = python_tree(text)
+    tree_of_ast, ast_calls, too_deep = python_tree_and_calls(text)
     if too_deep is not None:
         return FileFacts(path, module, error=too_deep)
-    parsed = text if wrapped else prune(text, tree_of_ast)
+    parsed, stubbed = (text, []) if wrapped else prune_spans(text, tree_of_ast)
     try:
         tree = cst.parse_module(parsed)
     except (cst.ParserSyntaxError, UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -102,6 +104,8 @@ def _analyze_source(path: str, source: str | bytes, wrappers: Sequence[MetricWra
         path, module, is_package, [line.rstrip("\r\n") for line in source_lines(text)], tuple(wrappers)
     )
     recognizer.parsed = parsed
+    # the calls ast found in the text, less those in the functions pruning stubbed out, are the parsed text's calls
+    recognizer.ast_calls = None if tree_of_ast is None else _outside(ast_calls, stubbed)
     try:
         recognizer.run(tree)
     except RecursionError:  # the walks recurse once per level of nesting: a generated expression can go too deep
@@ -114,6 +118,19 @@ def _analyze_source(path: str, source: str | bytes, wrappers: Sequence[MetricWra
         recognizer.framework,
         multiprocess=recognizer.multiprocess or any(word in text for word in MULTIPROCESS_WORDS),
     )
+
+
+def _outside(calls: list[ast.Call], spans: list[tuple[int, int]]) -> list[ast.Call]:
+    """The calls that start on no line of ``spans`` (sorted (first, last) line ranges that do not overlap)."""
+    if not spans:
+        return calls
+    firsts = [first for first, _ in spans]
+    out = []
+    for call in calls:
+        i = bisect.bisect_right(firsts, call.lineno) - 1
+        if i < 0 or call.lineno > spans[i][1]:
+            out.append(call)
+    return out
 
 
 class Recognizer(Classifier):
@@ -132,6 +149,7 @@ class Recognizer(Classifier):
         self.multiprocess = False  # the file imports prometheus_client.multiprocess
         self._class_attributes: dict[cst.ClassDef, dict[str, list[cst.BaseExpression]]] = {}
         self.parsed = ""  # the text libcst parsed, which is the tree's code exactly
+        self.ast_calls: list[ast.Call] | None = None  # ast's calls of that text, when known
 
     def visit_Module(self, node: cst.Module) -> None:
         self._tree = node
@@ -145,7 +163,8 @@ class Recognizer(Classifier):
         self._guards = tables.guards
         # positions.py pairs calls with ast's; libcst's PositionProvider (through a wrapper) only when that fails
         calls = [n for n in tables.events if isinstance(n, cst.Call)]
-        self._positions = CallPositions(self.parsed, calls, MetadataWrapper(tree, unsafe_skip_copy=True))
+        wrapper = MetadataWrapper(tree, unsafe_skip_copy=True)
+        self._positions = CallPositions(self.parsed, calls, wrapper, self.ast_calls)
         for node in tables.events:
             if isinstance(node, cst.Call):
                 self.visit_Call(node)
