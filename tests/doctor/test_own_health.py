@@ -63,6 +63,21 @@ def test_generated_files_missing_stale_and_edited(cli, tmp_path: Path) -> None: 
     assert "edited by hand" in edited.active[0].finding.message
 
 
+def test_generated_files_are_looked_for_where_gen_writes_them(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """PAR202 plans the files of ``gen slo``'s own target, in its directory: a rules_dir written with a leading
+    slash is under the project root for both (before, the doctor looked for the files at the filesystem's root)."""
+    root = copy_fixture("config-good", tmp_path)
+    spec = root / "parapet.yaml"
+    spec.write_text(spec.read_text() + "output:\n  rules_dir: /ops/rules/\n")
+    assert [r.finding.message for r in doctor(root, "PAR202").active] == [
+        "ops/rules/shop.slo.rules.yml has not been generated yet",
+        "ops/rules/shop.slo.test.yml has not been generated yet",
+    ]
+    generate(cli, root)
+    assert (root / "ops/rules/shop.slo.rules.yml").is_file()
+    assert found(doctor(root, "PAR202"), "PAR202") == []
+
+
 def test_runbooks_that_point_nowhere() -> None:
     report = doctor(fixture("config-bad"), "PAR203")
     assert found(report, "PAR203") == [("parapet.yaml", 6, "error"), ("parapet.yaml", 16, "error")]

@@ -64,3 +64,8 @@ TARGETS: tuple[Target, ...] = (
         generate=_dashboards,
     ),
 )
+
+
+def target(name: str) -> Target:
+    """The target ``parapet gen <name>`` runs (a doctor check compares the files on disk with its plan)."""
+    return next(t for t in TARGETS if t.name == name)

@@ -11,7 +11,7 @@ from parapet_cli.doctor.checks._spec import GOOD_CONFIG, loaded_spec
 from parapet_cli.doctor.context import Context
 from parapet_cli.doctor.findings import Finding, Severity
 from parapet_cli.doctor.registry import THIS, Example, check
-from parapet_cli.generators import slo_rules
+from parapet_cli.generators.targets import target
 from parapet_cli.plan import Action, build_plan
 
 EXAMPLES = (
@@ -37,15 +37,17 @@ EXAMPLES = (
 def generated_fresh(ctx: Context) -> Iterator[Finding]:
     """Prometheus evaluates the rule files on disk, not the spec: after an edit of parapet.yaml that was never
     regenerated, alerts fire on old objectives (or not at all). This is the check `parapet gen slo --check` makes,
-    with the same plan: create means missing, update means stale, conflict means edited by hand."""
+    with the same plan (the target's files in the target's directory): create means missing, update means stale,
+    conflict means edited by hand."""
     spec, notes = loaded_spec(ctx, THIS)
     yield from notes
     if spec is None or ctx.spec_path is None:
         return
     root = ctx.spec_path.resolve().parent
     spec_name = Path(os.path.relpath(ctx.spec_path.resolve(), root)).as_posix()
+    slo = target("slo")
     try:
-        plan = build_plan(slo_rules.generate(spec, spec_name), root / spec.rules_dir, root)
+        plan = build_plan(slo.generate(spec, spec_name), root / slo.directory(spec), root)
     except UserError as exc:
         yield Finding(THIS, Severity.ERROR, f"cannot compare generated files: {exc.message}", exc.hint or "")
         return
