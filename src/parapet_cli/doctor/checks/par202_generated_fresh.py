@@ -37,8 +37,7 @@ EXAMPLES = (
 def generated_fresh(ctx: Context) -> Iterator[Finding]:
     """Prometheus evaluates the rule files on disk, not the spec: after an edit of parapet.yaml that was never
     regenerated, alerts fire on old objectives (or not at all). This is the check `parapet gen slo --check` makes,
-    with the same plan (the target's files in the target's directory): create means missing, update means stale,
-    conflict means edited by hand."""
+    with the same plan: create means missing, update means stale, conflict means edited by hand."""
     spec, notes = loaded_spec(ctx, THIS)
     yield from notes
     if spec is None or ctx.spec_path is None:
