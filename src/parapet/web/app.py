@@ -90,6 +90,12 @@ def _mcp_routes(settings: WebSettings) -> Sequence[BaseRoute]:
     return http.routes(settings)
 
 
+def _escalation_routes(settings: WebSettings) -> Sequence[BaseRoute]:
+    from parapet.web import escalation
+
+    return escalation.routes(settings)
+
+
 def _ui_routes(settings: WebSettings) -> Sequence[BaseRoute]:
     from parapet.web import ui
 
@@ -104,6 +110,7 @@ ROUTE_GROUPS: list[RouteGroup] = [
     _slack_routes,
     _notification_routes,
     _mcp_routes,
+    _escalation_routes,
     _ui_routes,
 ]
 MIDDLEWARE: list[MiddlewareFactory] = []

@@ -48,6 +48,7 @@ ACTIONS: Final[dict[str, Role]] = {
     "note": Role.RESPONDER,
     "view_jobs": Role.ADMIN,  # the work engine's admin page (parapet.web.jobs)
     "retry_jobs": Role.ADMIN,
+    "escalate": Role.RESPONDER,
 }
 
 SYSTEM_PREFIX: Final = "system:"

@@ -573,14 +573,19 @@ class UI:
         ]
 
 
+def ui_middleware(settings: UIConfig) -> list[Middleware]:
+    """The security headers and the signed session every UI page and form goes through."""
+    return [
+        Middleware(SecurityHeadersMiddleware),
+        Middleware(SessionMiddleware, secret=settings.session_secret, https_only=settings.https_only),
+    ]
+
+
 def build_ui(settings: UIConfig) -> Starlette:
     """The UI as one ASGI app with its own session and security middleware: mount it at the prefix the
     webhook lives under (``create_app`` mounts it last, at ``""``)."""
     ui = UI(settings)
-    middleware = [
-        Middleware(SecurityHeadersMiddleware),
-        Middleware(SessionMiddleware, secret=settings.session_secret, https_only=settings.https_only),
-    ]
+    middleware = ui_middleware(settings)
 
     async def store_unavailable(request: Request, exc: Exception) -> Response:
         response = ui.problem(
@@ -660,7 +665,12 @@ def authenticator(settings: WebSettings) -> Authenticator:
 
 
 def routes(settings: WebSettings) -> Sequence[BaseRoute]:
-    """The UI's route group for ``create_app``: one mount at ``""``, after the webhook and health routes.
+    """The UI's route group for ``create_app``: one mount at ``""``, after the webhook and health routes."""
+    return [Mount("", app=build_ui(ui_config(settings)))]
+
+
+def ui_config(settings: WebSettings) -> UIConfig:
+    """The UI's configuration from ``create_app``'s settings (a part's own routes build their UI from it too).
 
     Options come from ``create_app``'s keyword arguments (``settings.extra``), else the spec's ``ui:``:
     ``users_file`` (path), ``trusted_proxies`` (TrustedProxies), ``insecure_local`` (bool: everyone is a
@@ -669,7 +679,7 @@ def routes(settings: WebSettings) -> Sequence[BaseRoute]:
     extra = settings.extra
     spec_ui = settings.spec.ui if settings.spec is not None else None
     root = settings.spec.path.parent if settings.spec is not None else None
-    config = UIConfig(
+    return UIConfig(
         store=settings.store,
         auth=authenticator(settings),
         session_secret=session_secret(extra.get("session_secret"), root),
@@ -680,4 +690,3 @@ def routes(settings: WebSettings) -> Sequence[BaseRoute]:
         change_window=settings.spec.changes.window if settings.spec is not None else timedelta(hours=1),
         title=extra.get("title") or "Parapet",
     )
-    return [Mount("", app=build_ui(config))]
