@@ -36,12 +36,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
+from tests.escalation.fleet import Fleet  # noqa: E402
+
 from parapet.escalation import configure  # noqa: E402
 from parapet.evidence import Alert, Store  # noqa: E402
 from parapet.evidence.db import create_engine_for  # noqa: E402
 from parapet.evidence.schema import jobs, metadata, timeline_entries  # noqa: E402
 from parapet.spec import load_spec  # noqa: E402
-from tests.escalation.fleet import Fleet  # noqa: E402
 
 SPEC = """\
 version: parapet/v1
@@ -80,7 +81,7 @@ def run(url: str, incidents: int, processes: int, idle_s: float, folder: Path) -
     metadata.create_all(engine)
     spec_path = folder / "parapet.yaml"
     spec_path.write_text(SPEC)
-    configure(load_spec(spec_path))
+    install(load_spec(spec_path))
     store = Store(engine)
     fleet = Fleet(url, folder)
     try:
@@ -107,7 +108,7 @@ def run(url: str, incidents: int, processes: int, idle_s: float, folder: Path) -
         after, t1 = _statements(fleet), time.monotonic()
     finally:
         fleet.stop()
-        configure(None)
+        install(None)
     with engine.connect() as conn:
         entries = conn.execute(
             select(timeline_entries.c.incident_id, timeline_entries.c.at, timeline_entries.c.data).where(
@@ -152,7 +153,8 @@ def main() -> int:
     finally:
         with admin.connect() as conn:
             conn.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :n"), {"n": schema}
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :n"),
+                {"n": schema},
             )
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()

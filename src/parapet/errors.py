@@ -14,6 +14,10 @@
         │   ├── OptionError                     exit 3   parapet.errors
         │   ├── SpineMissing                    exit 3   parapet.evidence.db
         │   └── TokenFileError                  exit 3   parapet.web.webhook
+        ├── EscalationError                     exit 3   parapet.escalation.core
+        │   ├── CannotEscalate                  exit 3   parapet.escalation.core
+        │   ├── NoEscalation                    exit 3   parapet.escalation.core
+        │   └── StaleEscalation                 exit 3   parapet.escalation.core
         ├── EvidenceError                       exit 3   parapet.evidence.store
         │   ├── ActiveIncidentExists            exit 3   parapet.evidence.store
         │   ├── DeliveryNotFound                exit 3   parapet.alerts.intake

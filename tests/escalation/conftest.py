@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from parapet.escalation import configure
+from parapet.escalation import install
 from parapet.evidence import Store
 from parapet.evidence.schema import escalations, jobs, timeline_entries
 from parapet.spec import load_spec
@@ -18,6 +18,7 @@ from parapet.spec.model import Spec
 from tests.evidence.conftest import Database, postgres_db, sqlite_db  # noqa: F401
 from tests.spec.test_spec_errors import GOOD_SLO, HEAD
 from tests.web.helpers import Clock
+from tests.web.test_browser import browser  # noqa: F401  (the Chromium fixture of the UI tests)
 
 POLICIES = """\
 escalation:
@@ -56,9 +57,9 @@ def clock() -> Clock:
 @pytest.fixture
 def spec(tmp_path: Path) -> Iterator[Spec]:
     loaded = load(tmp_path)
-    configure(loaded)
+    install(loaded)
     yield loaded
-    configure(None)
+    install(None)
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """One worker process of the escalation tests and benchmark: ``python -m tests.escalation.proc URL WORKER_ID
 HOSTNAME [COUNTS_FILE]``. It runs the job kind "escalate" with the real handler until SIGTERM. A step of an
-incident whose id is a multiple of ``SLOW_EVERY`` holds its transaction ``SLOW_S`` longer (so a test can kill
-a process in the middle of one); with COUNTS_FILE it writes how many SQL statements it has run, and for how
+incident whose id is a multiple of ``$ESCALATION_SLOW_EVERY`` holds its job ``SLOW_S`` longer before it
+writes (so a test can kill a process in the middle of one); with COUNTS_FILE it writes how many SQL statements it has run, and for how
 long, as JSON, every half second and when it stops (the benchmark reads the idle cost off two samples)."""
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ from parapet.evidence.db import create_engine_for
 from parapet.work import Worker
 
 SLOW_EVERY = int(os.environ.get("ESCALATION_SLOW_EVERY", "0"))
-SLOW_S = 1.5
+SLOW_S = 0.8
 
 
 def _slowed(conn: Any, incident_id: int, **kwargs: Any) -> core.Outcome:
-    outcome = core.execute_step(conn, incident_id, **kwargs)
     if SLOW_EVERY and incident_id % SLOW_EVERY == 0:
-        time.sleep(SLOW_S)  # inside the step's transaction, holding the job
-    return outcome
+        # holding the job, before the step's first write (on SQLite a write would hold the database's lock)
+        time.sleep(SLOW_S)
+    return core.execute_step(conn, incident_id, **kwargs)
 
 
 def main(argv: list[str]) -> int:

@@ -45,7 +45,12 @@ def test_a_chain_runs_its_tiers_and_repeat_in_order(store: Store, clock: Clock) 
     incident = open_incident(store)
     row = chain_of(store.engine, incident)
     assert (row.policy, row.epoch, row.state, row.tier, row.next_tier, row.next_at) == (
-        "payments", 1, "active", -1, 0, NOW
+        "payments",
+        1,
+        "active",
+        -1,
+        0,
+        NOW,
     )
     assert [j.key for j in jobs_of(store.engine, "escalate")] == [f"{incident}:1:0:0"]
     w = worker(store, clock)
@@ -61,7 +66,11 @@ def test_a_chain_runs_its_tiers_and_repeat_in_order(store: Store, clock: Clock) 
     assert (row.state, row.tier, row.repeat, row.executed, row.next_at) == ("done", 2, 1, 4, None)
     notify = jobs_of(store.engine, "notify")
     assert [(j.payload["target"], j.payload["tier"], j.payload["epoch"]) for j in notify] == [
-        ("oncall", 0, 1), ("lead", 1, 1), ("oncall", 1, 1), ("cto", 2, 1), ("cto", 2, 1)
+        ("oncall", 0, 1),
+        ("lead", 1, 1),
+        ("oncall", 1, 1),
+        ("cto", 2, 1),
+        ("cto", 2, 1),
     ]
     assert len({j.key for j in notify}) == 5 and all(j.state == JOB_PENDING for j in notify)
     first = entries(store.engine, incident)[0]
@@ -107,7 +116,12 @@ def test_resolving_stops_and_reopening_starts_again_with_a_new_epoch(store: Stor
     store.reopen(incident, actor="rita")
     row = chain_of(store.engine, incident)
     assert (row.epoch, row.state, row.tier, row.next_tier, row.next_at, row.executed) == (
-        3, "active", -1, 0, clock.at, 1
+        3,
+        "active",
+        -1,
+        0,
+        clock.at,
+        1,
     )
     w.run_once()
     assert steps(store, incident) == [(0, 0, 1), (0, 0, 3)]

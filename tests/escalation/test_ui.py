@@ -23,11 +23,10 @@ from parapet.work import Worker
 from tests.escalation.conftest import entries
 from tests.web.conftest import SECRET
 from tests.web.helpers import NOW, Clock, form_fields, write_users
-from tests.web.test_browser import (  # noqa: F401  (browser: a fixture)
+from tests.web.test_browser import (
     VIEWPORTS,
     LiveServer,
     axe_clean,
-    browser,
     no_horizontal_scroll,
     sign_in,
     tap_targets_are_big,
@@ -45,8 +44,9 @@ def host(spec: Spec, store: Store, users: Path) -> Starlette:
 @pytest.fixture
 def incident(store: Store, clock: Clock) -> int:
     clock.at = NOW
-    alert = Alert(correlation_key="checkout", alert_name="Burn", severity="critical", title="checkout burning",
-                  service="checkout")
+    alert = Alert(
+        correlation_key="checkout", alert_name="Burn", severity="critical", title="checkout burning", service="checkout"
+    )
     return store.open_or_touch(alert).incident.id
 
 
@@ -88,7 +88,8 @@ def test_a_responder_escalates_now_once(client: TestClient, store: Store, incide
     after = client.get(done.headers["location"]).text
     assert f"Escalated incident {incident} to tier 1." in after
     assert [(e.actor, e.data["tier"]) for e in entries(store.engine, incident)] == [
-        ("system:parapet:escalation", 0), ("rita", 1)
+        ("system:parapet:escalation", 0),
+        ("rita", 1),
     ]
     # the same form again (a double click, or an old tab): the epoch moved on, nothing happens
     again = client.post(f"{ROOT}/incidents/{incident}/escalate", data=fields, follow_redirects=False)
@@ -103,9 +104,7 @@ def test_a_viewer_cannot_escalate(client: TestClient, store: Store, incident: in
     login(client, "vera")
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get(f"{ROOT}/incidents/{incident}").text)
     assert token
-    response = client.post(
-        f"{ROOT}/incidents/{incident}/escalate", data={"csrf_token": token.group(1), "epoch": "1"}
-    )
+    response = client.post(f"{ROOT}/incidents/{incident}/escalate", data={"csrf_token": token.group(1), "epoch": "1"})
     assert response.status_code == 403 and "Not allowed" in response.text
     assert entries(store.engine, incident) == []
 

@@ -1,7 +1,7 @@
 """Escalation: who hears about an incident, and when, until someone acknowledges it.
 
     parapet.yaml escalation:  ─ spec.escalation (policies, tiers, repeat, working hours, match)
-            │ configure(spec): the policies this process starts chains with; subscribes to the incident hooks
+            │ install(spec): the policies this process starts chains with; subscribes to the incident hooks
             ▼
     incident opened ── hooks, same transaction ──▶ parapet_escalations row (chain frozen, epoch 1)
                                                    + job "escalate" incident:epoch:tier:repeat, due at tier 0
@@ -35,7 +35,7 @@ from parapet.escalation.core import (
     Outcome,
     StaleEscalation,
     Status,
-    configure,
+    install,
     escalate_now,
     execute_step,
     status,
@@ -52,7 +52,7 @@ __all__ = [
     "Outcome",
     "StaleEscalation",
     "Status",
-    "configure",
+    "install",
     "escalate_now",
     "execute_step",
     "status",

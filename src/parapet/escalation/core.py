@@ -1,5 +1,6 @@
 """Escalation in the store: the fencing epoch, the steps as jobs, and "escalate now".
 
+    install(spec)                   this process's policies (create_app and the worker call it)
     on_changes(conn, changes)       the hooks subscriber (parapet.evidence.hooks), in the transaction of the
                                     change: "opened" chooses a policy and schedules its first step;
                                     "acknowledged" and "resolved" bump the epoch and stop the chain;
@@ -37,8 +38,8 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
 from parapet.errors import UserError
-from parapet.evidence import hooks
 from parapet.escalation.chain import Chain, Facts, Next, select_policy
+from parapet.evidence import hooks
 from parapet.evidence.schema import (
     ESCALATION_ACTIVE,
     ESCALATION_DONE,
@@ -81,9 +82,10 @@ def step_key(incident_id: int, epoch: int, tier: int, repeat: int) -> str:
     return f"{incident_id}:{epoch}:{tier}:{repeat}"
 
 
-def configure(spec: Spec | None) -> None:
+def install(spec: Spec | None) -> None:
     """Use ``spec``'s policies for incidents that open from now on in this process, and subscribe to the
-    incident hooks (idempotent: create_app and the worker both call it)."""
+    incident hooks (idempotent: create_app and the worker call it, ``parapet.work.registry.SUBSCRIBERS``).
+    Without policies it stays subscribed: chains already in the store are still fenced by an acknowledgement."""
     global _settings
     _settings = spec.escalation if spec is not None else EscalationSettings()
     subscribe()

@@ -12,7 +12,8 @@ from parapet.escalation.core import KIND, execute_step, subscribe
 from parapet.work import JobContext, handler
 
 # A step is a handful of statements (the worker renews a lease every third of it, so a slow database does
-# not lose it): a process killed mid-step loses its claim this fast, and another takes the job over (a step cannot run twice: the escalation row fences it, whoever holds the lease).
+# not lose it): a process killed mid-step loses its claim this fast, and another takes the job over. A step
+# cannot run twice whoever holds the lease: the escalation row fences it.
 STEP_LEASE: Final = timedelta(seconds=2)
 
 

@@ -19,6 +19,7 @@ MODULES: Final[tuple[str, ...]] = (
     "parapet.notify.outbox",
     "parapet.probes.jobs",
     "parapet.alerts.trace_jobs",
+    "parapet.escalation.steps",
 )
 # The modules whose ``install(spec)`` subscribes this process to the incident hooks (parapet.evidence.hooks) with
 # the spec's settings: every process that writes incidents (``create_app``, the worker) installs them all, so what
@@ -29,6 +30,7 @@ SUBSCRIBERS: Final[tuple[str, ...]] = (
     "parapet.notify.outbox",
     "parapet.probes.jobs",
     "parapet.alerts.trace_jobs",
+    "parapet.escalation",
 )
 
 
