@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.escalation.fleet import Fleet  # noqa: E402
 
-from parapet.escalation import configure  # noqa: E402
+from parapet.escalation import install  # noqa: E402
 from parapet.evidence import Alert, Store  # noqa: E402
 from parapet.evidence.db import create_engine_for  # noqa: E402
 from parapet.evidence.schema import jobs, metadata, timeline_entries  # noqa: E402

@@ -1,8 +1,9 @@
 """One worker process of the escalation tests and benchmark: ``python -m tests.escalation.proc URL WORKER_ID
 HOSTNAME [COUNTS_FILE]``. It runs the job kind "escalate" with the real handler until SIGTERM. A step of an
 incident whose id is a multiple of ``$ESCALATION_SLOW_EVERY`` holds its job ``SLOW_S`` longer before it
-writes (so a test can kill a process in the middle of one); with COUNTS_FILE it writes how many SQL statements it has run, and for how
-long, as JSON, every half second and when it stops (the benchmark reads the idle cost off two samples)."""
+writes (so a test can kill a process in the middle of one); with COUNTS_FILE it writes how many SQL
+statements it has run, and for how long, as JSON, every half second and when it stops (the benchmark reads the
+idle cost off two samples)."""
 
 from __future__ import annotations
 

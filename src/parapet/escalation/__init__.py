@@ -35,9 +35,9 @@ from parapet.escalation.core import (
     Outcome,
     StaleEscalation,
     Status,
-    install,
     escalate_now,
     execute_step,
+    install,
     status,
     still_current,
 )
@@ -52,9 +52,9 @@ __all__ = [
     "Outcome",
     "StaleEscalation",
     "Status",
-    "install",
     "escalate_now",
     "execute_step",
+    "install",
     "status",
     "still_current",
 ]

@@ -106,15 +106,20 @@ def settings() -> EscalationSettings:
 
 
 def on_changes(conn: Connection, changes: Sequence[hooks.Change]) -> None:
-    """Start, stop and restart chains as incidents open, are acknowledged or resolved, and reopen."""
+    """Start, stop and restart chains as incidents open, are acknowledged or resolved, and reopen (in order;
+    the intake's bulk writes come as one batch, handled with a statement or two per kind)."""
     opened = [c for c in changes if c.kind == "opened"]
     if opened and _settings.policies:
         _start(conn, opened)
+    stopping: list[hooks.Change] = []
     for change in changes:
         if change.kind in STOPPING:
-            _stop(conn, int(change.incident_id), change.at)
+            stopping.append(change)
         elif change.kind == "reopened":
+            _stop(conn, stopping)
+            stopping = []
             _restart(conn, int(change.incident_id), change.at)
+    _stop(conn, stopping)
 
 
 def _facts(conn: Connection, ids: Iterable[int]) -> dict[int, Facts]:
@@ -184,24 +189,29 @@ def _locked_row(conn: Connection, incident_id: int) -> Any:
     return conn.execute(select(escalations).where(escalations.c.incident_id == incident_id).with_for_update()).first()
 
 
-def _stop(conn: Connection, incident_id: int, at: datetime) -> None:
-    """Fence the chain: a bumped epoch makes every step already scheduled or running write nothing."""
-    row = _locked_row(conn, incident_id)
-    if row is None:
+def _stop(conn: Connection, changes: Sequence[hooks.Change]) -> None:
+    """Fence these incidents' chains: a bumped epoch makes every step already scheduled or running write
+    nothing (the rows are locked first, as a step's update would, so the pending job read is the current one)."""
+    if not changes:
+        return
+    ids = sorted({int(c.incident_id) for c in changes})
+    rows = conn.execute(select(escalations).where(escalations.c.incident_id.in_(ids)).with_for_update()).all()
+    if not rows:
         return
     conn.execute(
         update(escalations)
-        .where(escalations.c.incident_id == incident_id)
+        .where(escalations.c.incident_id.in_([r.incident_id for r in rows]))
         .values(
             epoch=escalations.c.epoch + 1,
             state=ESCALATION_STOPPED,
             next_tier=None,
             next_repeat=None,
             next_at=None,
-            updated_at=at,
+            updated_at=max(c.at for c in changes),
         )
     )
-    _cancel_pending(conn, incident_id, row)
+    for row in rows:
+        _cancel_pending(conn, int(row.incident_id), row)
 
 
 def _cancel_pending(conn: Connection, incident_id: int, row: Any) -> None:
