@@ -49,7 +49,7 @@ from parapet.evidence.schema import (
     escalations,
     incidents,
 )
-from parapet.spec.model import EscalationSettings, Spec
+from parapet.spec.model import EscalationSettings, NotifierSettings, Spec
 from parapet.work import cancel, enqueue
 
 KIND: Final = "escalate"  # the job kind of a step
@@ -60,6 +60,7 @@ SUBSCRIBER: Final = "escalation"
 STOPPING: Final = frozenset({"acknowledged", "resolved"})
 
 _settings = EscalationSettings()
+_targets: dict[str, NotifierSettings] = {}  # the spec's notifier targets, by name
 
 
 class EscalationError(UserError):
@@ -86,8 +87,9 @@ def install(spec: Spec | None) -> None:
     """Use ``spec``'s policies for incidents that open from now on in this process, and subscribe to the
     incident hooks (idempotent: create_app and the worker call it, ``parapet.work.registry.SUBSCRIBERS``).
     Without policies it stays subscribed: chains already in the store are still fenced by an acknowledgement."""
-    global _settings
+    global _settings, _targets
     _settings = spec.escalation if spec is not None else EscalationSettings()
+    _targets = {n.name: n for n in spec.notifiers} if spec is not None else {}
     subscribe()
 
 
@@ -323,7 +325,9 @@ def _notify(
     reason: str | None,
 ) -> tuple[int, tuple[str, ...]]:
     """The step's effect: its timeline entry "escalated" (through the hooks, like every entry) and one
-    "notify" outbox job per target of the tier, all in the caller's transaction."""
+    "notify" outbox job per target of the tier (``parapet.notify.outbox.enqueue_notification``, which knows
+    each kind's keys), all in the caller's transaction. Each carries the epoch: the notifier drops it if the
+    chain moved on (acknowledged, resolved, reopened, escalated again) before it is delivered."""
     targets = chain.tiers[tier].notify
     data: dict[str, Any] = {"policy": chain.policy, "tier": tier, "repeat": repeat, "epoch": epoch}
     data["targets"] = list(targets)
@@ -338,18 +342,26 @@ def _notify(
     row = {"incident_id": incident_id, "kind": ENTRY_KIND, "actor": actor, "at": now, "message": message, "data": data}
     entry_id = hooks.write_entries(conn, [row])[0].entry_id
     assert entry_id is not None
-    for target in targets:
+    for name in targets:
+        target = _targets.get(name)
+        if target is not None:
+            from parapet.notify.outbox import enqueue_notification
+
+            enqueue_notification(
+                conn, target, incident_id, ENTRY_KIND, seq=entry_id, at=now, actor=actor, tier=tier, epoch=epoch
+            )
+            continue
+        # a target this process's spec does not declare (parapet doctor PAR206): the job records the page that
+        # was due, and the "notify" handler skips it unless the process that runs it knows the target
         payload = {
             "incident_id": incident_id,
-            "target": target,
+            "target": name,
             "event": ENTRY_KIND,
+            "actor": actor,
             "tier": tier,
-            "repeat": repeat,
             "epoch": epoch,
-            "entry_id": entry_id,
-            "paging": True,
         }
-        enqueue(conn, NOTIFY_KIND, f"{target}:{incident_id}:{entry_id}", due_at=now, payload=payload)
+        enqueue(conn, NOTIFY_KIND, f"{name}:{incident_id}:{entry_id}", due_at=now, payload=payload)
     return entry_id, targets
 
 
