@@ -12,6 +12,7 @@
         │   ├── MetricDefinitionError           exit 3   parapet.metrics.errors
         │   ├── MultiprocessError               exit 3   parapet.metrics.errors
         │   ├── OptionError                     exit 3   parapet.errors
+        │   ├── SecretParameterUnavailable      exit 3   parapet.automation.params
         │   ├── SpineMissing                    exit 3   parapet.evidence.db
         │   └── TokenFileError                  exit 3   parapet.web.webhook
         ├── EscalationError                     exit 3   parapet.escalation.core
@@ -28,6 +29,7 @@
         ├── NotifierError                       exit 3   parapet.notify.base
         │   ├── SecretUnavailable               exit 3   parapet.notify.base
         │   └── UnknownNotifierKind             exit 3   parapet.notify.base
+        ├── ReasonRequired                      exit 3   parapet.automation.runs
         ├── SpecError                           exit 3   parapet.errors
         ├── UsageError                          exit 2   parapet.errors
         │   ├── UnknownCheck                    exit 2   parapet_cli.doctor.registry

@@ -90,6 +90,7 @@ CASES: list[tuple[str, Argv]] = [
     ("install a host whose alembic.ini is latin-1", lambda t: ["install", str(t)]),
     *_spec_cases(["gen", "slo"]),
     *_spec_cases(["gen", "dashboards"]),
+    *_spec_cases(["gen", "runbooks"]),
     ("gen spine latin-1 alembic.ini", lambda t: ["gen", "spine", "--alembic-ini", str(t / "alembic.ini")]),
     ("gen spine alembic.ini is a loop", lambda t: ["gen", "spine", "--alembic-ini", str(t / "loop1")]),
     ("gen spine alembic.ini is a directory", lambda t: ["gen", "spine", "--alembic-ini", str(t / "specdir.yaml")]),

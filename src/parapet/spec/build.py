@@ -60,6 +60,7 @@ from parapet.spec.model import (
 from parapet.spec.notifiers import NotifierBase
 from parapet.spec.preview import preview
 from parapet.spec.promql import TemplateError, format_matchers, label_matcher_list
+from parapet.spec.runbooks import build_runbooks
 from parapet.spec.source import PathKey, SourceDocument
 from parapet.spec.sources import (
     CONTRACT_HISTOGRAMS,
@@ -106,6 +107,7 @@ def build_v1(doc: SourceDocument, spec: v1.SpecV1) -> Spec:
                 f"no probe named {preview(entry.sli.probe.name)}",
                 f"declare it under probes: (declared: {', '.join(probes) or 'none'})",
             )
+    runbooks, runbook_refs = build_runbooks(doc, spec.runbooks)
     return Spec(
         service=spec.service,
         slos=tuple(slos),
@@ -133,6 +135,8 @@ def build_v1(doc: SourceDocument, spec: v1.SpecV1) -> Spec:
         changes=_changes(doc, spec),
         prometheus=PrometheusSettings(url=spec.prometheus.url.rstrip("/") if spec.prometheus else None),
         mcp=_mcp(doc, spec.mcp),
+        runbooks=runbooks,
+        runbook_refs=runbook_refs,
     )
 
 

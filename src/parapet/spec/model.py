@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from parapet import conventions as c
+from parapet.errors import Location
 
 if TYPE_CHECKING:
     from parapet.slo.windows import WindowPair
@@ -383,6 +384,92 @@ class MCPSettings:
 
 
 @dataclass(frozen=True)
+class RunbookMatch:
+    """Which incidents a runbook attaches to: every field given must match (``labels``: each pair)."""
+
+    slo: str | None = None
+    alert: str | None = None
+    service: str | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One typed parameter of a mitigation. A ``secret`` one is never typed into a form: its value is read
+    from ``env`` (a variable name) or ``file`` (resolved against the spec's directory) when the step runs,
+    and it is masked wherever the run is recorded."""
+
+    name: str
+    type: str = "string"  # string, integer, number or boolean
+    description: str = ""
+    default: str | int | float | bool | None = None  # a string default may be a template ({labels.queue})
+    required: bool = False
+    choices: tuple[str | int | float, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    secret: bool = False
+    env: str | None = None
+    file: Path | None = None
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Breaker:
+    """At most ``max_runs`` runs of a step per ``target`` (a template over the incident) per ``window``; once
+    tripped, automatic runs stop until a run succeeds and ``quiet`` passes after it without another trip."""
+
+    max_runs: int = 3
+    window: timedelta = timedelta(hours=1)
+    quiet: timedelta = timedelta(minutes=30)
+    target: str = "{alert}/{service}"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a runbook: ``guidance`` (Markdown), ``link`` (a URL template) or ``mitigation`` (a Python
+    callable with typed parameters, run claimed, audited and under a hard timeout)."""
+
+    kind: str  # guidance, link or mitigation
+    name: str  # unique in its runbook; ``step-N`` when the spec gives none
+    title: str = ""
+    text: str = ""  # guidance: Markdown written inline
+    file: Path | None = None  # guidance: a Markdown file (resolved against the spec's directory), read when shown
+    url: str = ""  # link: template over the incident ({labels.x}, {service}, {slo}, {alert}, {incident})
+    python: str = ""  # mitigation: package.module:function
+    parameters: tuple[Parameter, ...] = ()
+    timeout: timedelta = timedelta(seconds=60)
+    confirm: bool = True
+    auto: bool = False
+    idempotency: str = "{incident}"  # template; {params.x} may appear
+    breaker: Breaker = Breaker()
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Runbook:
+    """A runbook: what to do about the incidents it ``match``-es, in steps."""
+
+    name: str
+    title: str
+    match: RunbookMatch
+    steps: tuple[Step, ...]
+    description: str = ""
+    location: Location | None = field(default=None, compare=False)
+
+    def step(self, name: str) -> Step | None:
+        return next((s for s in self.steps if s.name == name), None)
+
+
+@dataclass(frozen=True)
+class RunbookRef:
+    """A runbook declared in Python (``runbooks: - python: package.module:NAME``), resolved by the runtime
+    (``parapet.automation.catalog``): the toolchain reads host code, it never imports it."""
+
+    python: str
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
 class Spec:
     service: str
     slos: tuple[SLO, ...]
@@ -406,6 +493,9 @@ class Spec:
     changes: ChangeSettings = ChangeSettings()
     prometheus: PrometheusSettings = PrometheusSettings()
     mcp: MCPSettings = MCPSettings()
+
+    runbooks: tuple[Runbook, ...] = ()
+    runbook_refs: tuple[RunbookRef, ...] = ()
 
     def notifier(self, name: str) -> NotifierSettings | None:
         """The ``notifiers:`` target called ``name``, or None."""

@@ -183,7 +183,7 @@ def _slo_kind(value: Any) -> str:
 
 
 SLOEntry = Annotated[Annotated[SLO, Tag("slo")] | Annotated[Pack, Tag("pack")], Discriminator(_slo_kind)]
-UNION_TAGS = frozenset({"slo", "pack"})
+UNION_TAGS = frozenset({"slo", "pack", "runbook", "python"})
 
 
 class Output(_Model):
@@ -457,6 +457,93 @@ class MCP(_Model):
     )
 
 
+# -- runbooks (``runbooks:``); each step is checked by ``parapet.spec.runbooks`` against the models below -----
+
+PythonRef = Annotated[
+    str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$", max_length=300)
+]
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
+Scalar = str | int | float | bool
+
+
+class RunbookMatch(_Model):
+    """Which incidents a runbook attaches to; every key given must match."""
+
+    slo: str | None = Field(None, min_length=1)
+    alert: str | None = Field(None, min_length=1)
+    service: str | None = Field(None, min_length=1)
+    labels: dict[str, LabelValue] = {}
+
+
+class ParameterV1(_Model):
+    type: Literal["string", "integer", "number", "boolean"] = "string"
+    description: str = ""
+    default: Scalar | None = None
+    required: bool = False
+    choices: list[str | int | float] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    secret: bool = False
+    env: EnvName | None = None
+    file: str | None = Field(None, min_length=1)
+
+
+class BreakerV1(_Model):
+    max_runs: int = Field(3, ge=1, le=1000)
+    window: Duration = "1h"
+    quiet: Duration = "30m"
+    target: str = Field("{alert}/{service}", min_length=1, max_length=500)
+
+
+class GuidanceV1(_Model):
+    text: str = ""
+    file: str | None = Field(None, min_length=1, description="a Markdown file, relative to the spec")
+    name: Name | None = None
+    title: str = ""
+
+
+class LinkV1(_Model):
+    url: str = Field(min_length=1)
+    title: str = ""
+    name: Name | None = None
+
+
+class MitigationV1(_Model):
+    python: PythonRef
+    name: Name | None = None
+    title: str = ""
+    description: str = ""
+    parameters: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], ParameterV1] = {}
+    timeout: Duration = "60s"
+    confirm: bool = True
+    auto: bool = False
+    idempotency: str = Field("{incident}", min_length=1, max_length=500)
+    breaker: BreakerV1 = BreakerV1()
+
+
+class RunbookV1(_Model):
+    name: Name
+    title: str = ""
+    description: str = ""
+    match: RunbookMatch
+    steps: list[dict[str, Any]] = Field(
+        min_length=1, description="each a mapping of one kind: guidance, link, mitigation"
+    )
+
+
+class RunbookRefV1(_Model):
+    python: PythonRef
+
+
+def _runbook_kind(value: Any) -> str:
+    return "python" if isinstance(value, dict) and "python" in value else "runbook"
+
+
+RunbookEntry = Annotated[
+    Annotated[RunbookV1, Tag("runbook")] | Annotated[RunbookRefV1, Tag("python")], Discriminator(_runbook_kind)
+]
+
+
 class SpecV1(_Model):
     version: Literal["parapet/v1"]
     service: Name
@@ -478,3 +565,4 @@ class SpecV1(_Model):
     probes: list[Probe] = []
     changes: Changes = Changes()
     prometheus: Prometheus | None = None
+    runbooks: list[RunbookEntry] = []

@@ -49,6 +49,7 @@ ACTIONS: Final[dict[str, Role]] = {
     "view_jobs": Role.ADMIN,  # the work engine's admin page (parapet.web.jobs)
     "retry_jobs": Role.ADMIN,
     "escalate": Role.RESPONDER,
+    "mitigate": Role.RESPONDER,  # run a runbook's mitigation, or switch its automatic runs on an incident
 }
 
 SYSTEM_PREFIX: Final = "system:"

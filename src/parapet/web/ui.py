@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
 from anyio import CapacityLimiter, to_thread
@@ -111,6 +111,17 @@ class UIConfig:
     change_window: timedelta = timedelta(hours=1)  # suspect changes: this long before the incident opened
     title: str = "Parapet"
     extra_context: dict[str, Any] = field(default_factory=dict)
+    parts: Sequence[UIPart] = ()  # parts of the UI in their own modules (parapet.web.runbooks)
+
+
+class UIPart(Protocol):
+    """A part of the UI in its own module, built per app from its settings (``INCIDENT_PANELS`` is for parts that
+    need only the store): routes inside the UI's session and CSRF checks, and its panels on the incident page
+    (``panels[name]``, read in the thread pool with the page's other reads)."""
+
+    def routes(self, ui: UI) -> list[BaseRoute]: ...
+
+    def incident_context(self, incident: Incident) -> dict[str, Any]: ...
 
 
 def _static_version() -> str:
@@ -338,7 +349,10 @@ class UI:
                 self.store.changes_before(incident, window=self.settings.change_window),
                 self.store.alert_instances(incident_id),
                 self.store.links(incident_id),
-                {name: read(self.store, incident) for name, read in INCIDENT_PANELS.items()},
+                {
+                    **{name: read(self.store, incident) for name, read in INCIDENT_PANELS.items()},
+                    **{k: v for part in self.settings.parts for k, v in part.incident_context(incident).items()},
+                },
             )
 
         incident, timeline, changes, instances, related, panels = await run_in_threadpool(reads)
@@ -559,6 +573,7 @@ class UI:
     def routes(self) -> list[BaseRoute]:
         static = StaticFiles(packages=[("parapet.web", "static")])
         return [
+            *(route for part in self.settings.parts for route in part.routes(self)),
             Route("/", self.queue, methods=["GET"], name="ui_queue"),
             Route("/incidents/{incident_id:int}", self.incident, methods=["GET"], name="ui_incident"),
             Route("/incidents/{incident_id:int}/notes", self.note, methods=["POST"], name="ui_note"),
@@ -689,4 +704,12 @@ def ui_config(settings: WebSettings) -> UIConfig:
         trace_url=extra.get("trace_url") or (spec_ui.trace_url if spec_ui else None),
         change_window=settings.spec.changes.window if settings.spec is not None else timedelta(hours=1),
         title=extra.get("title") or "Parapet",
+        parts=ui_parts(settings),
     )
+
+
+def ui_parts(settings: WebSettings) -> list[UIPart]:
+    """The UI's parts in their own modules, each built from the settings."""
+    from parapet.web import runbooks
+
+    return [runbooks.part(settings)]

@@ -20,6 +20,7 @@ MODULES: Final[tuple[str, ...]] = (
     "parapet.probes.jobs",
     "parapet.alerts.trace_jobs",
     "parapet.escalation.steps",
+    "parapet.automation.jobs",
 )
 # The modules whose ``install(spec)`` subscribes this process to the incident hooks (parapet.evidence.hooks) with
 # the spec's settings: every process that writes incidents (``create_app``, the worker) installs them all, so what
@@ -31,6 +32,7 @@ SUBSCRIBERS: Final[tuple[str, ...]] = (
     "parapet.probes.jobs",
     "parapet.alerts.trace_jobs",
     "parapet.escalation",
+    "parapet.automation.jobs",
 )
 
 

@@ -27,6 +27,7 @@ class Target:
     directory: Callable[[Spec], str]  # the default directory, relative to the project root
     generate: Callable[[Spec, str], list[PlannedFile]]  # (spec, spec's name for the header) -> files
     prunes: tuple[str, ...] = ()  # suffixes of the files it answers for in its directory
+    install: bool = True  # ``parapet install`` plans it too (templates to adapt are written on demand only)
 
 
 def _slo(spec: Spec, spec_name: str) -> list[PlannedFile]:
@@ -47,6 +48,12 @@ def _dashboards_dir(_spec: Spec) -> str:
     return dashboards.DEFAULT_DIR
 
 
+def _runbooks(spec: Spec, spec_name: str) -> list[PlannedFile]:
+    from parapet_cli.generators import runbooks
+
+    return runbooks.generate(spec, spec_name)
+
+
 TARGETS: tuple[Target, ...] = (
     Target(
         name="slo",
@@ -62,6 +69,14 @@ TARGETS: tuple[Target, ...] = (
         out_help="grafana/",
         directory=_dashboards_dir,
         generate=_dashboards,
+    ),
+    Target(
+        name="runbooks",
+        help="Recovery runbooks to adapt: stalled queues, dead letters, provider outage, callbacks, bad deploy.",
+        out_help="runbooks/",
+        directory=lambda _spec: "runbooks",
+        generate=_runbooks,
+        install=False,
     ),
 )
 

@@ -147,7 +147,7 @@ def plan_install(
     elif found.schema_tool == "none":
         files += _at("sql", spine.sql_files())
 
-    for step in TARGETS:  # the spec's generators, as ``parapet gen <name>`` runs them
+    for step in (t for t in TARGETS if t.install):  # the spec's generators, as ``parapet gen <name>`` runs them
         files += _at(step.directory(model), step.generate(model, SPEC_NAME))
     deployment = plan_deployment(root, found, model, SPEC_NAME, files, extras)
     files += deployment.files

@@ -9,6 +9,11 @@ document.addEventListener("DOMContentLoaded", function () {
       });
     });
   });
+  // A page waiting for something (a mitigation's run) checks again by itself; without JavaScript, its link does.
+  document.querySelectorAll("[data-reload-after]").forEach(function (el) {
+    var seconds = parseFloat(el.getAttribute("data-reload-after")) || 2;
+    window.setTimeout(function () { window.location.reload(); }, seconds * 1000);
+  });
   // The retrospective's copy button (hidden without JavaScript: the text area can be selected by hand).
   document.querySelectorAll("button[data-copy]").forEach(function (button) {
     var source = document.getElementById(button.getAttribute("data-copy"));

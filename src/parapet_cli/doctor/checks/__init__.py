@@ -16,6 +16,7 @@ MODULES = (
     "par202_generated_fresh",
     "par203_runbooks",
     "par204_alertmanager_receiver",
+    "par205_mitigations",
     "par206_escalation_targets",
     "par207_teams_connector",
     "par208_notifier_secrets",
