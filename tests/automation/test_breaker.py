@@ -16,15 +16,27 @@ from parapet.automation.runs import ReasonRequired, request
 from parapet.evidence import hooks
 from parapet.evidence.schema import tool_audits
 from parapet.evidence.store import Store
-from parapet.work import Worker
+from parapet.work import Worker, registry
 from tests.automation.conftest import Host, make_host, stalled
 from tests.evidence.conftest import Database
 from tests.web.helpers import Clock
 
+ESCALATION = """\
+escalation:
+  policies:
+    - name: default
+      tiers:
+        - {after: 0m, notify: [oncall]}
+        - {after: 15m, notify: [payments-lead]}
+        - {after: 30m, notify: [head-of-engineering]}
+"""
+
 
 @pytest.fixture
 def auto_host(host: Host) -> Host:
-    return make_host(host.root.parent / "auto", auto=True)
+    made = make_host(host.root.parent / "auto", auto=True)
+    made.spec_path.write_text(made.spec_path.read_text() + ESCALATION)
+    return made
 
 
 class Node:
@@ -33,9 +45,10 @@ class Node:
     def __init__(self, database: Database, host: Host, clock: Clock) -> None:
         self.engine = database.engine()
         self.spec = host.spec()
-        automation_jobs.install(self.spec)
+        registry.install_subscribers(self.spec)  # as create_app and the worker do: runbooks, escalation, …
         self.store = Store(self.engine, clock=clock)
-        self.worker = Worker(self.engine, settings=self.spec, clock=clock, kinds=["mitigation"])
+        # mitigations and escalation steps run here; notifications would go to targets this test has not
+        self.worker = Worker(self.engine, settings=self.spec, clock=clock, kinds=["mitigation", "escalate"])
 
     def fire_and_resolve(self, clock: Clock) -> int:
         incident = self.store.open_or_touch(stalled()).incident  # the intake's path: opened -> hooks -> job
@@ -46,7 +59,8 @@ class Node:
 
     def stop(self) -> None:
         self.worker.close()
-        hooks.unsubscribe(automation_jobs.SUBSCRIBER)
+        for name in list(hooks.subscribers()):
+            hooks.unsubscribe(name)
         self.engine.dispose()
 
 
@@ -83,8 +97,10 @@ def test_a_flapping_alert_runs_three_times_trips_once_and_survives_restarts(
     assert kinds.count("breaker_tripped") == 1
     assert kinds.count("mitigation_skipped") == 2  # fires 5 and 6: the breaker is open
     tripped_on = ids[3]
-    escalated = [e for e in node.store.timeline(tripped_on) if e.kind in ("escalated", "escalation_requested")]
-    assert len(escalated) == 1 and escalated[0].actor == automation
+    # escalation jumps a tier: tier 0 ran when the incident opened, the breaker's escalate_now runs tier 1
+    escalated = [(e.actor, e.data.get("tier")) for e in node.store.timeline(tripped_on) if e.kind == "escalated"]
+    assert escalated[-1] == (automation, 1) and escalated.count((automation, 1)) == 1, escalated
+    assert kinds.count("escalated") == 7  # tier 0 of each of the six incidents, and the jump
 
     # a restart now changes nothing either: the breaker is still open for the next automatic run
     node.stop()
