@@ -334,13 +334,7 @@ class Recognizer(Classifier):
         """The one expression ``expr`` is bound to: ``self.x`` / ``cls.x`` / ``Klass.x`` assigned once in the class
         (its body, or ``self.x = …`` in its methods), or a local name assigned once; None when unknown."""
         if isinstance(expr, cst.Name):
-            assigned = [a for a in self._assignments(expr) if not isinstance(a.node, cst.Import | cst.ImportFrom)]
-            if len(assigned) != 1:
-                return None
-            parent = self.parent(assigned[0].node)
-            if isinstance(parent, cst.AssignTarget):
-                parent = self.parent(parent)
-            return parent.value if isinstance(parent, cst.Assign | cst.AnnAssign) else None
+            return self.only_value(expr)
         if not (isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name)):
             return None
         owner = expr.value.value
@@ -441,15 +435,8 @@ class Recognizer(Classifier):
             return None
         if isinstance(e, cst.Attribute) and e.attr.value == "DEFAULT_BUCKETS":
             return PROMETHEUS_DEFAULT_BUCKETS, cst.Name("INF")
-        if isinstance(e, cst.Name):
-            assigned = [a for a in self._assignments(e) if not isinstance(a.node, cst.Import | cst.ImportFrom)]
-            if len(assigned) != 1:
-                return None
-            parent = self.parent(assigned[0].node)
-            if isinstance(parent, cst.AssignTarget):
-                parent = self.parent(parent)
-            if isinstance(parent, cst.Assign | cst.AnnAssign) and parent.value is not None:
-                return self._bounds(parent.value, depth + 1)
+        if isinstance(e, cst.Name) and (value := self.only_value(e)) is not None:
+            return self._bounds(value, depth + 1)
         return None
 
     def binding(self, call: cst.Call) -> str:

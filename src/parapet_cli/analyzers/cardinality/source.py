@@ -114,6 +114,17 @@ class Source:
             return []
         return [a for a in scope[e.value] if isinstance(a, Assignment)]
 
+    def only_value(self, name: cst.Name) -> cst.BaseExpression | None:
+        """The value ``name`` is given by its one assignment (``=``, or annotated with a value), imports aside;
+        None when it has none, several, or is bound otherwise (a parameter, a ``for`` target)."""
+        assigned = [a for a in self._assignments(name) if not isinstance(a.node, cst.Import | cst.ImportFrom)]
+        if len(assigned) != 1:
+            return None
+        parent = self.parent(assigned[0].node)
+        if isinstance(parent, cst.AssignTarget):
+            parent = self.parent(parent)
+        return parent.value if isinstance(parent, cst.Assign | cst.AnnAssign) else None
+
     def scoped_key(self, scope: Scope | None, name: str) -> str:
         if isinstance(scope, GlobalScope) or scope is None:
             return f"{self.module}.{name}"
