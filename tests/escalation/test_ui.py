@@ -20,7 +20,8 @@ from parapet.evidence import Alert, Store
 from parapet.spec.model import Spec
 from parapet.web import create_app
 from parapet.work import Worker
-from tests.escalation.conftest import entries
+from tests.alerts.conftest import T0, alert, payload
+from tests.escalation.conftest import chain_of, entries, jobs_of
 from tests.web.conftest import SECRET
 from tests.web.helpers import NOW, Clock, form_fields, write_users
 from tests.web.test_browser import (
@@ -34,10 +35,11 @@ from tests.web.test_browser import (
 from tests.web.test_ui_forms import login
 
 ROOT = "/parapet"
+TOKEN = "webhook-token-for-the-escalation-tests"
 
 
 def host(spec: Spec, store: Store, users: Path) -> Starlette:
-    app = create_app(spec_path=spec.path, store=store, users_file=users, session_secret=SECRET)
+    app = create_app(spec_path=spec.path, store=store, users_file=users, session_secret=SECRET, webhook_tokens=[TOKEN])
     return Starlette(routes=[Mount(ROOT, app=app)])
 
 
@@ -60,6 +62,29 @@ def panel(html: str) -> str:
     match = re.search(r'<section class="panel escalation".*?</section>', html, re.S)
     assert match, "no escalation panel"
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", match.group(0)))
+
+
+def test_alerts_delivered_to_the_webhook_start_and_stop_chains(spec: Spec, store: Store, tmp_path: Path) -> None:
+    """The intake's bulk writes go through the hooks too: two alerts, two chains, each with its first step
+    queued in the delivery's transaction; their resolution stops both."""
+    firing = [alert("Burn", service="checkout", severity="critical"), alert("Slow", service="checkout")]
+    with TestClient(host(spec, store, write_users(tmp_path / "users"))) as c:
+        auth = {"authorization": f"Bearer {TOKEN}"}
+        assert c.post(f"{ROOT}/webhook", json=payload(*firing), headers=auth).status_code == 200
+        ids = sorted(i.id for i in store.queue(states=("open",)).items)
+        assert len(ids) == 2
+        assert [(chain_of(store.engine, i).policy, chain_of(store.engine, i).epoch) for i in ids] == [
+            ("payments", 1),
+            ("payments", 1),
+        ]
+        assert sorted(j.key for j in jobs_of(store.engine, "escalate")) == sorted(f"{i}:1:0:0" for i in ids)
+        ended = (T0 + timedelta(minutes=5)).isoformat().replace("+00:00", "Z")
+        resolved = [{**a, "status": "resolved", "endsAt": ended} for a in firing]
+        assert c.post(f"{ROOT}/webhook", json=payload(*resolved), headers=auth).status_code == 200
+    assert [(chain_of(store.engine, i).state, chain_of(store.engine, i).epoch) for i in ids] == [
+        ("stopped", 2),
+        ("stopped", 2),
+    ]
 
 
 def test_the_panel_shows_the_chain_and_flags_an_overdue_step(client: TestClient, incident: int, clock: Clock) -> None:
