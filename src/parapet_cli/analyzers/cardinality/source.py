@@ -54,6 +54,25 @@ def absolute(name: str, module: str, is_package: bool) -> str:
     return ".".join([*base, rest] if rest else base)
 
 
+def _tight(whitespace: cst.BaseParenthesizableWhitespace) -> bool:
+    return isinstance(whitespace, cst.SimpleWhitespace) and not whitespace.value
+
+
+def _plain_dotted(node: cst.CSTNode) -> str | None:
+    """The code of a name or ``a.b.c`` written without brackets or spaces, read off the nodes: generating code
+    costs a fraction of a millisecond per node, and most of what the analysis quotes is such a name."""
+    parts: list[str] = []
+    while isinstance(node, cst.Attribute):
+        if node.lpar or node.rpar or not (_tight(node.dot.whitespace_before) and _tight(node.dot.whitespace_after)):
+            return None
+        parts.append(node.attr.value)
+        node = node.value
+    if not isinstance(node, cst.Name) or node.lpar or node.rpar:
+        return None
+    parts.append(node.value)
+    return ".".join(reversed(parts))
+
+
 class Source:
     """A parsed module with its parents, scopes, guards, constants and call positions (filled in by ``run``)."""
 
@@ -70,6 +89,10 @@ class Source:
         self._positions: CallPositions | None = None
 
     def code(self, node: cst.CSTNode) -> str:
+        """The node's code on one line (runs of whitespace as one space)."""
+        plain = _plain_dotted(node)
+        if plain is not None:
+            return plain
         assert self._tree is not None
         return " ".join(self._tree.code_for_node(node).split())
 
