@@ -32,7 +32,7 @@ from parapet.notify import secrets as notify_secrets
 from parapet.web import create_app
 from parapet.web.slack import PATH, signature
 from tests.alerts.conftest import alert, payload
-from tests.evidence.conftest import Database, sqlite_db  # noqa: F401
+from tests.evidence.conftest import Database, postgres_db, sqlite_db  # noqa: F401
 from tests.notify.fake_slack import FakeSlack
 from tests.notify.helpers import receiver
 from tests.spec.test_spec_errors import GOOD_SLO, HEAD
@@ -104,8 +104,14 @@ def pod(n: int, starts: datetime) -> dict[str, Any]:
     )
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest) -> Database:
+    db: Database = request.getfixturevalue("sqlite_db" if request.param == "sqlite" else "postgres_db")
+    return db
+
+
 @pytest.fixture
-def world(tmp_path: Path, sqlite_db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:  # noqa: F811
+def world(tmp_path: Path, database: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     notify_secrets.forget_all()
     with FakeSlack(TOKEN).running() as slack, receiver() as hook:
         env = {
@@ -120,7 +126,7 @@ def world(tmp_path: Path, sqlite_db: Database, monkeypatch: pytest.MonkeyPatch) 
         spec = tmp_path / "parapet.yaml"
         spec.write_text(spec_text(slack.url))
         clock = Clock(datetime.now(UTC).replace(microsecond=0) - timedelta(days=2))
-        engine = sqlite_db.create_all()
+        engine = database.create_all()
         store = Store(engine, clock=clock)
         app = create_app(
             spec_path=spec, store=store, session_secret="s" * 40, insecure_webhook=True, insecure_local=True
@@ -136,7 +142,7 @@ def world(tmp_path: Path, sqlite_db: Database, monkeypatch: pytest.MonkeyPatch) 
                 "store": store,
                 "client": client,
                 "worker": worker,
-                "db": sqlite_db,
+                "db": database,
                 "spec": spec,
                 "env": env,
                 "tmp": tmp_path,
@@ -246,11 +252,12 @@ def test_one_incident_life_in_slack_and_no_secret_anywhere(
     for i, html in enumerate(pages):
         clean(f"page {i}", html)
     clean("the log", caplog.text + "".join(str(r.__dict__) for r in caplog.records))
-    with world["db"].engine().connect() as conn:
+    with store.engine.connect() as conn:
         for table in metadata.sorted_tables:
             clean(table.name, repr(conn.execute(select(table)).all()))
-    raw = Path(world["db"].url.removeprefix("sqlite:///")).read_bytes()
-    assert b"CANARY" not in raw, "a canary is in the database file"
+    if world["db"].url.startswith("sqlite"):
+        raw = Path(world["db"].url.removeprefix("sqlite:///")).read_bytes()
+        assert b"CANARY" not in raw, "a canary is in the database file"
     env = {**os.environ, **world["env"], "PYTHONPATH": str(ROOT / "src"), "PARAPET_DATABASE_URL": world["db"].url}
     archive = world["tmp"] / "archive.jsonl"
     for argv in (
