@@ -65,7 +65,7 @@ STATE_EVENTS: Final[Mapping[str, str]] = {
     "resolved": "resolved",
     "reopened": "reopened",
 }
-UPDATE_KINDS: Final = frozenset({"instance_added", "instance_resolved", "escalated"})
+UPDATE_KINDS: Final = frozenset({"instance_added", "instance_resolved"})
 MAX_DETAIL: Final = 500
 BUSY_FOR: Final = timedelta(seconds=60)  # a delivery's claim on its (target, incident): longer than any send
 BUSY_RETRY: Final = timedelta(seconds=2)
@@ -112,24 +112,32 @@ class _Subscriber:
                 )
             )
         }
+        by_incident: dict[int, list[hooks.Change]] = {}
         for change in relevant:
+            by_incident.setdefault(change.incident_id, []).append(change)
+        for incident_id, items in by_incident.items():
+            states = [c for c in items if c.kind in STATE_EVENTS]
             for target in self.targets:
-                if not (target.announce or (change.incident_id, target.name) in announced):
+                if not (target.announce or (incident_id, target.name) in announced):
                     continue
-                coalesce = registry.notifier_class(target.kind).coalesce
-                if change.kind not in STATE_EVENTS and not coalesce:
-                    continue  # one card or mail per alert would drown the channel
-                if change.kind == "escalated":
-                    continue  # the tier's own job carries it (with its tier and epoch)
-                enqueue_notification(
-                    conn,
-                    target,
-                    change.incident_id,
-                    STATE_EVENTS.get(change.kind, "updated"),
-                    seq=change.entry_id if change.entry_id is not None else change.at.isoformat(),
-                    actor=change.actor,
-                    at=change.at,
-                )
+                if registry.notifier_class(target.kind).coalesce:
+                    # one job shows the state as it is when it runs: the batch's last state change names it
+                    self._enqueue(conn, target, (states or items)[-1])
+                else:
+                    for change in states:  # a card or mail per alert would drown the channel
+                        self._enqueue(conn, target, change)
+
+    @staticmethod
+    def _enqueue(conn: Connection, target: NotifierSettings, change: hooks.Change) -> None:
+        enqueue_notification(
+            conn,
+            target,
+            change.incident_id,
+            STATE_EVENTS.get(change.kind, "updated"),
+            seq=change.entry_id if change.entry_id is not None else change.at.isoformat(),
+            actor=change.actor,
+            at=change.at,
+        )
 
 
 def enqueue_notification(
