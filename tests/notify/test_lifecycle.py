@@ -326,3 +326,14 @@ def test_a_secret_in_an_error_is_masked_everywhere(world: dict[str, Any], caplog
         errors = [r.last_error for r in conn.execute(select(jobs.c.last_error).where(jobs.c.kind == "notify"))]
     assert any(e and "[redacted]" in e for e in errors) and not any(e and TOKEN in e for e in errors)
     assert TOKEN not in caplog.text
+
+
+def test_a_missing_token_is_a_failure_on_the_timeline(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PARAPET_TEST_SLACK_TOKEN")
+    assert world["client"].post("/parapet/webhook", json=payload(pod(1, world["clock"].at))).status_code == 200
+    incident_id = world["store"].queue().items[0].id
+    outcomes = {o.job.key.split(":")[0]: o.outcome for o in run(world)}
+    assert outcomes == {"ops-slack": "failed", "ops-hook": "done"}
+    (failed,) = [e for e in world["store"].timeline(incident_id) if e.kind == "notify_failed"]
+    assert failed.data["target"] == "ops-slack" and "PARAPET_TEST_SLACK_TOKEN" in (failed.message or "")
+    assert world["slack"].requests == []

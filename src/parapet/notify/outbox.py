@@ -236,7 +236,12 @@ def deliver(ctx: JobContext) -> Mapping[str, Any] | None:
     event, epoch = str(payload.get("event", "updated")), payload.get("epoch")
     if epoch is not None and not _still_paging(ctx, incident_id, int(epoch), incident.state):
         return {"skipped": "acknowledged, resolved or re-escalated since"}
-    notifier = registry.build(target)
+    try:
+        notifier = registry.build(target)
+    except NotifierError as exc:  # a secret that cannot be read: a failure like any other, on the timeline
+        with ctx.engine.begin() as conn:
+            _entry(conn, target, incident_id, FAILED, ctx.now(), f"{name}: {exc.message}", event, "failed", None)
+        raise
     now = ctx.now()
     holder = f"{ctx.worker_id}:{ctx.job.id}:{ctx.job.attempts}"[:255]
     with ctx.engine.begin() as conn:
@@ -358,7 +363,7 @@ def _sent(
 
 def _entry(
     conn: Connection,
-    notifier: BaseNotifier,
+    notifier: BaseNotifier | NotifierSettings,
     incident_id: int,
     kind: str,
     at: datetime,
@@ -367,9 +372,10 @@ def _entry(
     outcome: str,
     external_id: str | None,
 ) -> None:
+    target = notifier.name if isinstance(notifier, NotifierSettings) else notifier.target
     data = {
         "notifier": notifier.kind,
-        "target": notifier.target,
+        "target": target,
         "kind": notifier.kind,
         "event": event,
         "outcome": outcome,
