@@ -19,10 +19,10 @@ written. The handler checks the spacing again (the Retry path), so a burst of ch
 2 s at most. Other targets get one job per change, ``{target}:{incident}:{seq}``, seq the timeline entry (the
 escalation steps write theirs the same way, with their entry).
 
-One delivery at a time per (target, incident): the handler claims the row (``busy_until``, 60 s, released in
-the transaction that records the outcome) and a job finding it claimed retries 2 s later. So an escalation's
-job and the announcement's job of a new incident never both post a first Slack message, and one target's
-messages about one incident go out in order.
+One delivery at a time per (coalescing target, incident): the handler claims the row (``busy_until``, 60 s,
+released in the transaction that records the outcome) and a job finding it claimed retries 2 s later. So an
+escalation's job and the announcement's job of a new incident never both post a first Slack message. Other
+kinds send one independent message per job (each with its own dedup key) and are not serialised.
 
 Failures: a delivery that raises writes a "notify_failed" entry (redacted) in its own transaction and fails
 the job (retried with backoff, then dead); ``Retry`` (a rate limit) writes nothing and reschedules. A paging
@@ -245,7 +245,8 @@ def deliver(ctx: JobContext) -> Mapping[str, Any] | None:
     now = ctx.now()
     holder = f"{ctx.worker_id}:{ctx.job.id}:{ctx.job.attempts}"[:255]
     with ctx.engine.begin() as conn:
-        if not _claim(conn, incident_id, target, holder, now):
+        # one message updated in place: one delivery at a time (two first deliveries would both post)
+        if notifier.coalesce and not _claim(conn, incident_id, target, holder, now):
             raise Retry(after=BUSY_RETRY, reason=f"a delivery to {name} for this incident is under way")
         previous = _previous(conn, incident_id, name)
     if notifier.coalesce and previous is not None and previous.sent_at + notifier.min_interval > now:
