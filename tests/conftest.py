@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,24 @@ collect_ignore = ["fixtures"]
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true", help="rewrite expected/ trees of golden cases")
+
+
+@pytest.fixture(autouse=True)
+def _incident_hooks_isolated() -> Iterator[None]:
+    """Each test ends with the incident hooks' subscribers it started with: an app or a worker a test builds
+    subscribes process-wide (``parapet.work.registry.install_subscribers``), and its notifier, escalation or
+    audit subscriber must not write jobs into the next test's database."""
+    hooks = sys.modules.get("parapet.evidence.hooks")
+    before = hooks.subscribers() if hooks is not None else {}
+    yield
+    hooks = sys.modules.get("parapet.evidence.hooks")
+    if hooks is None:
+        return
+    for name in hooks.subscribers():
+        if name not in before:
+            hooks.unsubscribe(name)
+    for name, fn in before.items():
+        hooks.subscribe(name, fn)
 
 
 @pytest.fixture
