@@ -1,6 +1,7 @@
 """One worker process of the multi-process tests and the benchmark: ``python -m tests.work.proc URL WORKER_ID
 HOSTNAME [COUNTS_FILE]``. It runs the job kind ``mp_step`` (sleep ``payload["sleep"]`` seconds, then write one row
-of ``work_mp_steps`` and complete the job in the same transaction) until SIGTERM; with COUNTS_FILE it writes the
+of ``work_mp_steps`` and complete the job in the same transaction) and the periodic ``mp_tick`` (every second,
+one row of ``work_mp_ticks`` per slot) until SIGTERM; with COUNTS_FILE it writes the
 number of SQL statements it ran and for how long, as JSON, when it stops."""
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, event, insert
 
 from parapet.evidence.db import create_engine_for
 from parapet.evidence.schema import UTCDateTime
-from parapet.work import JobContext, Worker, handler
+from parapet.work import JobContext, Worker, handler, periodic
 
 KIND = "mp_step"
+TICK = "mp_tick"
 LEASE = timedelta(seconds=1)
 
 mp_meta = MetaData()
@@ -35,6 +37,24 @@ mp_steps = Table(
     Column("attempt", Integer, nullable=False),
     Column("completed_at", UTCDateTime, nullable=False),
 )
+
+
+mp_ticks = Table(
+    "work_mp_ticks",
+    mp_meta,
+    Column("id", Integer, primary_key=True),
+    Column("slot", Integer, nullable=False),
+    Column("worker_id", String(255), nullable=False),
+)
+
+
+@periodic(TICK, every=timedelta(seconds=1), lease=LEASE)
+def tick(ctx: JobContext) -> Mapping[str, Any] | None:
+    """A periodic job every second: one row per slot, written with the job's completion."""
+    with ctx.engine.begin() as conn:
+        conn.execute(insert(mp_ticks).values(slot=int(ctx.job.payload["slot"]), worker_id=ctx.worker_id))
+        ctx.complete(conn)
+    return None
 
 
 @handler(KIND, lease=LEASE)
@@ -64,7 +84,7 @@ def main(argv: list[str]) -> int:
     def count(*_args: Any) -> None:
         statements[0] += 1
 
-    worker = Worker(engine, worker_id=worker_id, hostname=hostname, kinds=[KIND], concurrency=2)
+    worker = Worker(engine, worker_id=worker_id, hostname=hostname, kinds=[KIND, TICK], concurrency=2)
     stop = threading.Event()
 
     def on_signal(_signum: int, _frame: Any) -> None:

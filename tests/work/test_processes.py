@@ -1,7 +1,7 @@
 """The work engine across real OS processes: 2 nodes x 3 worker processes on PostgreSQL, 3 on SQLite, jobs due
 over a few seconds, worker processes killed with SIGKILL while they hold a job: every step commits exactly once
 (one row of work_mp_steps per job, written in the transaction that completes it), and completes at most 2 s
-after it was due at the 99th percentile."""
+after it was due at the 99th percentile; a periodic job every second runs once per slot across all of them."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from parapet.evidence.schema import jobs, metadata
 from parapet.work import enqueue
 from tests.conftest import ROOT
 from tests.evidence.conftest import Database
-from tests.work.proc import KIND, mp_meta, mp_steps
+from tests.work.proc import KIND, mp_meta, mp_steps, mp_ticks
 
 STEP_S = 0.2
 
@@ -132,6 +132,7 @@ def _run(db: Database, logs: Path, nodes: dict[str, int], n: int, kills: int) ->
             ).all()
             states = dict(conn.execute(select(jobs.c.key, jobs.c.state).where(jobs.c.kind == KIND)).all())
             due = dict(conn.execute(select(jobs.c.key, jobs.c.due_at).where(jobs.c.kind == KIND)).all())
+            slots = [int(s) for s in conn.execute(select(mp_ticks.c.slot).order_by(mp_ticks.c.slot)).scalars()]
     finally:
         engine.dispose()
     per_key: dict[str, int] = {}
@@ -145,6 +146,7 @@ def _run(db: Database, logs: Path, nodes: dict[str, int], n: int, kills: int) ->
         "lateness": lateness,
         "taken_over": sorted(r.key for r in rows if r.attempt > 1),
         "writers": {r.worker_id for r in rows},
+        "slots": slots,
     }
 
 
@@ -159,6 +161,10 @@ def _assert_exactly_once_on_time(out: dict[str, object], n: int, kills: int) -> 
     assert set(states.values()) == {"done"}, states
     assert len(per_key) == n and set(per_key.values()) == {1}, {k: v for k, v in per_key.items() if v != 1}
     assert out["taken_over"], "no killed step was taken over: the kills did not land mid-step"
+    slots = out["slots"]
+    assert isinstance(slots, list)
+    assert len(slots) == len(set(slots)), "a periodic slot ran twice"
+    assert len(slots) >= 10  # one a second while the fleet ran (a slot nobody ran is not run later)
     lateness = out["lateness"]
     assert isinstance(lateness, list)
     p99 = _p(lateness, 0.99)
