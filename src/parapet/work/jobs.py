@@ -3,7 +3,7 @@
 A job is one row of ``parapet_jobs``, unique on (kind, key):
 
     pending ──claim──▶ running ──ctx.complete / handler returns──▶ done
-       ▲                  │ raise Retry(after)         (one more attempt allowed, due later)
+       ▲                  │ raise Retry(after)         (its attempt given back, due later)
        └──────────────────┤ any other exception        (attempts counted, due after the backoff)
                           └ attempts == max_attempts ──▶ dead ──revive (admin)──▶ pending
 

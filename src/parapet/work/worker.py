@@ -446,9 +446,10 @@ class Worker:
         if due is not None:
             values["due_at"] = due
         if retry:
-            # A Retry is not a failure: the job gets one more attempt (attempts itself only grows, so an attempt
-            # number is never reused and the fence on it holds)
-            values["max_attempts"] = jobs.c.max_attempts + 1
+            # A Retry is not a failure: its attempt is given back. The fence still holds: "running at attempt n" only
+            # follows a claim from n - 1, and the count returns to n - 1 only by a Retry of the current holder of
+            # n, so while one attempt n runs, no other attempt n can start
+            values["attempts"] = jobs.c.attempts - 1
         if state == JOB_DEAD:
             values["finished_at"] = now
         try:
