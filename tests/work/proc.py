@@ -48,9 +48,9 @@ mp_ticks = Table(
 )
 
 
-@periodic(TICK, every=timedelta(seconds=1), lease=LEASE)
 def tick(ctx: JobContext) -> Mapping[str, Any] | None:
-    """A periodic job every second: one row per slot, written with the job's completion."""
+    """A periodic job every second (registered in ``main`` only: a test process that imports this module must not
+    get a periodic job): one row per slot, written with the job's completion."""
     with ctx.engine.begin() as conn:
         conn.execute(insert(mp_ticks).values(slot=int(ctx.job.payload["slot"]), worker_id=ctx.worker_id))
         ctx.complete(conn)
@@ -84,6 +84,7 @@ def main(argv: list[str]) -> int:
     def count(*_args: Any) -> None:
         statements[0] += 1
 
+    periodic(TICK, every=timedelta(seconds=1), lease=LEASE, fn=tick)
     worker = Worker(engine, worker_id=worker_id, hostname=hostname, kinds=[KIND, TICK], concurrency=2)
     stop = threading.Event()
 
