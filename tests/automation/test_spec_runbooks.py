@@ -160,3 +160,17 @@ def test_gen_runbooks_writes_the_templates_once_and_check_sees_drift(cli, tmp_pa
         "bad-deploy",
     ]
     assert loaded.runbooks[0].steps[0].file == host.root / "runbooks" / "stalled-queue.md"
+
+
+def test_the_worker_refuses_an_unimportable_callable_too(cli, host: Host, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from parapet.evidence.db import create_engine_for
+    from parapet.evidence.schema import metadata
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    engine = create_engine_for(url)
+    metadata.create_all(engine)
+    engine.dispose()
+    host.spec_path.write_text(host.spec_path.read_text().replace(".ops:hang", ".ops:no_such_function"))
+    result = cli("worker", "--once", "--spec", str(host.spec_path), "--database-url", url)
+    assert result.exit_code == 3, result.output
+    assert "has no 'no_such_function'" in result.stderr and "hint: define no_such_function" in result.stderr
