@@ -127,10 +127,11 @@ def test_eject_copies_the_templates_through_the_plan(cli, tmp_path: Path) -> Non
     host = unwired("fastapi_shop", tmp_path)
     result = cli("install", str(host), "--with", "ui", "--eject")
     assert result.exit_code == 0, result.output
-    packaged = sorted(p.name for p in TEMPLATES.glob("*.html"))
-    assert packaged and sorted(p.name for p in (host / "templates/parapet").iterdir()) == packaged
+    ejected = host / "templates/parapet"
+    packaged = sorted(p.relative_to(TEMPLATES).as_posix() for p in TEMPLATES.rglob("*.html"))  # partials too
+    assert packaged and sorted(p.relative_to(ejected).as_posix() for p in ejected.rglob("*.html")) == packaged
     for name in packaged:
-        assert (host / "templates/parapet" / name).read_bytes() == (TEMPLATES / name).read_bytes()
+        assert (ejected / name).read_bytes() == (TEMPLATES / name).read_bytes()
     assert cli("gen", "ui", str(host), "--eject", "--check").exit_code == 0
 
     queue = host / "templates/parapet/queue.html"
