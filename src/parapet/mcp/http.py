@@ -141,10 +141,12 @@ class MCPEndpoint:
         from parapet.mcp.reader import Reader
 
         settings = self.settings
+        # No ping on checkout (the UI's engine pings): a tool call checks out a connection per read, and the
+        # pings would double its round trips. A connection that died with the server fails one call (a tool
+        # error); SQLAlchemy then drops every pooled connection, and the next call reconnects.
         url = settings.store.engine.url
-        ping = url.get_backend_name() != "sqlite"
         engine = create_engine_for(
-            url.render_as_string(hide_password=False), read_only=True, busy_timeout_s=BUSY_TIMEOUT_S, pool_pre_ping=ping
+            url.render_as_string(hide_password=False), read_only=True, busy_timeout_s=BUSY_TIMEOUT_S
         )
         store = Store(engine, clock=settings.store.clock)
         reader = Reader.for_spec(store, settings.spec, secrets=self._secrets())

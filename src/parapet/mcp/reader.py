@@ -45,6 +45,7 @@ from parapet.mcp.redact import MAX_TEXT, redact, text
 from parapet.slo.windows import slo_recorded_windows, slo_window_pairs
 from parapet.spec.durations import DurationError, format_duration, parse_duration
 from parapet.spec.model import SLO, Spec
+from parapet.web.links import safe_href, trace_href
 
 MAX_LIMIT: Final = QUEUE_MAX_LIMIT  # 100: every list answers at most this many items, whatever was asked
 DEFAULT_LIMIT: Final = 30
@@ -85,14 +86,6 @@ def parse_time(value: str, now: datetime, *, name: str) -> datetime:
             hint="use ISO 8601 (2026-05-01T12:00:00Z) or a duration before now (30m, 2h, 1d)",
         ) from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def safe_href(url: object) -> str | None:
-    """An http(s) URL to link to, or None (as the UI: ``javascript:`` from an annotation never links)."""
-    if not isinstance(url, str):
-        return None
-    parts = urllib.parse.urlsplit(url.strip())
-    return url.strip() if parts.scheme in ("http", "https") and parts.netloc else None
 
 
 @dataclass
@@ -196,8 +189,8 @@ class Reader:
         dashboard = safe_href(incident.annotations.get(c.ANNOTATION_DASHBOARD))
         if dashboard:
             links["dashboard"] = dashboard
-        if incident.trace_id and self.trace_url:
-            trace = safe_href(self.trace_url.replace("{trace_id}", urllib.parse.quote(incident.trace_id, safe="")))
+        if incident.trace_id:
+            trace = trace_href(self.trace_url, incident.trace_id)
             if trace:
                 links["trace"] = trace
         return links

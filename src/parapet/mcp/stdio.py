@@ -25,7 +25,7 @@ def open_reader(spec: Spec | None, database_url: str | None, *, root: Path | Non
     url = database_url or (spec.database.url if spec is not None and spec.database is not None else None)
     resolved = resolve_url(url, root)
     check_sqlite_file(resolved)
-    engine = create_engine_for(resolved, read_only=True, pool_pre_ping=not resolved.startswith("sqlite"))
+    engine = create_engine_for(resolved, read_only=True)  # no ping on checkout: see parapet.mcp.http
     try:
         check_schema(engine)
     except BaseException:

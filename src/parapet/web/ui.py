@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Final, Protocol
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from anyio import CapacityLimiter, to_thread
 from sqlalchemy.exc import SQLAlchemyError
@@ -62,6 +62,8 @@ from parapet.evidence.store import (
 from parapet.web import jobs
 from parapet.web.app import WebSettings
 from parapet.web.identity import ACTIONS, Authenticator, Role, TrustedProxies, User, UsersFile
+from parapet.web.links import safe_href as safe_href  # re-exported: parapet.web.runbooks imports it here
+from parapet.web.links import trace_href as trace_href
 from parapet.web.security import (
     CSRF_FIELD,
     SecurityHeadersMiddleware,
@@ -130,22 +132,6 @@ def _static_version() -> str:
     for name in sorted(p.name for p in root.iterdir()):
         digest.update(root.joinpath(name).read_bytes())
     return digest.hexdigest()[:12]
-
-
-def safe_href(url: object) -> str | None:
-    """An http(s) URL to link to, or None (``javascript:`` and friends from alert annotations never link)."""
-    if not isinstance(url, str):
-        return None
-    parts = urlsplit(url.strip())
-    return url.strip() if parts.scheme in ("http", "https") and parts.netloc else None
-
-
-def trace_href(template: str | None, trace_id: str | None) -> str | None:
-    """The tracing UI's link for a trace id: ``{trace_id}`` in the template replaced by the id, percent-encoded
-    (an id from an alert's labels is anyone's text), and only when the result is an http(s) URL."""
-    if not template or not trace_id:
-        return None
-    return safe_href(template.replace("{trace_id}", quote(trace_id, safe="")))
 
 
 def local_next(target: str | None, root: str) -> str:
