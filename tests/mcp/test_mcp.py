@@ -275,3 +275,19 @@ def test_every_tool_is_annotated_read_only() -> None:
         assert annotations is not None and annotations.read_only_hint is True, spec.name
         assert annotations.destructive_hint is False, spec.name
         assert spec.tool.input_schema["type"] == "object" and spec.tool.input_schema["additionalProperties"] is False
+
+
+def test_a_store_that_cannot_be_read_is_a_tool_error(tmp_path: Path) -> None:
+    """No database file yet (the read-only connection never creates one): each call is a tool error, no crash."""
+    missing = f"sqlite:///{tmp_path / 'not-yet' / 'parapet.db'}"
+    app = create_app(spec_path=None, database_url=missing, mcp_tokens=[TOKEN])
+    parapet_host = Starlette(routes=[Mount("/parapet", app=app)], lifespan=lambda _app: parapet.web.lifespan(app))
+
+    async def main() -> None:
+        with served(parapet_host) as url:
+            async with http_client(url) as client:
+                for _ in range(2):
+                    result = await client.call_tool("list_incidents", {})
+                    assert result.is_error and "the incident store is unavailable" in result.content[0].text
+
+    anyio.run(main)
