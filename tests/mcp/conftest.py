@@ -37,6 +37,12 @@ slos:
     objective: 99.9
     sli:
       http: {{}}
+runbooks:
+  - name: checkout-5xx
+    title: Checkout errors
+    match: {{slo: availability}}
+    steps:
+      - guidance: Check the last deploy first.
 {prometheus}"""
 
 

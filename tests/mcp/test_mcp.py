@@ -123,6 +123,8 @@ def test_http_client_lists_and_calls_every_tool(spec_file: Path, seeded: dict[st
                 assert "service: checkout" in spec.contents[0].text
                 runbooks = json.loads((await client.read_resource("parapet://runbooks")).contents[0].text)
                 assert runbooks["runbooks"][0]["runbook_url"] == "https://runbooks.example.com/availability"
+                assert runbooks["declared"][0]["name"] == "checkout-5xx"
+                assert runbooks["declared"][0]["steps"][0]["text"] == "Check the last deploy first."
 
     anyio.run(main)
 

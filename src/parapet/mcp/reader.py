@@ -337,7 +337,8 @@ class Reader:
         return "\n".join(text(line, self.secrets) for line in lines) + "\n"
 
     def runbooks(self) -> dict[str, Any]:
-        """Where each SLO's alerts point operators: runbook and dashboard links, alert names, severities."""
+        """Where each SLO's alerts point operators (runbook and dashboard links, alert names, severities), and the
+        spec's ``runbooks:`` (what each matches, its steps; mitigations by name only, never run from here)."""
         spec = self._spec()
         out = []
         for one in spec.slos:
@@ -353,7 +354,41 @@ class Reader:
                     "severities": [t.label_value for t in alerting.tiers if t.enabled] if alerting else [],
                 }
             )
-        return self._out({"service": spec.service, "runbooks": out})
+        declared = [
+            {
+                "name": r.name,
+                "title": r.title,
+                "description": r.description,
+                "match": {
+                    "slo": r.match.slo,
+                    "alert": r.match.alert,
+                    "service": r.match.service,
+                    "labels": dict(r.match.labels),
+                },
+                "steps": [
+                    {
+                        "name": step.name,
+                        "kind": step.kind,
+                        "title": step.title,
+                        "text": step.text or None,
+                        "url": step.url or None,
+                        "mitigation": step.python or None,
+                        "automatic": step.auto if step.kind == "mitigation" else None,
+                        "parameters": [p.name for p in step.parameters],
+                    }
+                    for step in r.steps
+                ],
+            }
+            for r in spec.runbooks
+        ]
+        return self._out(
+            {
+                "service": spec.service,
+                "runbooks": out,
+                "declared": declared,
+                "declared_in_python": [ref.python for ref in spec.runbook_refs],
+            }
+        )
 
 
 def _summary(incident: Incident) -> dict[str, Any]:
