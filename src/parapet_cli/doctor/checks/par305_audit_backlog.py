@@ -6,11 +6,9 @@ import importlib
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 from parapet import conventions
-from parapet.errors import UserError
-from parapet_cli.doctor.checks.par301_store import STORE_PACKAGE, store_shipped
+from parapet_cli.doctor.checks.par301_store import migrated_store, store_shipped
 from parapet_cli.doctor.context import Context
 from parapet_cli.doctor.findings import Finding, Severity
 from parapet_cli.doctor.registry import THIS, check
@@ -38,23 +36,12 @@ def audit_backlog(ctx: Context) -> Iterator[Finding]:
     raw = os.environ.get(ENV_URL, "")
     if not raw:
         return
-    db = importlib.import_module(f"{STORE_PACKAGE}.db")
-    try:
-        url = db.parse_url(raw)
-        if url.get_backend_name() == "sqlite":
-            database = url.database or ""
-            if database and database != ":memory:" and not Path(database).expanduser().is_file():
-                return
+    with migrated_store(raw) as engine:
+        if engine is None:
+            return
         outbox = importlib.import_module("parapet.audit.outbox")
-        engine = db.create_engine_for(raw)
-        try:
-            db.check_schema(engine)
-            with engine.connect() as conn:
-                count, oldest = outbox.backlog(conn, datetime.now(UTC))
-        finally:
-            engine.dispose()
-    except UserError:
-        return
+        with engine.connect() as conn:
+            count, oldest = outbox.backlog(conn, datetime.now(UTC))
     if count:
         since = oldest.isoformat(timespec="seconds") if oldest is not None else "?"
         yield Finding(
