@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 import uvicorn
 
-from parapet.evidence import Store
 from tests.evidence.conftest import Database, postgres_db, sqlite_db  # noqa: F401
-from tests.web.helpers import Clock, seed
+
+# The same database/clock/store/seeded fixtures as the UI tests: each test runs on SQLite and PostgreSQL.
+from tests.web.conftest import clock, database, seeded, store  # noqa: F401
 
 TOKEN = "mcp-test-token-0123456789abcdef"
 SPEC = """\
@@ -46,35 +47,8 @@ runbooks:
 {prometheus}"""
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest) -> Database:
-    """Each test that takes it runs on SQLite and on PostgreSQL (as tests/web's fixture of the same name)."""
-    name = "sqlite_db" if request.param == "sqlite" else "postgres_db"
-    db: Database = request.getfixturevalue(name)
-    return db
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(database: Database, clock: Clock) -> Iterator[Store]:
-    engine = database.create_all()
-    try:
-        yield Store(engine, clock=clock)
-    finally:
-        engine.dispose()
-
-
-@pytest.fixture
-def seeded(store: Store, clock: Clock) -> dict[str, int]:
-    return seed(store, clock)
-
-
-@pytest.fixture
-def spec_file(tmp_path: Path, database: Database) -> Path:
+def spec_file(tmp_path: Path, database: Database) -> Path:  # noqa: F811 - the imported fixture, requested
     """A spec next to its token files (MCP's and the webhook's), pointing at the test's database."""
     (tmp_path / "mcp-token").write_text(f"# the MCP client's token\n{TOKEN}\n")
     (tmp_path / "webhook-token").write_text("webhook-secret-token-abcdef123456\n")
